@@ -1,0 +1,256 @@
+//! Administration of CloudShare catalogs: projects, policies, blueprints, custom fields,
+//! and project members with API credentials. Ids are CloudShare-style.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::response::Response;
+use classhub_cloudshare::ids::{self, Kind};
+use classhub_core::lab::CustomField;
+use classhub_core::{CustomFieldId, ProjectId};
+use classhub_store::ops::lab::{CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember};
+use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError};
+use classhub_web::{AppState, BearerSecurity, PathText, RequestId, json};
+use http::StatusCode;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::{Admin, JsonBody};
+
+fn project(path: &PathText) -> Result<ProjectId, ApiError> {
+    ids::decode(Kind::Project, path.get("project_id"))
+        .map(ProjectId)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Project not found"))
+}
+
+fn failed(body: &JsonBody) -> impl Fn(classhub_store::StoreError) -> ApiError + '_ {
+    move |e| ApiError::from_store(e, Some(&body.0))
+}
+
+#[derive(Serialize, ToSchema)]
+struct Created {
+    /// `PR…`, `PO…` or `TF…`.
+    id: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NewProjectBody {
+    name: String,
+}
+
+/// Create a CloudShare project.
+#[utoipa::path(post, path = "/admin/v1/cloudshare/projects", tag = "admin", request_body = NewProjectBody,
+    responses((status = 201, body = Created), (status = 401, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create_project(
+    State(app): State<AppState>,
+    _: Admin,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let name = body.string(&mut errors, "name");
+    errors.check()?;
+    let p = app.store.write(CreateProject { ctx: request.context(None), name }).await.map_err(failed(&body))?;
+    Ok(json(StatusCode::CREATED, &Created { id: ids::encode(Kind::Project, p.id.0) }))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NewPolicyBody {
+    name: String,
+    /// Length of a class when its end is not given (1..=525600).
+    default_duration_minutes: i64,
+}
+
+/// Add a policy to a project.
+#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/policies", tag = "admin",
+    params(("project_id" = String, Path)), request_body = NewPolicyBody,
+    responses((status = 201, body = Created), (status = 401, body = HttpError), (status = 404, body = HttpError),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create_policy(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let project = project(&path)?;
+    let mut errors = Errors::default();
+    let name = body.string(&mut errors, "name");
+    let minutes = body.int(&mut errors, "default_duration_minutes");
+    errors.check()?;
+    let op = CreatePolicy { ctx: request.context(None), project, name, default_duration_minutes: minutes };
+    let p = app.store.write(op).await.map_err(failed(&body))?;
+    Ok(json(StatusCode::CREATED, &Created { id: ids::encode(Kind::Policy, p.id.0) }))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NewBlueprintBody {
+    name: String,
+    description: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct CreatedBlueprint {
+    id: String,
+    /// Six upper-case letters.
+    token: String,
+}
+
+/// Add a blueprint to a project.
+#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/blueprints", tag = "admin",
+    params(("project_id" = String, Path)), request_body = NewBlueprintBody,
+    responses((status = 201, body = CreatedBlueprint), (status = 401, body = HttpError), (status = 404, body = HttpError),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create_blueprint(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let project = project(&path)?;
+    let mut errors = Errors::default();
+    let name = body.string(&mut errors, "name");
+    let description = body.optional(&mut errors, "description", Errors::string);
+    errors.check()?;
+    let op = CreateBlueprint { ctx: request.context(None), project, name, description };
+    let b = app.store.write(op).await.map_err(failed(&body))?;
+    Ok(json(StatusCode::CREATED, &CreatedBlueprint { id: ids::encode(Kind::Blueprint, b.id.0), token: b.token }))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NewFieldBody {
+    name: String,
+    order: i64,
+    #[schema(rename = "type")]
+    kind: i64,
+    is_required: bool,
+    /// A pattern values must match; must compile.
+    regex: Option<String>,
+    default_value: Option<String>,
+}
+
+/// Add a custom class field to a project.
+#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/custom-fields", tag = "admin",
+    params(("project_id" = String, Path)), request_body = NewFieldBody,
+    responses((status = 201, body = Created), (status = 401, body = HttpError), (status = 404, body = HttpError),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create_custom_field(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let project = project(&path)?;
+    let mut errors = Errors::default();
+    let field = CustomField {
+        id: CustomFieldId(0),
+        project_id: project,
+        name: body.string(&mut errors, "name"),
+        order: body.int(&mut errors, "order"),
+        kind: body.int(&mut errors, "type"),
+        is_required: errors
+            .required(&body.0, "is_required")
+            .and_then(|v| errors.boolean(&["body", "is_required"], v))
+            .unwrap_or(false),
+        regex: body.optional(&mut errors, "regex", Errors::string),
+        default_value: body.optional(&mut errors, "default_value", Errors::string),
+    };
+    errors.check()?;
+    let f = app.store.write(CreateCustomField { ctx: request.context(None), field }).await.map_err(failed(&body))?;
+    Ok(json(StatusCode::CREATED, &Created { id: ids::encode(Kind::Field, f.id.0) }))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NewMemberBody {
+    name: String,
+    email: String,
+    /// Projects (`PR…`) the member belongs to.
+    project_ids: Vec<String>,
+    /// Whether the member can instruct (create and run classes).
+    can_instruct: bool,
+}
+
+/// A project member's ids and API credentials; the key is shown only here.
+#[derive(Serialize, ToSchema)]
+struct MemberOut {
+    /// The member's `VP…` id in each project.
+    vup_ids: BTreeMap<String, String>,
+    api_id: String,
+    api_key: String,
+}
+
+/// Create a project member (an instructor or manager) with API credentials.
+#[utoipa::path(post, path = "/admin/v1/cloudshare/members", tag = "admin", request_body = NewMemberBody,
+    responses((status = 201, body = MemberOut), (status = 401, body = HttpError), (status = 404, body = HttpError),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create_member(
+    State(app): State<AppState>,
+    _: Admin,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let name = body.string(&mut errors, "name");
+    let email = body.string(&mut errors, "email");
+    let can_instruct =
+        errors.required(&body.0, "can_instruct").and_then(|v| errors.boolean(&["body", "can_instruct"], v));
+    let mut projects = Vec::new();
+    match errors.required(&body.0, "project_ids") {
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let index = i.to_string();
+                match item.as_str().and_then(|s| ids::decode(Kind::Project, s)) {
+                    Some(id) => projects.push(ProjectId(id)),
+                    None => errors.push(
+                        "value_error",
+                        vec!["body".into(), "project_ids".into(), i.into()],
+                        "Value error, not a project id (PR…)",
+                        item.clone(),
+                        Some(serde_json::json!({ "error": format!("item {index} is not a project id") })),
+                    ),
+                }
+            }
+        }
+        Some(other) => errors.push(
+            "list_type",
+            vec!["body".into(), "project_ids".into()],
+            "Input should be a valid list",
+            other.clone(),
+            None,
+        ),
+        None => {}
+    }
+    errors.check()?;
+    let op = CreateProjectMember {
+        ctx: request.context(None),
+        name,
+        email,
+        projects,
+        can_instruct: can_instruct.unwrap_or(false),
+        secrets: app.config.secrets.clone(),
+    };
+    let m = app.store.write(op).await.map_err(failed(&body))?;
+    let vup_ids =
+        m.memberships.iter().map(|(p, v)| (ids::encode(Kind::Project, p.0), ids::encode(Kind::Member, v.0))).collect();
+    Ok(json(StatusCode::CREATED, &MemberOut { vup_ids, api_id: m.api_id, api_key: m.api_key }))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(create_project, create_policy, create_blueprint, create_custom_field, create_member),
+    modifiers(&BearerSecurity),
+)]
+pub struct Doc;

@@ -1,0 +1,431 @@
+//! Command line and configuration. Every flag also reads `CLASSHUB_<FLAG>` from the
+//! environment and `<flag> = …` from the TOML file named by `--config`; flags win over the
+//! environment, which wins over the file.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "classhub",
+    version,
+    about = "Classes and rosters, spoken in the partner, CloudShare v3 and OCARIoT dialects"
+)]
+pub struct Cli {
+    /// TOML file supplying any flag (`database-url = "…"`); flags and environment win.
+    #[arg(long, env = "CLASSHUB_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// `sqlite://PATH` (created and migrated on start) or `postgres://…`.
+    #[arg(long, env = "CLASSHUB_DATABASE_URL", default_value = "sqlite://classhub.db", global = true)]
+    pub database_url: String,
+    /// SQLite durability: `normal` survives process crashes, `full` also power loss.
+    #[arg(long, env = "CLASSHUB_SQLITE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal, global = true)]
+    pub sqlite_synchronous: Synchronous,
+    /// PostgreSQL: connections in this process's pool.
+    #[arg(long, env = "CLASSHUB_PG_POOL_SIZE", default_value_t = 16, global = true)]
+    pub pg_pool_size: usize,
+    /// Key that seals secrets kept at rest (CloudShare API keys); created on first start.
+    /// Default: next to the SQLite file (`classhub.db.key`), else `./classhub.key`. Every
+    /// process sharing a database needs the same key.
+    #[arg(long, env = "CLASSHUB_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "CLASSHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `warn,classhub=debug`).
+    #[arg(long, env = "CLASSHUB_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API.
+    Serve(Box<ServeArgs>),
+    /// Create or migrate the database, then exit.
+    Migrate,
+    /// Manage partners (instructors).
+    #[command(subcommand)]
+    Partner(PersonCommand),
+    /// Manage students.
+    #[command(subcommand)]
+    Student(PersonCommand),
+    /// Manage the AI model catalog.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Manage courses.
+    #[command(subcommand)]
+    Course(CourseCommand),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage CloudShare projects, policies, blueprints, custom fields and members.
+    #[command(subcommand)]
+    Cloudshare(CloudshareCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloudshareCommand {
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(CreateOnly<ProjectArgs>),
+    /// Manage a project's policies.
+    #[command(subcommand)]
+    Policy(CreateOnly<PolicyArgs>),
+    /// Manage a project's blueprints.
+    #[command(subcommand)]
+    Blueprint(CreateOnly<BlueprintArgs>),
+    /// Manage a project's custom class fields.
+    #[command(name = "custom-field", subcommand)]
+    CustomField(CreateOnly<FieldArgs>),
+    /// Manage project members (instructors and managers with API credentials).
+    #[command(subcommand)]
+    Member(CreateOnly<MemberArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreateOnly<A: clap::Args> {
+    /// Create one; prints it as JSON.
+    Create(A),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    #[arg(long)]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The project (`PR…` id).
+    #[arg(long)]
+    pub project: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, default_value_t = 120)]
+    pub default_duration_minutes: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct BlueprintArgs {
+    #[arg(long)]
+    pub project: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FieldArgs {
+    #[arg(long)]
+    pub project: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, default_value_t = 1)]
+    pub order: i64,
+    #[arg(long = "type", default_value_t = 0)]
+    pub kind: i64,
+    #[arg(long)]
+    pub required: bool,
+    #[arg(long)]
+    pub regex: Option<String>,
+    #[arg(long)]
+    pub default_value: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MemberArgs {
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub email: String,
+    /// Projects (`PR…` ids), repeatable.
+    #[arg(long = "project", required = true)]
+    pub projects: Vec<String>,
+    /// Whether the member can instruct (create and run classes).
+    #[arg(long)]
+    pub can_instruct: bool,
+}
+
+impl Cli {
+    /// Where the secret key lives: the flag, else beside the SQLite file, else the
+    /// working directory.
+    pub fn secret_key_path(&self) -> PathBuf {
+        if let Some(p) = &self.secret_key_file {
+            return p.clone();
+        }
+        match self.database_url.strip_prefix("sqlite://") {
+            Some(db) if !db.is_empty() => PathBuf::from(format!("{db}.key")),
+            _ => PathBuf::from("classhub.key"),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonCommand {
+    /// Create one; prints its id and bearer token (shown only now) as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Add a model; prints it as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        provider: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CourseCommand {
+    /// Create a course of a partner; prints it as JSON.
+    Create {
+        #[arg(long)]
+        partner_id: i64,
+        #[arg(long)]
+        title: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Revoke a bearer token.
+    Revoke {
+        #[arg(long)]
+        token: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the API.
+    #[arg(long, env = "CLASSHUB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seed demo data into an empty database and print ready-to-paste curl commands.
+    #[arg(long, env = "CLASSHUB_DEMO")]
+    pub demo: bool,
+    /// Enables the admin API for this bearer token; without it the admin API answers 404.
+    #[arg(long, env = "CLASSHUB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Base URL used in links; defaults to http://<listen>.
+    #[arg(long, env = "CLASSHUB_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+    /// Separate address serving Prometheus metrics at /metrics.
+    #[arg(long, env = "CLASSHUB_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// PEM certificate chain: serve the API over HTTPS (with --tls-key).
+    #[arg(long, env = "CLASSHUB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "CLASSHUB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest allowed difference between a cs_sha1 timestamp and this server's clock, in seconds.
+    #[arg(long, env = "CLASSHUB_SIGNATURE_SKEW", default_value_t = 60)]
+    pub signature_skew: u64,
+    /// Failed cs_sha1 authentications allowed per API id and per address within the window (then 429).
+    #[arg(long, env = "CLASSHUB_SIGNATURE_FAILURE_LIMIT", default_value_t = 20)]
+    pub signature_failure_limit: u32,
+    /// The window of that limit, in seconds.
+    #[arg(long, env = "CLASSHUB_SIGNATURE_FAILURE_WINDOW", default_value_t = 600)]
+    pub signature_failure_window: u64,
+    /// Deliver invitation emails through this SMTP server (`smtp://host:25`, `smtps://user:pass@host`).
+    #[arg(long, env = "CLASSHUB_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Without --smtp-url, write invitation emails as .eml files here.
+    #[arg(long, env = "CLASSHUB_MAIL_DIR", default_value = "mail")]
+    pub mail_dir: PathBuf,
+    /// Sender address of invitation emails.
+    #[arg(long, env = "CLASSHUB_MAIL_FROM", default_value = "classhub <noreply@classhub.invalid>")]
+    pub mail_from: String,
+    /// Password of the OCARIoT `admin` user; without it that user cannot log in.
+    #[arg(long, env = "CLASSHUB_OCARIOT_ADMIN_PASSWORD", hide_env_values = true)]
+    pub ocariot_admin_password: Option<String>,
+    /// File holding the key that signs OCARIoT tokens; default: one generated on first
+    /// start and kept in the database (shared by every process).
+    #[arg(long, env = "CLASSHUB_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
+    /// Failed OCARIoT logins allowed per username and per address within the window (then 429).
+    #[arg(long, env = "CLASSHUB_LOGIN_FAILURE_LIMIT", default_value_t = 10)]
+    pub login_failure_limit: u32,
+    /// The window of that limit, in seconds.
+    #[arg(long, env = "CLASSHUB_LOGIN_FAILURE_WINDOW", default_value_t = 600)]
+    pub login_failure_window: u64,
+    /// Largest request body accepted, in bytes (413 beyond).
+
+    #[arg(long, env = "CLASSHUB_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+    /// Longest a request may take, in seconds (408 beyond).
+    #[arg(long, env = "CLASSHUB_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+    /// How long shutdown waits for requests in flight, in seconds.
+    #[arg(long, env = "CLASSHUB_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
+    /// Length of generated invite codes (6..=16).
+    #[arg(long, env = "CLASSHUB_INVITE_CODE_LENGTH", default_value_t = 8,
+          value_parser = clap::value_parser!(u8).range(6..=16))]
+    pub invite_code_length: u8,
+    /// Failed invite-code redemptions allowed per student and per client address within
+    /// the window (then 429). Counted per process.
+    #[arg(long, env = "CLASSHUB_REDEEM_FAILURE_LIMIT", default_value_t = 10)]
+    pub redeem_failure_limit: u32,
+    /// The window of that limit, in seconds.
+    #[arg(long, env = "CLASSHUB_REDEEM_FAILURE_WINDOW", default_value_t = 600)]
+    pub redeem_failure_window: u64,
+}
+
+impl ServeArgs {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout.max(1))
+    }
+
+    /// The base of links: `--public-base-url`, else the listening address with the
+    /// scheme it is served with.
+    pub fn public_base_url(&self, addr: std::net::SocketAddr) -> String {
+        match &self.public_base_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None if self.tls_cert.is_some() => format!("https://{addr}"),
+            None => format!("http://{addr}"),
+        }
+    }
+}
+
+/// Parses the command line, filling flags not given on it or in the environment from the
+/// `--config` file.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut command = Cli::command();
+    if let Some(path) = config_path(&args) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::File(format!("reading {}: {e}", path.display())))?;
+        let table: toml::Table = text.parse().map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
+        command =
+            with_file_defaults(command, &table).map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
+    }
+    let matches = command.try_get_matches_from(args)?;
+    Ok(Cli::from_arg_matches(&matches)?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Bad flags, or `--help` / `--version` (which clap prints and exits for).
+    #[error(transparent)]
+    Args(#[from] clap::Error),
+    #[error("configuration file {0}")]
+    File(String),
+}
+
+fn config_path(args: &[OsString]) -> Option<PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(p) = s.strip_prefix("--config=") {
+            return Some(PathBuf::from(p));
+        }
+    }
+    std::env::var_os("CLASSHUB_CONFIG").map(PathBuf::from)
+}
+
+/// Makes the file's values the defaults of the flags they name (in the root command and
+/// `serve`). Unknown keys are errors, so that typos do not pass silently.
+fn with_file_defaults(mut command: clap::Command, table: &toml::Table) -> Result<clap::Command, String> {
+    for (key, value) in table {
+        let id = key.replace('-', "_");
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => return Err(format!("{key}: unsupported value {other}")),
+        };
+        let in_root = command.get_arguments().any(|a| a.get_id() == id.as_str());
+        let in_serve =
+            command.find_subcommand("serve").is_some_and(|s| s.get_arguments().any(|a| a.get_id() == id.as_str()));
+        if !in_root && !in_serve {
+            return Err(format!("unknown setting {key:?}"));
+        }
+        if in_root {
+            command = command.mut_arg(id.as_str(), |a| a.default_value(text.clone()));
+        }
+        if in_serve {
+            command = command.mut_subcommand("serve", |s| s.mut_arg(id.as_str(), |a| a.default_value(text)));
+        }
+    }
+    Ok(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(cli: Cli) -> ServeArgs {
+        match cli.command {
+            Command::Serve(s) => *s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn file_fills_what_flags_do_not_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nrequest-timeout = 5\ndatabase_url = \"sqlite://f.db\"\n")
+            .unwrap();
+        let f = file.to_str().unwrap();
+        let cli = parse_from(["classhub", "--config", f, "serve"]).unwrap();
+        assert_eq!(cli.database_url, "sqlite://f.db");
+        let s = serve(cli);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9999");
+        assert_eq!(s.request_timeout, 5);
+        let cli = parse_from(["classhub", "--config", f, "serve", "--listen", "127.0.0.1:1"]).unwrap();
+        assert_eq!(serve(cli).listen.to_string(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = parse_from(["classhub", "--config", file.to_str().unwrap(), "serve"]).unwrap_err().to_string();
+        assert!(err.contains("unknown setting \"lisen\""), "{err}");
+    }
+
+    #[test]
+    fn invite_code_length_is_bounded() {
+        assert!(parse_from(["classhub", "serve", "--invite-code-length", "5"]).is_err());
+        assert_eq!(
+            serve(parse_from(["classhub", "serve", "--invite-code-length", "16"]).unwrap()).invite_code_length,
+            16
+        );
+    }
+}

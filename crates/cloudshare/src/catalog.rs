@@ -1,0 +1,288 @@
+//! Look-ups: time zones, regions, projects with their blueprints and policies, countries,
+//! instructors and custom fields.
+
+use axum::response::Response;
+use classhub_core::countries::COUNTRIES;
+use classhub_core::lab::{Blueprint, Policy};
+use classhub_core::windows_zones::WINDOWS_ZONES;
+use classhub_core::{PolicyId, ProjectId};
+use classhub_store::ops::lab::{CallerProjects, PolicyInstructors, ProjectCatalog};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::Cx;
+use crate::classes::{FieldOut, REGION_ID};
+use crate::ids::{self, Kind};
+use crate::wire::{self, CsError, CsErrorBody};
+
+/// Declares the `cs_sha1` security scheme.
+pub struct CsSecurity;
+
+impl utoipa::Modify for CsSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = ApiKeyValue::with_description(
+            "Authorization",
+            "cs_sha1 userapiid:<API id>;timestamp:<unix seconds>;token:<nonce>;hmac:<sha1(key + url + timestamp + token)>",
+        );
+        components.add_security_scheme("cs_sha1", SecurityScheme::ApiKey(ApiKey::Header(scheme)));
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeZoneOut {
+    id: &'static str,
+    display_name: &'static str,
+}
+
+/// Every Windows time zone classhub maps to the tz database.
+#[utoipa::path(get, path = "/api/v3/timezones", tag = "cloudshare",
+    responses((status = 200, body = Vec<TimeZoneOut>), (status = 401, body = CsErrorBody)), security(("cs_sha1" = [])))]
+pub fn timezones() -> Result<Response, CsError> {
+    let zones: Vec<TimeZoneOut> =
+        WINDOWS_ZONES.iter().map(|z| TimeZoneOut { id: z.id, display_name: z.display_name }).collect();
+    Ok(wire::ok(&zones))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionOut {
+    id: String,
+    name: &'static str,
+    friendly_name: &'static str,
+    cloud_name: &'static str,
+}
+
+fn region() -> RegionOut {
+    RegionOut {
+        id: ids::encode(Kind::Region, REGION_ID),
+        name: "classhub",
+        friendly_name: "classhub",
+        cloud_name: "classhub",
+    }
+}
+
+/// The one region: classhub runs no clouds.
+#[utoipa::path(get, path = "/api/v3/regions", tag = "cloudshare",
+    responses((status = 200, body = Vec<RegionOut>), (status = 401, body = CsErrorBody)), security(("cs_sha1" = [])))]
+pub fn regions() -> Result<Response, CsError> {
+    Ok(wire::ok(&[region()]))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectSummary {
+    name: String,
+    is_active: bool,
+    id: String,
+}
+
+/// The caller's projects; `WhereUserIsProjectManager`, `WhereUserIsProjectMember` and
+/// `WhereUserCanCreateClass` narrow the list (managers are the members who can instruct).
+#[utoipa::path(get, path = "/api/v3/projects", tag = "cloudshare",
+    params(("WhereUserIsProjectManager" = Option<bool>, Query), ("WhereUserIsProjectMember" = Option<bool>, Query),
+        ("WhereUserCanCreateClass" = Option<bool>, Query)),
+    responses((status = 200, body = Vec<ProjectSummary>), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn projects(cx: &Cx) -> Result<Response, CsError> {
+    let manager = cx.input.bool("WhereUserIsProjectManager")?.unwrap_or(false);
+    let instructs = cx.input.bool("WhereUserCanCreateClass")?.unwrap_or(false);
+    cx.input.bool("WhereUserIsProjectMember")?;
+    let projects = cx.app.store.read(CallerProjects { caller: cx.caller }).await?;
+    let out: Vec<ProjectSummary> = projects
+        .iter()
+        .filter(|(_, m)| m.can_instruct || !(manager || instructs))
+        .map(|(p, _)| ProjectSummary {
+            name: p.name.clone(),
+            is_active: p.is_active,
+            id: ids::encode(Kind::Project, p.id.0),
+        })
+        .collect();
+    Ok(wire::ok(&out))
+}
+
+fn project_id(text: &str) -> Result<ProjectId, CsError> {
+    ids::decode(Kind::Project, text).map(ProjectId).ok_or_else(|| CsError::not_found("project"))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectOut {
+    name: String,
+    id: String,
+    is_active: bool,
+    regions: Vec<RegionOut>,
+    #[schema(value_type = Vec<Object>)]
+    teams: Vec<serde_json::Value>,
+    can_create_class: bool,
+}
+
+/// A project's details.
+#[utoipa::path(get, path = "/api/v3/projects/{projectId}", tag = "cloudshare", params(("projectId" = String, Path)),
+    responses((status = 200, body = ProjectOut), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn project(cx: &Cx, id: &str) -> Result<Response, CsError> {
+    let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(id)? }).await?;
+    Ok(wire::ok(&ProjectOut {
+        name: c.project.name,
+        id: ids::encode(Kind::Project, c.project.id.0),
+        is_active: c.project.is_active,
+        regions: vec![region()],
+        teams: Vec::new(),
+        can_create_class: c.member.can_instruct,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueprintOut {
+    name: String,
+    description: Option<String>,
+    id: String,
+    token: String,
+}
+
+impl From<&Blueprint> for BlueprintOut {
+    fn from(b: &Blueprint) -> BlueprintOut {
+        BlueprintOut {
+            name: b.name.clone(),
+            description: b.description.clone(),
+            id: ids::encode(Kind::Blueprint, b.id.0),
+            token: b.token.clone(),
+        }
+    }
+}
+
+/// A project's blueprints.
+#[utoipa::path(get, path = "/api/v3/projects/{projectId}/blueprints", tag = "cloudshare", params(("projectId" = String, Path)),
+    responses((status = 200, body = Vec<BlueprintOut>), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn blueprints(cx: &Cx, project: &str) -> Result<Response, CsError> {
+    let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
+    Ok(wire::ok(&c.blueprints.iter().map(BlueprintOut::from).collect::<Vec<_>>()))
+}
+
+/// One blueprint of a project.
+#[utoipa::path(get, path = "/api/v3/projects/{projectId}/blueprints/{blueprintId}", tag = "cloudshare",
+    params(("projectId" = String, Path), ("blueprintId" = String, Path)),
+    responses((status = 200, body = BlueprintOut), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn blueprint(cx: &Cx, project: &str, blueprint: &str) -> Result<Response, CsError> {
+    let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
+    let id = ids::decode(Kind::Blueprint, blueprint).ok_or_else(|| CsError::not_found("blueprint"))?;
+    let b = c.blueprints.iter().find(|b| b.id.0 == id).ok_or_else(|| CsError::not_found("blueprint"))?;
+    Ok(wire::ok(&BlueprintOut::from(b)))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyOut {
+    name: String,
+    project_id: String,
+    allow_environment_creation: bool,
+    id: String,
+    default_duration_in_minutes: u32,
+}
+
+impl From<&Policy> for PolicyOut {
+    fn from(p: &Policy) -> PolicyOut {
+        PolicyOut {
+            name: p.name.clone(),
+            project_id: ids::encode(Kind::Project, p.project_id.0),
+            allow_environment_creation: p.allow_environment_creation,
+            id: ids::encode(Kind::Policy, p.id.0),
+            default_duration_in_minutes: p.default_duration_minutes,
+        }
+    }
+}
+
+/// A project's policies.
+#[utoipa::path(get, path = "/api/v3/projects/{projectId}/policies", tag = "cloudshare", params(("projectId" = String, Path)),
+    responses((status = 200, body = Vec<PolicyOut>), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn policies(cx: &Cx, project: &str) -> Result<Response, CsError> {
+    let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
+    Ok(wire::ok(&c.policies.iter().map(PolicyOut::from).collect::<Vec<_>>()))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StateOut {
+    code: &'static str,
+    english_name: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CountryOut {
+    code: &'static str,
+    english_name: &'static str,
+    states: Vec<StateOut>,
+}
+
+/// ISO 3166 countries, with the states of the United States, Canada and Australia.
+#[utoipa::path(get, path = "/api/v3/class/actions/countries", tag = "cloudshare", params(("fullCountriesList" = Option<bool>, Query)),
+    responses((status = 200, body = Vec<CountryOut>), (status = 401, body = CsErrorBody)), security(("cs_sha1" = [])))]
+pub fn countries(cx: &Cx) -> Result<Response, CsError> {
+    cx.input.bool("fullCountriesList")?;
+    let out: Vec<CountryOut> = COUNTRIES
+        .iter()
+        .map(|c| CountryOut {
+            code: c.code,
+            english_name: c.english_name,
+            states: c.states.iter().map(|s| StateOut { code: s.code, english_name: s.english_name }).collect(),
+        })
+        .collect();
+    Ok(wire::ok(&out))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberOut {
+    id: String,
+    name: String,
+    email: Option<String>,
+}
+
+/// The members of a policy's project who can instruct (`?policyId=`).
+#[utoipa::path(get, path = "/api/v3/class/actions/instructors", tag = "cloudshare", params(("policyId" = String, Query)),
+    responses((status = 200, body = Vec<MemberOut>), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
+    let policy = cx.input.id("policyId", Kind::Policy)?.ok_or_else(|| CsError::bad_request("policyId is required"))?;
+    let members = cx.app.store.read(PolicyInstructors { caller: cx.caller, policy: PolicyId(policy) }).await?;
+    let out: Vec<MemberOut> = members
+        .iter()
+        .map(|(m, u)| MemberOut { id: ids::encode(Kind::Member, m.id.0), name: u.name.clone(), email: u.email.clone() })
+        .collect();
+    Ok(wire::ok(&out))
+}
+
+/// A project's custom field definitions (`?projectId=`).
+#[utoipa::path(get, path = "/api/v3/class/actions/customfields", tag = "cloudshare", params(("projectId" = String, Query)),
+    responses((status = 200, body = Vec<FieldOut>), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn custom_fields(cx: &Cx) -> Result<Response, CsError> {
+    let project =
+        cx.input.id("projectId", Kind::Project)?.ok_or_else(|| CsError::bad_request("projectId is required"))?;
+    let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: ProjectId(project) }).await?;
+    Ok(wire::ok(&c.fields.iter().map(|f| FieldOut::new(f, None)).collect::<Vec<_>>()))
+}
+
+/// Health check (no authentication).
+#[utoipa::path(get, path = "/api/v3/ping", tag = "cloudshare", responses((status = 200, body = Object)))]
+#[allow(dead_code)]
+fn ping() {}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(ping, timezones, regions, projects, project, blueprints, blueprint, policies, countries, instructors, custom_fields),
+    components(schemas(TimeZoneOut, RegionOut, ProjectSummary, ProjectOut, BlueprintOut, PolicyOut, CountryOut, StateOut,
+        MemberOut)),
+    modifiers(&CsSecurity),
+)]
+pub struct Doc;

@@ -1,0 +1,223 @@
+//! The CloudShare dialect: REST API v3 training classes, as CloudShare's SDKs speak it —
+//! `cs_sha1` signed requests, `/api/v3/…` paths matched case-insensitively with or without
+//! a trailing slash, lenient JSON in, camelCase JSON out, `{"message","code"}` errors.
+//! This crate only translates; the rules live in the core (`classhub_core::lab`).
+
+mod auth;
+mod catalog;
+mod classes;
+pub mod ids;
+mod login;
+mod people;
+mod wire;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use classhub_core::UserId;
+use classhub_core::user::UserKind;
+use classhub_store::ops::lab::ApiKeyOf;
+use classhub_web::fastapi::query_params;
+use classhub_web::limits::retry_after_secs;
+use classhub_web::{AppState, Deadline, PeerAddr, RequestId, deadline, read_body};
+use http::{HeaderMap, Method, StatusCode, header};
+
+pub use wire::CsError;
+use wire::Input;
+
+pub const PREFIX: &str = "/api/v3";
+
+/// The CloudShare routes: the API under `/api/v3` and the login page of sponsored links.
+pub fn router(state: AppState) -> Router {
+    let limit = Deadline { limit: state.config.request_timeout, respond: || timeout().into_response() };
+    Router::new()
+        .route(PREFIX, any(dispatch))
+        .route("/api/v3/", any(dispatch))
+        .route("/api/v3/{*rest}", any(dispatch))
+        .route("/Class/{short_id}", get(login::sponsored))
+        .route("/class/{short_id}", get(login::sponsored))
+        .layer(from_fn_with_state(limit, deadline))
+        .with_state(state)
+}
+
+fn timeout() -> CsError {
+    CsError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long")
+}
+
+/// Whether a path belongs to this dialect whatever its case (`/API/v3/...`), for the
+/// server's fallback to send here.
+pub fn handles(path: &str) -> bool {
+    path.len() >= PREFIX.len()
+        && path[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
+        && matches!(path.as_bytes().get(PREFIX.len()), None | Some(b'/'))
+}
+
+/// Answers a request of another case (`/API/V3/Class`) as [`dispatch`] does.
+pub async fn dispatch_request(state: AppState, req: Request) -> Response {
+    dispatch(State(state), req).await
+}
+
+/// What a handler gets: the state, the caller, the parameters and the request's context.
+pub(crate) struct Cx {
+    pub app: AppState,
+    pub caller: UserId,
+    pub input: Input,
+    pub request: RequestId,
+}
+
+impl Cx {
+    pub fn ctx(&self) -> classhub_core::audit::Context {
+        self.request.context(Some(self.caller))
+    }
+}
+
+async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
+    match handle(app, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(app: AppState, req: Request) -> Result<Response, CsError> {
+    let request = req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId(String::new()));
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+    let path = uri.path().to_string();
+    let rest = path.get(PREFIX.len()..).unwrap_or("");
+    let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let words: Vec<&str> = lower.iter().map(String::as_str).collect();
+    if method == Method::GET && words == ["ping"] {
+        return Ok(wire::ok(&serde_json::json!({"result": "Pong"})));
+    }
+    let caller = authenticate(&app, &headers, &uri, PeerAddr(peer)).await?;
+    let bytes: Bytes = read_body(req, &app).await.map_err(|e| match e {
+        classhub_web::BodyError::TooLarge => {
+            CsError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
+        }
+        classhub_web::BodyError::Unreadable => CsError::bad_request("the request body could not be read"),
+    })?;
+    let input = Input::read(&bytes, &query_params(uri.query()))?;
+    let cx = Cx { app, caller, input, request };
+    route(&cx, &method, &words, &segments).await
+}
+
+/// The endpoint for a method and path (literal segments compared case-insensitively,
+/// ids as given).
+async fn route(cx: &Cx, method: &Method, words: &[&str], seg: &[String]) -> Result<Response, CsError> {
+    use Method as M;
+    if out_of_scope(words) {
+        return Err(CsError::out_of_scope());
+    }
+    let known = |allowed: &[Method]| -> Result<Response, CsError> {
+        let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+        Err(CsError::new(StatusCode::METHOD_NOT_ALLOWED, format!("use {} on this path", names.join(" or "))))
+    };
+    match (words, method) {
+        (["timezones"], &M::GET) => catalog::timezones(),
+        (["regions"], &M::GET) => catalog::regions(),
+        (["projects"], &M::GET) => catalog::projects(cx).await,
+        (["projects", _], &M::GET) => catalog::project(cx, &seg[1]).await,
+        (["projects", _, "blueprints"], &M::GET) => catalog::blueprints(cx, &seg[1]).await,
+        (["projects", _, "blueprints", _], &M::GET) => catalog::blueprint(cx, &seg[1], &seg[3]).await,
+        (["projects", _, "policies"], &M::GET) => catalog::policies(cx, &seg[1]).await,
+        (["class"], &M::GET) => classes::list(cx).await,
+        (["class"], &M::POST) => classes::create(cx).await,
+        (["class"], &M::PUT) => classes::modify(cx, None).await,
+        (["class", "actions", "getdetailed"], &M::GET) => classes::detailed(cx).await,
+        (["class", "actions", "countries"], &M::GET) => catalog::countries(cx),
+        (["class", "actions", "instructors"], &M::GET) => catalog::instructors(cx).await,
+        (["class", "actions", "customfields"], &M::GET) => catalog::custom_fields(cx).await,
+        (["class", "actions", "sendinvitations"], &M::POST) => people::send_invitations(cx).await,
+        (["class", "sponsoredlink"], &M::POST) => people::sponsored_link(cx).await,
+        (["class", "disablesponsoredlink"], &M::POST) => people::disable_sponsored_link(cx).await,
+        (["class", _], &M::GET) => classes::get(cx, &seg[1]).await,
+        (["class", _], &M::PUT) => classes::modify(cx, Some(&seg[1])).await,
+        (["class", _], &M::DELETE) => classes::delete(cx, &seg[1]).await,
+        (["class", _, "students"], &M::GET) => people::students(cx, &seg[1]).await,
+        (["class", _, "students"], &M::POST) => people::add_student(cx, &seg[1]).await,
+        (["class", _, "students", _], &M::GET) => people::student(cx, &seg[1], &seg[3]).await,
+        (["class", _, "students", _], &M::PUT) => people::update_student(cx, &seg[1], &seg[3]).await,
+        (["class", _, "students", _], &M::DELETE) => people::remove_student(cx, &seg[1], &seg[3]).await,
+        (["instructors", "class"], &M::GET) => people::instructors(cx).await,
+        (["instructors"], &M::POST) => people::add_instructor(cx).await,
+        (["instructors", _], &M::DELETE) => people::remove_instructor(cx, &seg[1]).await,
+        (["timezones" | "regions" | "class" | "projects" | "instructors"], _) => known(&[M::GET]),
+        (["class", _], _) | (["class", _, "students", _], _) => known(&[M::GET, M::PUT, M::DELETE]),
+        _ => Err(CsError::not_found(&format!("endpoint {} {PREFIX}/{}", method, seg.join("/")))),
+    }
+}
+
+/// Environments, VMs and snapshots: classhub manages rosters, not labs' machines.
+fn out_of_scope(words: &[&str]) -> bool {
+    matches!(words.first(), Some(&("envs" | "vms" | "snapshots" | "templates")))
+        || words.iter().any(|w| w.contains("environment"))
+}
+
+/// Checks the `cs_sha1` header: parts, API id, freshness, nonce, replay, signature — in
+/// that order; each failure answers 401 saying which check failed. Failures are rate
+/// limited per API id and per client address.
+async fn authenticate(app: &AppState, headers: &HeaderMap, uri: &http::Uri, peer: PeerAddr) -> Result<UserId, CsError> {
+    let limiter = &app.limits.signature;
+    let address = peer.0.map(|a| format!("cs-addr:{}", a.ip()));
+    let header_value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let signed = auth::parse(header_value);
+    let api_key = signed.as_ref().ok().map(|s| format!("cs-id:{}", s.api_id));
+    let keys: Vec<&String> = [address.as_ref(), api_key.as_ref()].into_iter().flatten().collect();
+    if let Some(wait) = keys.iter().find_map(|k| limiter.check(k).err()) {
+        return Err(CsError {
+            retry_after: Some(retry_after_secs(wait)),
+            ..CsError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try again later")
+        });
+    }
+    let fail = |f: auth::AuthFailure| {
+        for k in &keys {
+            limiter.failed(k);
+        }
+        CsError::unauthorized(f.message())
+    };
+    let signed = signed.map_err(fail)?;
+    let credential = app.store.read(ApiKeyOf { api_id: signed.api_id }).await?;
+    let Some(credential) = credential.filter(|c| c.principal.kind == UserKind::ProjectMember) else {
+        return Err(fail(auth::AuthFailure::UnknownApiId));
+    };
+    let skew = app.config.signature_skew.as_secs();
+    let now = jiff::Timestamp::now().as_second();
+    if now.abs_diff(signed.timestamp) > skew {
+        return Err(fail(auth::AuthFailure::Stale { skew_secs: skew }));
+    }
+    if !auth::token_ok(signed.token) {
+        return Err(fail(auth::AuthFailure::BadToken));
+    }
+    let nonce = format!("{}\n{}\n{}", signed.api_id, signed.timestamp, signed.token);
+    if app.limits.nonces.contains(&nonce) {
+        return Err(fail(auth::AuthFailure::Replay));
+    }
+    let key = app.config.secrets.open(&credential.sealed_key).and_then(|k| String::from_utf8(k).ok());
+    let Some(key) = key else {
+        tracing::error!(api_id = signed.api_id, "an API key cannot be opened with this server key");
+        return Err(fail(auth::AuthFailure::UnknownApiId));
+    };
+    let host =
+        headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(uri.authority().map(|a| a.as_str())).unwrap_or("");
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let urls = auth::candidate_urls(host, target, Some(app.config.public_base_url.as_str()));
+    if !auth::signs_any(signed.hmac, &key, &urls, signed.timestamp, signed.token) {
+        return Err(fail(auth::AuthFailure::BadSignature));
+    }
+    app.limits.nonces.insert(nonce);
+    Ok(credential.principal.user_id)
+}
+
+/// The CloudShare API's OpenAPI description.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = classes::Doc::openapi();
+    doc.merge(people::Doc::openapi());
+    doc.merge(catalog::Doc::openapi());
+    doc.merge(login::Doc::openapi());
+    doc
+}

@@ -1,0 +1,313 @@
+//! CloudShare's wire conventions: `{"message", "code"}` errors, lenient JSON input
+//! (case-insensitive keys, numbers and booleans as strings), dates as
+//! `MM/DD/YYYY hh:mm AM/PM` in the class's zone, other instants in RFC 1123.
+
+use std::collections::HashMap;
+
+use axum::response::{IntoResponse, Response};
+use classhub_core::error::{DomainError, Entity, Problem, Violation};
+use classhub_store::StoreError;
+use http::StatusCode;
+use http::header::{self, HeaderValue};
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::ids::{self, Kind};
+
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+
+/// A 200 JSON answer (CloudShare answers every success with 200).
+pub fn ok<T: Serialize + ?Sized>(body: &T) -> Response {
+    classhub_web::json_with(StatusCode::OK, body, JSON)
+}
+
+/// `{}`.
+pub fn empty() -> Response {
+    ok(&json!({}))
+}
+
+/// Body of every error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CsErrorBody {
+    pub message: String,
+    /// `0x` and the status, as text.
+    pub code: String,
+}
+
+/// An error answered as `{"message": …, "code": "0x…"}`.
+#[derive(Debug)]
+pub struct CsError {
+    pub status: StatusCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl CsError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> CsError {
+        CsError { status, message: message.into(), retry_after: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> CsError {
+        CsError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> CsError {
+        CsError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub fn not_found(what: &str) -> CsError {
+        CsError::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+
+    pub fn out_of_scope() -> CsError {
+        CsError::new(StatusCode::NOT_IMPLEMENTED, "environments are not managed by classhub")
+    }
+}
+
+impl IntoResponse for CsError {
+    fn into_response(self) -> Response {
+        let code = format!("0x{}", self.status.as_u16());
+        let mut res = classhub_web::json_with(self.status, &CsErrorBody { message: self.message, code }, JSON);
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+/// "name must …; maxStudents must …": every invalid field, named.
+fn describe(violations: &[Violation]) -> String {
+    let one = |v: &Violation| match &v.problem {
+        Problem::Required => format!("{} is required", v.field),
+        Problem::Other(m) if m.starts_with(v.field) => m.clone(),
+        p => format!("{}: {p}", v.field),
+    };
+    violations.iter().map(one).collect::<Vec<_>>().join("; ")
+}
+
+impl From<DomainError> for CsError {
+    fn from(e: DomainError) -> CsError {
+        match e {
+            DomainError::Invalid(v) => CsError::bad_request(describe(&v)),
+            DomainError::NotFound(entity) => CsError::not_found(entity.as_str()),
+            DomainError::Forbidden => {
+                CsError::new(StatusCode::FORBIDDEN, "you do not have permission for this operation in this project")
+            }
+            DomainError::AlreadyExists(Entity::Student) => {
+                CsError::bad_request("a student with this email is already registered in the class")
+            }
+            DomainError::CapacityBelowEnrolled { capacity, enrolled } => CsError::bad_request(format!(
+                "maxStudents {capacity} is below the {enrolled} students already registered"
+            )),
+            DomainError::ClassFull => {
+                CsError::new(StatusCode::CONFLICT, "the class already has its maximum number of students")
+            }
+            other => CsError::new(StatusCode::CONFLICT, other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for CsError {
+    fn from(e: StoreError) -> CsError {
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::Unavailable(m) | StoreError::Retry(m) => {
+                tracing::warn!(error = %m, "store unavailable");
+                CsError {
+                    retry_after: Some(1),
+                    ..CsError::new(StatusCode::SERVICE_UNAVAILABLE, "service temporarily unavailable")
+                }
+            }
+            StoreError::Internal(m) => {
+                tracing::error!(error = %m, "store failure");
+                CsError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+            }
+        }
+    }
+}
+
+/// A request's parameters: the JSON body's keys and the query string's, matched
+/// case-insensitively (the query wins), values read leniently.
+#[derive(Debug, Default, Clone)]
+pub struct Input {
+    fields: Map<String, Value>,
+}
+
+/// Lower-cases every object key, recursively.
+fn fold_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), fold_keys(v))).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(fold_keys).collect()),
+        other => other,
+    }
+}
+
+impl Input {
+    /// The body (any JSON object; an empty body is `{}`) and the query parameters.
+    pub fn read(body: &[u8], query: &HashMap<String, String>) -> Result<Input, CsError> {
+        let mut fields = if body.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(m)) => match fold_keys(Value::Object(m)) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                },
+                Ok(_) => return Err(CsError::bad_request("the request body must be a JSON object")),
+                Err(e) => return Err(CsError::bad_request(format!("the request body is not valid JSON: {e}"))),
+            }
+        };
+        for (k, v) in query {
+            fields.insert(k.to_ascii_lowercase(), Value::String(v.clone()));
+        }
+        Ok(Input { fields })
+    }
+
+    pub fn from_value(v: Value) -> Input {
+        match fold_keys(v) {
+            Value::Object(fields) => Input { fields },
+            _ => Input::default(),
+        }
+    }
+
+    /// The raw value of a key (any case); `Some(Null)` when explicitly null.
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.fields.get(&key.to_ascii_lowercase())
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.raw(key).is_some()
+    }
+
+    /// A string (numbers and booleans are written as text); null reads as absent.
+    pub fn str(&self, key: &str) -> Result<Option<String>, CsError> {
+        match self.raw(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
+            Some(_) => Err(CsError::bad_request(format!("{key} must be a string"))),
+        }
+    }
+
+    /// A string that must be there.
+    pub fn required_str(&self, key: &str) -> Result<String, CsError> {
+        self.str(key)?.ok_or_else(|| CsError::bad_request(format!("{key} is required")))
+    }
+
+    /// A boolean: `true`, `"true"`, `"True"`, `1`, `"1"`; null reads as absent.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, CsError> {
+        let bad = || CsError::bad_request(format!("{key} must be true or false"));
+        match self.raw(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(0) => Ok(Some(false)),
+                Some(1) => Ok(Some(true)),
+                _ => Err(bad()),
+            },
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(Some(true)),
+                "false" | "0" => Ok(Some(false)),
+                _ => Err(bad()),
+            },
+            Some(_) => Err(bad()),
+        }
+    }
+
+    /// An integer (or integral text); null reads as `Some(None)`, absent as `None`.
+    pub fn int(&self, key: &str) -> Result<Option<Option<i64>>, CsError> {
+        let bad = || CsError::bad_request(format!("{key} must be a whole number"));
+        match self.raw(key) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => Ok(Some(Some(i))),
+                None => match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Some(Some(f as i64))),
+                    _ => Err(bad()),
+                },
+            },
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(Some(None)),
+            Some(Value::String(s)) => s.trim().parse().map(|i| Some(Some(i))).map_err(|_| bad()),
+            Some(_) => Err(bad()),
+        }
+    }
+
+    /// An id of `kind`; a malformed one is a 400 naming the field.
+    pub fn id(&self, key: &str, kind: Kind) -> Result<Option<i64>, CsError> {
+        match self.str(key)? {
+            None => Ok(None),
+            Some(s) if s.trim().is_empty() => Ok(None),
+            Some(s) => ids::decode(kind, s.trim())
+                .map(Some)
+                .ok_or_else(|| CsError::bad_request(format!("{key} is not a valid {} id", kind.prefix()))),
+        }
+    }
+}
+
+/// `MM/DD/YYYY hh:mm AM/PM`, also with one-digit month, day or hour and with seconds.
+pub fn parse_date(key: &str, text: &str) -> Result<DateTime, CsError> {
+    let bad = || CsError::bad_request(format!("{key} {text:?} is not a valid date (MM/DD/YYYY hh:mm AM/PM)"));
+    let t = text.trim();
+    for format in ["%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p"] {
+        if let Ok(dt) = DateTime::strptime(format, t) {
+            return Ok(dt);
+        }
+    }
+    Err(bad())
+}
+
+/// A wall-clock date in a zone, CloudShare-style (`02/11/2015 12:00 AM`).
+pub fn format_date(ts: Timestamp, tz: &TimeZone) -> String {
+    ts.to_zoned(tz.clone()).strftime("%m/%d/%Y %I:%M %p").to_string()
+}
+
+/// Offset from UTC, in minutes, of a zone at an instant.
+pub fn offset_minutes(ts: Timestamp, tz: &TimeZone) -> i32 {
+    let z: Zoned = ts.to_zoned(tz.clone());
+    z.offset().seconds() / 60
+}
+
+/// RFC 1123 (`Wed, 28 Feb 2024 22:54:03 GMT`).
+pub fn rfc1123(ts: Timestamp) -> String {
+    ts.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        let dt = parse_date("startDate", "02/11/2015 12:00 AM").unwrap();
+        assert_eq!(dt.to_string(), "2015-02-11T00:00:00");
+        assert_eq!(parse_date("d", "2/1/2015 1:05 pm").unwrap().to_string(), "2015-02-01T13:05:00");
+        assert!(parse_date("d", "02/30/2030 10:00 AM").is_err());
+        assert!(parse_date("d", "2030-02-01T10:00").is_err());
+        let ny = TimeZone::get("America/New_York").unwrap();
+        let ts: Timestamp = "2015-02-11T05:00:00Z".parse().unwrap();
+        assert_eq!(format_date(ts, &ny), "02/11/2015 12:00 AM");
+        assert_eq!(offset_minutes(ts, &ny), -300);
+        assert_eq!(rfc1123("2024-02-28T22:54:03Z".parse().unwrap()), "Wed, 28 Feb 2024 22:54:03 GMT");
+    }
+
+    #[test]
+    fn lenient_input() {
+        let q = HashMap::from([("ClassId".to_string(), "x".to_string())]);
+        let i =
+            Input::read(br#"{"MaxStudents": "5", "SelfPaced": "True", "Name": null, "Address": {"ZipCode": 1}}"#, &q)
+                .unwrap();
+        assert_eq!(i.int("maxStudents").unwrap(), Some(Some(5)));
+        assert_eq!(i.bool("selfpaced").unwrap(), Some(true));
+        assert_eq!(i.str("name").unwrap(), None);
+        assert!(i.has("name"));
+        assert_eq!(i.str("classId").unwrap().as_deref(), Some("x"));
+        assert_eq!(i.raw("address").unwrap()["zipcode"], 1);
+        assert!(i.int("selfPaced").is_err());
+        assert!(Input::read(b"[1]", &HashMap::new()).is_err());
+        assert!(Input::read(b"  ", &HashMap::new()).is_ok());
+    }
+}

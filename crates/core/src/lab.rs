@@ -1,0 +1,716 @@
+//! Virtual-lab classes (CloudShare's training classes): the project catalog they draw on,
+//! their extra settings, and the rules for creating and changing them. The class itself is
+//! an ordinary [`Class`](crate::class::Class): name, schedule, zone, capacity.
+
+use jiff::{SignedDuration, Timestamp, civil};
+use serde::Serialize;
+
+use crate::class::{ClassFields, ClassPatch};
+use crate::error::{DomainError, Problem, Violation};
+use crate::ids::{BlueprintId, CustomFieldId, PolicyId, ProjectId, ProjectMemberId, UserId};
+use crate::patch::Patch;
+use crate::time::{WhenInput, ZoneName};
+use crate::windows_zones;
+
+/// Largest `maxStudents` of a lab class.
+pub const MAX_STUDENTS_MAX: i64 = 60;
+/// Longest default class duration a policy may give: a year.
+pub const POLICY_MINUTES_MAX: i64 = 525_600;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub name: String,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub id: PolicyId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub default_duration_minutes: u32,
+    pub allow_environment_creation: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Blueprint {
+    pub id: BlueprintId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub description: Option<String>,
+    /// Six upper-case letters.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomField {
+    pub id: CustomFieldId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub order: i64,
+    /// CloudShare's field type number, kept as given.
+    pub kind: i64,
+    pub is_required: bool,
+    /// A pattern values must match (empty or absent: anything).
+    pub regex: Option<String>,
+    pub default_value: Option<String>,
+}
+
+/// A user's place in a project.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectMember {
+    pub id: ProjectMemberId,
+    pub project_id: ProjectId,
+    pub user_id: UserId,
+    pub can_instruct: bool,
+}
+
+/// A postal address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Address {
+    pub address1: Option<String>,
+    pub address2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip_code: Option<String>,
+    pub country: Option<String>,
+}
+
+/// A custom field's value on a class.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct FieldValue {
+    pub field_id: CustomFieldId,
+    pub value: Option<String>,
+}
+
+/// A lab class's settings beyond the ordinary class fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabSettings {
+    pub project_id: ProjectId,
+    pub blueprint_id: BlueprintId,
+    pub policy_id: PolicyId,
+    /// Five lower-case letters and digits, unique; names the class in login links.
+    pub short_id: String,
+    /// The Windows time zone id the class was given (its IANA zone is the class's zone).
+    pub windows_zone: String,
+    pub passphrase: String,
+    /// 0 allow early access, 1 instructor only, 2 none.
+    pub limit_early_access: u8,
+    pub use_custom_invitation_email: bool,
+    pub custom_invitation_subject: Option<String>,
+    pub custom_invitation_body: Option<String>,
+    /// Students may register themselves (through a sponsored link).
+    pub permit_non_registered: bool,
+    pub address: Option<Address>,
+    pub field_values: Vec<FieldValue>,
+    pub self_paced: bool,
+    pub allow_multiple_student_login: bool,
+}
+
+/// A lab class's state, derived from its dates, never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabStatus {
+    Upcoming,
+    InSession,
+    Expired,
+}
+
+/// `upcoming` before the start, `in session` until the end, then `expired`; self-paced
+/// classes stay in session from the start on.
+pub fn status(start: Option<Timestamp>, end: Option<Timestamp>, self_paced: bool, now: Timestamp) -> LabStatus {
+    match (start, end) {
+        (Some(s), _) if now < s => LabStatus::Upcoming,
+        (_, Some(e)) if now >= e && !self_paced => LabStatus::Expired,
+        _ => LabStatus::InSession,
+    }
+}
+
+/// A create or modify request, as the client wrote it. Absent fields keep their values on
+/// modify; on create the required ones must be there.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabRequest {
+    pub name: Option<String>,
+    pub project_id: Option<ProjectId>,
+    pub blueprint_id: Option<BlueprintId>,
+    pub policy_id: Option<PolicyId>,
+    pub instructor: Option<ProjectMemberId>,
+    /// Wall-clock times in `windows_zone` (or the stored zone).
+    pub start: Option<civil::DateTime>,
+    pub end: Patch<civil::DateTime>,
+    pub windows_zone: Option<String>,
+    pub passphrase: Option<String>,
+    pub limit_early_access: Option<i64>,
+    pub use_custom_invitation_email: Option<bool>,
+    pub custom_invitation_subject: Patch<String>,
+    pub custom_invitation_body: Patch<String>,
+    pub permit_non_registered: Option<bool>,
+    pub max_students: Patch<i64>,
+    pub address: Patch<Address>,
+    pub field_values: Option<Vec<FieldValue>>,
+    pub self_paced: Option<bool>,
+    pub allow_multiple_student_login: Option<bool>,
+}
+
+/// What the store found out about the catalog entries a request names, within the
+/// class's project.
+#[derive(Debug, Clone, Default)]
+pub struct LabFacts {
+    pub policy: Option<Policy>,
+    pub blueprint: Option<Blueprint>,
+    pub instructor: Option<ProjectMember>,
+    /// The project's custom field definitions.
+    pub fields: Vec<CustomField>,
+    pub enrolled: u32,
+}
+
+/// A lab class as stored: its ordinary fields and its lab settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabClass {
+    pub fields: ClassFields,
+    pub lab: LabSettings,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Violation {
+    Violation::new(field, Problem::Other(message.into()))
+}
+
+/// Every field a new lab class needs is there.
+pub fn check_required(req: &LabRequest) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    for (field, present) in [
+        ("name", req.name.is_some()),
+        ("projectId", req.project_id.is_some()),
+        ("blueprintId", req.blueprint_id.is_some()),
+        ("policyId", req.policy_id.is_some()),
+        ("instructorVupId", req.instructor.is_some()),
+        ("startDate", req.start.is_some()),
+        ("timeZoneId", req.windows_zone.is_some()),
+        ("studentPassphrase", req.passphrase.is_some()),
+        ("limitEarlyAccess", req.limit_early_access.is_some()),
+    ] {
+        if !present {
+            errors.push(Violation::new(field, Problem::Required));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(DomainError::Invalid(errors)) }
+}
+
+/// The class and lab settings of a new lab class. Checks every rule; `short_id` is the
+/// fresh short id the store drew.
+pub fn create(req: &LabRequest, facts: &LabFacts, short_id: String) -> Result<LabClass, DomainError> {
+    check_required(req)?;
+    let (Some(project_id), Some(policy), Some(blueprint)) = (req.project_id, &facts.policy, &facts.blueprint) else {
+        let mut errors = Vec::new();
+        if facts.blueprint.is_none() {
+            errors.push(invalid("blueprintId", "blueprint not found in the project"));
+        }
+        if facts.policy.is_none() {
+            errors.push(invalid("policyId", "policy not found in the project"));
+        }
+        return Err(DomainError::Invalid(errors));
+    };
+    let lab = LabSettings {
+        project_id,
+        blueprint_id: blueprint.id,
+        policy_id: policy.id,
+        short_id,
+        windows_zone: String::new(),
+        passphrase: String::new(),
+        limit_early_access: 0,
+        use_custom_invitation_email: false,
+        custom_invitation_subject: None,
+        custom_invitation_body: None,
+        permit_non_registered: false,
+        address: None,
+        field_values: Vec::new(),
+        self_paced: false,
+        allow_multiple_student_login: false,
+    };
+    let fields = ClassFields::blank();
+    // Every field's default for a class that has none yet: required fields are present.
+    let mut req = req.clone();
+    if req.end.is_keep() {
+        req.end = Patch::Clear;
+    }
+    let mut created = apply(&LabClass { fields, lab }, &req, facts, true)?;
+    if created.fields.end_at.is_none()
+        && let Some(start) = created.fields.start_at
+    {
+        let minutes = i64::from(policy.default_duration_minutes);
+        created.fields.end_at = start.checked_add(SignedDuration::from_mins(minutes)).ok();
+    }
+    Ok(created)
+}
+
+/// A lab class after a modify request: fields present replace the stored ones, absent
+/// ones stay; the project, blueprint and policy cannot change.
+pub fn modify(current: &LabClass, req: &LabRequest, facts: &LabFacts) -> Result<LabClass, DomainError> {
+    let mut errors = Vec::new();
+    let lab = &current.lab;
+    if req.project_id.is_some_and(|p| p != lab.project_id) {
+        errors.push(invalid("projectId", "projectId cannot be changed"));
+    }
+    if req.blueprint_id.is_some_and(|b| b != lab.blueprint_id) {
+        errors.push(invalid("blueprintId", "blueprintId cannot be changed"));
+    }
+    if req.policy_id.is_some_and(|p| p != lab.policy_id) {
+        errors.push(invalid("policyId", "policyId cannot be changed"));
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+    apply(current, req, facts, false)
+}
+
+fn apply(current: &LabClass, req: &LabRequest, facts: &LabFacts, creating: bool) -> Result<LabClass, DomainError> {
+    let mut errors = Vec::new();
+    let mut next = current.clone();
+
+    // Name and capacity follow the ordinary class rules (maxStudents is capacity).
+    let patch = ClassPatch {
+        name: req.name.clone().map_or(Patch::Keep, Patch::Set),
+        capacity: req.max_students.clone(),
+        ..ClassPatch::default()
+    };
+    for v in crate::class::check_fields(&patch) {
+        let field = if v.field == "capacity" { "maxStudents" } else { v.field };
+        errors.push(Violation { field, ..v });
+    }
+    if let Some(name) = &req.name
+        && let Ok(n) = crate::class::valid_name(name)
+    {
+        next.fields.name = n;
+    }
+    match req.max_students {
+        Patch::Keep => {}
+        Patch::Clear => next.fields.capacity = None,
+        Patch::Set(m) if m > MAX_STUDENTS_MAX => {
+            errors.push(Violation::new("maxStudents", Problem::AboveMax { max: MAX_STUDENTS_MAX }))
+        }
+        Patch::Set(m) => {
+            if let Ok(c) = crate::class::valid_capacity(m) {
+                next.fields.capacity = Some(c);
+            }
+        }
+    }
+
+    // The zone, then the dates read in it.
+    let mut zone_ok = true;
+    if let Some(id) = &req.windows_zone {
+        match windows_zones::by_windows_id(id).and_then(|z| ZoneName::parse(z.iana).ok().map(|n| (z, n))) {
+            Some((z, name)) => {
+                next.lab.windows_zone = z.id.to_string();
+                next.fields.timezone = Some(name);
+            }
+            None => {
+                zone_ok = false;
+                errors.push(invalid("timeZoneId", format!("unknown time zone id {id:?}")));
+            }
+        }
+    }
+    if zone_ok {
+        let zone = next.fields.timezone.clone();
+        let resolve = |field: &'static str, dt: civil::DateTime, errors: &mut Vec<Violation>| {
+            WhenInput::Local(dt).resolve(zone.as_ref()).map_err(|p| errors.push(Violation::new(field, p))).ok()
+        };
+        if let Some(dt) = req.start
+            && let Some(ts) = resolve("startDate", dt, &mut errors)
+        {
+            next.fields.start_at = Some(ts);
+        }
+        match req.end {
+            Patch::Keep => {}
+            Patch::Clear => next.fields.end_at = None,
+            Patch::Set(dt) => {
+                if let Some(ts) = resolve("endDate", dt, &mut errors) {
+                    next.fields.end_at = Some(ts);
+                }
+            }
+        }
+        if let (Some(s), Some(e)) = (next.fields.start_at, next.fields.end_at)
+            && e <= s
+        {
+            errors.push(invalid("endDate", "endDate must be after startDate"));
+        }
+    }
+
+    if let Some(p) = &req.passphrase {
+        if p.trim().is_empty() {
+            errors.push(invalid("studentPassphrase", "studentPassphrase must not be empty"));
+        } else {
+            next.lab.passphrase = p.clone();
+        }
+    }
+    if let Some(l) = req.limit_early_access {
+        match u8::try_from(l) {
+            Ok(v @ 0..=2) => next.lab.limit_early_access = v,
+            _ => errors.push(invalid("limitEarlyAccess", "limitEarlyAccess must be 0, 1 or 2")),
+        }
+    }
+    if let Some(m) = req.instructor {
+        match &facts.instructor {
+            Some(member) if member.id == m && member.project_id == next.lab.project_id && member.can_instruct => {}
+            _ => errors.push(invalid("instructorVupId", "instructor is not a member of the project who can instruct")),
+        }
+    }
+    if let Some(b) = req.use_custom_invitation_email {
+        next.lab.use_custom_invitation_email = b;
+    }
+    next.lab.custom_invitation_subject =
+        req.custom_invitation_subject.clone().apply(next.lab.custom_invitation_subject);
+    next.lab.custom_invitation_body = req.custom_invitation_body.clone().apply(next.lab.custom_invitation_body);
+    if next.lab.use_custom_invitation_email {
+        let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
+        if blank(&next.lab.custom_invitation_subject) {
+            errors.push(invalid(
+                "customInvitationEmailSubject",
+                "customInvitationEmailSubject is required when useCustomInvitationEmail is true",
+            ));
+        }
+        if blank(&next.lab.custom_invitation_body) {
+            errors.push(invalid(
+                "customInvitationEmailBody",
+                "customInvitationEmailBody is required when useCustomInvitationEmail is true",
+            ));
+        }
+    }
+    if let Some(b) = req.permit_non_registered {
+        next.lab.permit_non_registered = b;
+    }
+    next.lab.address = req.address.clone().apply(next.lab.address);
+    if let Some(b) = req.self_paced {
+        next.lab.self_paced = b;
+    }
+    if let Some(b) = req.allow_multiple_student_login {
+        next.lab.allow_multiple_student_login = b;
+    }
+    if let Some(values) = &req.field_values {
+        next.lab.field_values = values.clone();
+    }
+    if creating || req.field_values.is_some() {
+        check_field_values(&next.lab.field_values, &facts.fields, &mut errors);
+    }
+
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+    if let Some(capacity) = next.fields.capacity
+        && capacity < facts.enrolled
+        && next.fields.capacity != current.fields.capacity
+    {
+        return Err(DomainError::CapacityBelowEnrolled { capacity, enrolled: facts.enrolled });
+    }
+    Ok(next)
+}
+
+/// Every value names a field of the project; required fields have a non-empty value; a
+/// field's pattern, when it has one, matches its value.
+fn check_field_values(values: &[FieldValue], fields: &[CustomField], errors: &mut Vec<Violation>) {
+    for v in values {
+        let Some(field) = fields.iter().find(|f| f.id == v.field_id) else {
+            errors.push(invalid("customFieldsValues", "a value names a custom field that is not in the project"));
+            continue;
+        };
+        let value = v.value.as_deref().unwrap_or("");
+        if let Some(pattern) = field.regex.as_deref().filter(|p| !p.is_empty())
+            && !value.is_empty()
+        {
+            match regex::Regex::new(pattern) {
+                Ok(re) if re.is_match(value) => {}
+                Ok(_) => errors.push(invalid(
+                    "customFieldsValues",
+                    format!("{} does not match its pattern {pattern}", field.name),
+                )),
+                Err(_) => errors
+                    .push(invalid("customFieldsValues", format!("the pattern of {} does not compile", field.name))),
+            }
+        }
+    }
+    for field in fields.iter().filter(|f| f.is_required) {
+        let given = values.iter().find(|v| v.field_id == field.id).and_then(|v| v.value.as_deref());
+        if given.is_none_or(|s| s.trim().is_empty()) {
+            errors.push(invalid("customFieldsValues", format!("{} is required", field.name)));
+        }
+    }
+}
+
+/// Checks a custom field definition's pattern.
+pub fn check_pattern(pattern: Option<&str>) -> Result<(), DomainError> {
+    match pattern.filter(|p| !p.is_empty()) {
+        Some(p) => regex::Regex::new(p)
+            .map(drop)
+            .map_err(|e| DomainError::invalid("regex", Problem::Other(format!("regex does not compile: {e}")))),
+        None => Ok(()),
+    }
+}
+
+pub const DEFAULT_INVITATION_SUBJECT: &str = "${CourseName} - Virtual Lab Access";
+pub const DEFAULT_INVITATION_BODY: &str =
+    "You have been invited to access your own private ${BlueprintName} virtual lab (using CloudShare)";
+
+/// The values an invitation's placeholders are filled with.
+#[derive(Debug, Clone, Default)]
+pub struct InvitationValues<'a> {
+    pub course_name: &'a str,
+    pub blueprint_name: &'a str,
+    pub first_name: &'a str,
+    pub email: &'a str,
+    pub student_passphrase: &'a str,
+    pub start_time: &'a str,
+    pub time_zone: &'a str,
+    pub student_login_url: &'a str,
+}
+
+/// An invitation's subject and body: the class's custom template when it uses one, the
+/// default otherwise, with every placeholder filled in.
+pub fn invitation(lab: &LabSettings, v: &InvitationValues<'_>) -> (String, String) {
+    let (subject, body) = if lab.use_custom_invitation_email {
+        (
+            lab.custom_invitation_subject.as_deref().unwrap_or(DEFAULT_INVITATION_SUBJECT),
+            lab.custom_invitation_body.as_deref().unwrap_or(DEFAULT_INVITATION_BODY),
+        )
+    } else {
+        (DEFAULT_INVITATION_SUBJECT, DEFAULT_INVITATION_BODY)
+    };
+    let fill = |t: &str| {
+        t.replace("${CourseName}", v.course_name)
+            .replace("${BlueprintName}", v.blueprint_name)
+            .replace("${FirstName}", v.first_name)
+            .replace("${Email}", v.email)
+            .replace("${StudentPassphrase}", v.student_passphrase)
+            .replace("${StartTime}", v.start_time)
+            .replace("${TimeZone}", v.time_zone)
+            .replace("${StudentLoginUrl}", v.student_login_url)
+    };
+    (fill(subject), fill(body))
+}
+
+/// A fresh short id: five lower-case letters and digits.
+pub fn generate_short_id(rng: &mut impl rand::Rng) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// A fresh blueprint token: six upper-case letters.
+pub fn generate_blueprint_token(rng: &mut impl rand::Rng) -> String {
+    (0..6).map(|_| rng.random_range(b'A'..=b'Z') as char).collect()
+}
+
+/// Where a student of a lab class stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum StudentState {
+    /// Registered, not yet invited.
+    Registered,
+    /// An invitation has been queued.
+    Invited,
+    /// Signed in (through a sponsored link).
+    LoggedIn,
+}
+
+/// A student's name and email, as given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StudentProfile {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// A checked profile: a plausible email (lower-cased) and names of at most 100 characters.
+pub fn check_profile(p: &StudentProfile, creating: bool) -> Result<StudentProfile, DomainError> {
+    let mut errors = Vec::new();
+    let email = p.email.as_ref().map(|e| e.trim().to_lowercase());
+    match &email {
+        None if creating => errors.push(Violation::new("email", Problem::Required)),
+        Some(e) if !crate::user::plausible_email(e) => {
+            errors.push(invalid("email", format!("{e:?} is not a valid email address")))
+        }
+        _ => {}
+    }
+    let name = |field: &'static str, v: &Option<String>, errors: &mut Vec<Violation>| {
+        let v = v.as_ref().map(|s| s.trim().to_string());
+        if v.as_ref().is_some_and(|s| s.chars().count() > 100) {
+            errors.push(Violation::new(field, Problem::TooLong { max: 100 }));
+        }
+        v
+    };
+    let first_name = name("firstName", &p.first_name, &mut errors);
+    let last_name = name("lastName", &p.last_name, &mut errors);
+    if errors.is_empty() {
+        Ok(StudentProfile { email, first_name, last_name })
+    } else {
+        Err(DomainError::Invalid(errors))
+    }
+}
+
+/// The display name of a student: first and last name, else the email.
+pub fn student_name(p: &StudentProfile) -> String {
+    let joined = [p.first_name.as_deref(), p.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if joined.is_empty() { p.email.clone().unwrap_or_default() } else { joined }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ClassId;
+
+    fn policy() -> Policy {
+        Policy {
+            id: PolicyId(1),
+            project_id: ProjectId(1),
+            name: "2 hours".into(),
+            default_duration_minutes: 120,
+            allow_environment_creation: true,
+        }
+    }
+
+    fn facts() -> LabFacts {
+        LabFacts {
+            policy: Some(policy()),
+            blueprint: Some(Blueprint {
+                id: BlueprintId(1),
+                project_id: ProjectId(1),
+                name: "bp".into(),
+                description: None,
+                token: "ABCDEF".into(),
+            }),
+            instructor: Some(ProjectMember {
+                id: ProjectMemberId(1),
+                project_id: ProjectId(1),
+                user_id: UserId(1),
+                can_instruct: true,
+            }),
+            fields: vec![CustomField {
+                id: CustomFieldId(1),
+                project_id: ProjectId(1),
+                name: "clientId".into(),
+                order: 1,
+                kind: 0,
+                is_required: true,
+                regex: Some("^[0-9]+$".into()),
+                default_value: None,
+            }],
+            enrolled: 0,
+        }
+    }
+
+    fn request() -> LabRequest {
+        LabRequest {
+            name: Some("Lab".into()),
+            project_id: Some(ProjectId(1)),
+            blueprint_id: Some(BlueprintId(1)),
+            policy_id: Some(PolicyId(1)),
+            instructor: Some(ProjectMemberId(1)),
+            start: Some("2030-02-11T00:00:00".parse().unwrap()),
+            windows_zone: Some("Eastern Standard Time".into()),
+            passphrase: Some("secret".into()),
+            limit_early_access: Some(0),
+            field_values: Some(vec![FieldValue { field_id: CustomFieldId(1), value: Some("1234".into()) }]),
+            ..LabRequest::default()
+        }
+    }
+
+    fn messages(r: Result<LabClass, DomainError>) -> Vec<String> {
+        match r {
+            Err(DomainError::Invalid(v)) => v.into_iter().map(|v| format!("{}: {}", v.field, v.problem)).collect(),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_reads_dates_in_the_windows_zone_and_defaults_the_end() {
+        let c = create(&request(), &facts(), "ab12c".into()).unwrap();
+        assert_eq!(c.fields.timezone.as_ref().unwrap().as_str(), "America/New_York");
+        assert_eq!(c.fields.start_at.unwrap().to_string(), "2030-02-11T05:00:00Z");
+        assert_eq!(c.fields.end_at.unwrap().to_string(), "2030-02-11T07:00:00Z");
+        assert_eq!(c.lab.windows_zone, "Eastern Standard Time");
+    }
+
+    #[test]
+    fn create_requires_its_fields() {
+        let m = messages(create(&LabRequest::default(), &facts(), "x".into()));
+        assert_eq!(m.len(), 9);
+        assert_eq!(m[0], "name: field required");
+    }
+
+    #[test]
+    fn create_checks_values() {
+        let mut r = request();
+        r.limit_early_access = Some(3);
+        r.max_students = Patch::Set(61);
+        r.windows_zone = Some("Mars Standard Time".into());
+        r.field_values = Some(vec![FieldValue { field_id: CustomFieldId(1), value: Some("abc".into()) }]);
+        let m = messages(create(&r, &facts(), "x".into()));
+        assert_eq!(
+            m,
+            [
+                "maxStudents: must be less than or equal to 60",
+                "timeZoneId: unknown time zone id \"Mars Standard Time\"",
+                "limitEarlyAccess: limitEarlyAccess must be 0, 1 or 2",
+                "customFieldsValues: clientId does not match its pattern ^[0-9]+$",
+            ]
+        );
+        let mut r = request();
+        r.field_values = Some(vec![]);
+        r.end = Patch::Set("2030-02-10T00:00:00".parse().unwrap());
+        r.use_custom_invitation_email = Some(true);
+        let m = messages(create(&r, &facts(), "x".into()));
+        assert_eq!(
+            m,
+            [
+                "endDate: endDate must be after startDate",
+                "customInvitationEmailSubject: customInvitationEmailSubject is required when useCustomInvitationEmail is true",
+                "customInvitationEmailBody: customInvitationEmailBody is required when useCustomInvitationEmail is true",
+                "customFieldsValues: clientId is required",
+            ]
+        );
+    }
+
+    #[test]
+    fn modify_keeps_what_is_absent_and_refuses_catalog_changes() {
+        let c = create(&request(), &facts(), "ab12c".into()).unwrap();
+        let m = modify(&c, &LabRequest { name: Some("New".into()), ..LabRequest::default() }, &facts()).unwrap();
+        assert_eq!((m.fields.name.as_str(), m.fields.start_at), ("New", c.fields.start_at));
+        let r = LabRequest { policy_id: Some(PolicyId(2)), ..LabRequest::default() };
+        assert_eq!(messages(modify(&c, &r, &facts())), ["policyId: policyId cannot be changed"]);
+        let full = LabFacts { enrolled: 3, ..facts() };
+        let r = LabRequest { max_students: Patch::Set(2), ..LabRequest::default() };
+        assert_eq!(modify(&c, &r, &full), Err(DomainError::CapacityBelowEnrolled { capacity: 2, enrolled: 3 }));
+        let _ = ClassId(0);
+    }
+
+    #[test]
+    fn status_follows_the_dates() {
+        let t = |s: &str| Some(s.parse::<Timestamp>().unwrap());
+        let (start, end) = (t("2030-01-01T00:00:00Z"), t("2030-01-02T00:00:00Z"));
+        assert_eq!(status(start, end, false, t("2029-12-31T00:00:00Z").unwrap()), LabStatus::Upcoming);
+        assert_eq!(status(start, end, false, t("2030-01-01T12:00:00Z").unwrap()), LabStatus::InSession);
+        assert_eq!(status(start, end, false, t("2030-01-03T00:00:00Z").unwrap()), LabStatus::Expired);
+        assert_eq!(status(start, end, true, t("2030-01-03T00:00:00Z").unwrap()), LabStatus::InSession);
+    }
+
+    #[test]
+    fn invitations_fill_placeholders() {
+        let c = create(&request(), &facts(), "ab12c".into()).unwrap();
+        let v = InvitationValues { course_name: "Lab", blueprint_name: "Linux", ..InvitationValues::default() };
+        let (subject, body) = invitation(&c.lab, &v);
+        assert_eq!(subject, "Lab - Virtual Lab Access");
+        assert_eq!(body, "You have been invited to access your own private Linux virtual lab (using CloudShare)");
+    }
+
+    #[test]
+    fn generated_ids() {
+        let mut rng = rand::rng();
+        let s = generate_short_id(&mut rng);
+        assert!(s.len() == 5 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        let t = generate_blueprint_token(&mut rng);
+        assert!(t.len() == 6 && t.bytes().all(|b| b.is_ascii_uppercase()));
+        assert!(check_pattern(Some("(")).is_err());
+        assert!(check_pattern(Some("^a+$")).is_ok());
+    }
+}

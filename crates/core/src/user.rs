@@ -1,0 +1,198 @@
+//! Users of every kind, and the bearer tokens that identify them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+use rand::Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{DomainError, Problem, Violation};
+use crate::ids::UserId;
+
+/// Every kind of person or application classhub knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKind {
+    Admin,
+    Partner,
+    Student,
+    Educator,
+    HealthProfessional,
+    Child,
+    Family,
+    Application,
+    ProjectMember,
+    ClassStudent,
+}
+
+impl UserKind {
+    pub const ALL: [UserKind; 10] = [
+        UserKind::Admin,
+        UserKind::Partner,
+        UserKind::Student,
+        UserKind::Educator,
+        UserKind::HealthProfessional,
+        UserKind::Child,
+        UserKind::Family,
+        UserKind::Application,
+        UserKind::ProjectMember,
+        UserKind::ClassStudent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserKind::Admin => "admin",
+            UserKind::Partner => "partner",
+            UserKind::Student => "student",
+            UserKind::Educator => "educator",
+            UserKind::HealthProfessional => "health_professional",
+            UserKind::Child => "child",
+            UserKind::Family => "family",
+            UserKind::Application => "application",
+            UserKind::ProjectMember => "project_member",
+            UserKind::ClassStudent => "class_student",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub kind: UserKind,
+    pub name: String,
+    pub email: Option<String>,
+    /// Given and family names, where a dialect keeps them apart (CloudShare students).
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Login name, unique, of users who sign in with a password (OCARIoT).
+    pub username: Option<String>,
+    pub institution_id: Option<crate::ids::InstitutionId>,
+    /// Attributes of the user's kind (a child's gender and age…), as the core's rules for
+    /// that kind define them.
+    pub profile: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+}
+
+/// Who is calling, once a credential has been checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub kind: UserKind,
+}
+
+/// A new user as an administrator describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUser {
+    pub kind: UserKind,
+    pub name: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    /// Argon2id PHC string (see [`crate::password`]).
+    pub password_hash: Option<String>,
+    pub institution_id: Option<crate::ids::InstitutionId>,
+    pub profile: Option<serde_json::Value>,
+}
+
+impl NewUser {
+    /// A user known by one name and an email.
+    pub fn named(kind: UserKind, name: impl Into<String>, email: Option<String>) -> NewUser {
+        NewUser {
+            kind,
+            name: name.into(),
+            email,
+            first_name: None,
+            last_name: None,
+            username: None,
+            password_hash: None,
+            institution_id: None,
+            profile: None,
+        }
+    }
+}
+
+pub const USER_NAME_MAX_CHARS: usize = 200;
+
+impl NewUser {
+    /// Names are trimmed, 1..200 characters; an email needs one `@` with text on both
+    /// sides (deliverability is the mail system's business).
+    pub fn validated(self) -> Result<NewUser, DomainError> {
+        let mut errors = Vec::new();
+        let name = self.name.trim().to_string();
+        if name.is_empty() {
+            errors.push(Violation::new("name", Problem::TooShort { min: 1 }));
+        } else if name.chars().count() > USER_NAME_MAX_CHARS {
+            errors.push(Violation::new("name", Problem::TooLong { max: USER_NAME_MAX_CHARS }));
+        }
+        let email = self.email.map(|e| e.trim().to_string());
+        if let Some(e) = &email
+            && !plausible_email(e)
+        {
+            errors.push(Violation::new("email", Problem::Other("value is not a valid email address".into())));
+        }
+        if errors.is_empty() { Ok(NewUser { name, email, ..self }) } else { Err(DomainError::Invalid(errors)) }
+    }
+}
+
+/// One `@` with text on both sides and no whitespace: deliverability is the mail system's business.
+pub fn plausible_email(e: &str) -> bool {
+    match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !e.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Bearer tokens are shown once and stored only as their SHA-256.
+pub const TOKEN_PREFIX: &str = "chk_";
+
+/// A new random bearer token: a prefix (so leaked tokens are recognisable) and 256 bits
+/// from `rng`, which the caller makes a CSPRNG.
+pub fn new_token(rng: &mut impl Rng) -> String {
+    let mut bytes = [0u8; 32];
+    rng.fill(&mut bytes);
+    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What the store keeps of a token.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let mut rng = rand::rng();
+        let (a, b) = (new_token(&mut rng), new_token(&mut rng));
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 43);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[test]
+    fn new_users_are_checked() {
+        let u = NewUser::named(UserKind::Partner, " Ada ", Some("ada@example.com".into()));
+        assert_eq!(u.validated().unwrap().name, "Ada");
+        let bad = NewUser::named(UserKind::Partner, " ", Some("nope".into()));
+        match bad.validated() {
+            Err(DomainError::Invalid(v)) => {
+                assert_eq!(v.iter().map(|v| v.field).collect::<Vec<_>>(), ["name", "email"])
+            }
+            other => panic!("{other:?}"),
+        }
+        for kind in UserKind::ALL {
+            assert_eq!(UserKind::parse(kind.as_str()), Some(kind));
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Class endpoints: list, create, get, patch, delete, history.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use classhub_core::class::{self, ClassPatch, ClassStatus};
+use classhub_core::patch::Patch;
+use classhub_core::time::now;
+use classhub_core::{ClassId, CourseId};
+use classhub_store::engine::ClassFilter;
+use classhub_store::ops::classes::{
+    ClassHistory, ClassView, CreateClass, DeleteClass, GetClass, ListClasses, UpdateClass,
+};
+use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, query_params};
+use classhub_web::{AppState, BearerSecurity, PathText, RequestId, etag, if_match, json};
+use http::{HeaderMap, StatusCode, Uri, header};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::request::{Body, Caller, ids, page, with_body};
+use crate::view::{ClassOut, EventOut, InviteCodeOut, PageOut};
+
+const STATUSES: [(&str, ClassStatus); 3] =
+    [("planned", ClassStatus::Planned), ("active", ClassStatus::Active), ("ended", ClassStatus::Ended)];
+
+/// Body of `POST` (where `name` is required) and `PATCH` (a JSON merge patch: an absent
+/// field keeps its value, `null` clears it). Datetimes without an offset are wall-clock
+/// times in the class's time zone.
+#[derive(Deserialize, ToSchema)]
+pub struct ClassBody {
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    name: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, pattern = "^(planned|active|ended)$")]
+    status: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    start_at: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    end_at: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 100000)]
+    capacity: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, example = "Asia/Seoul")]
+    timezone: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    location: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 2048)]
+    online_url: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<bool>)]
+    invite_only: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<i64>)]
+    course_id: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<i64>)]
+    primary_model_id: Option<Option<Value>>,
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<Vec<i64>>)]
+    allowed_model_ids: Option<Option<Value>>,
+}
+
+/// Body fields in the model's order, the order pydantic reports errors in.
+const FIELDS: [&str; 13] = [
+    "name",
+    "status",
+    "description",
+    "start_at",
+    "end_at",
+    "capacity",
+    "timezone",
+    "location",
+    "online_url",
+    "invite_only",
+    "course_id",
+    "primary_model_id",
+    "allowed_model_ids",
+];
+
+/// The class patch a body asks for. Type errors and the core's stateless field checks are
+/// collected in `errors` together, as pydantic reports them.
+fn class_patch(body: &Value, errors: &mut Errors) -> ClassPatch {
+    let patch = read_patch(body, errors);
+    errors.violations(&class::check_fields(&patch), body);
+    errors.sort_by_fields(&FIELDS);
+    patch
+}
+
+fn read_patch(body: &Value, errors: &mut Errors) -> ClassPatch {
+    let Some(b) = errors.fields::<ClassBody>(body) else {
+        return ClassPatch::default();
+    };
+    let name = match &b.name {
+        Some(None) => {
+            errors.push(
+                "string_type",
+                vec!["body".into(), "name".into()],
+                "Input should be a valid string",
+                Value::Null,
+                None,
+            );
+            Patch::Keep
+        }
+        field => errors.patch(field, "name", Errors::string),
+    };
+    ClassPatch {
+        name,
+        status: errors.patch(&b.status, "status", |e, loc, v| e.one_of(loc, v, &STATUSES)),
+        description: errors.patch(&b.description, "description", Errors::string),
+        start_at: errors.patch(&b.start_at, "start_at", Errors::datetime),
+        end_at: errors.patch(&b.end_at, "end_at", Errors::datetime),
+        capacity: errors.patch(&b.capacity, "capacity", Errors::int),
+        timezone: errors.patch(&b.timezone, "timezone", Errors::string),
+        location: errors.patch(&b.location, "location", Errors::string),
+        online_url: errors.patch(&b.online_url, "online_url", Errors::string),
+        invite_only: errors.patch(&b.invite_only, "invite_only", Errors::boolean),
+        course_id: errors.patch(&b.course_id, "course_id", Errors::int),
+        primary_model_id: errors.patch(&b.primary_model_id, "primary_model_id", Errors::int),
+        allowed_model_ids: match errors.patch(&b.allowed_model_ids, "allowed_model_ids", Errors::int_list) {
+            // `allowed_model_ids: null` means an empty list.
+            Patch::Clear => Patch::Set(Vec::new()),
+            p => p,
+        },
+    }
+}
+
+/// A class body with its `ETag`.
+fn class_response(status: StatusCode, view: &ClassView) -> Response {
+    let mut res = json(status, &ClassOut::full(view, now()));
+    res.headers_mut().insert(header::ETAG, etag(view.class.version));
+    res
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ListQuery {
+    /// Only classes of this course.
+    course_id: Option<i64>,
+    /// Only classes with this status.
+    #[param(pattern = "^(planned|active|ended)$")]
+    status: Option<String>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<i64>,
+    #[param(minimum = 0, default = 0)]
+    offset: Option<i64>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct PageQuery {
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<i64>,
+    #[param(minimum = 0, default = 0)]
+    offset: Option<i64>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct CreateQuery {
+    /// Overrides the body's `course_id`.
+    course_id: Option<i64>,
+}
+
+/// List the partner's classes, newest first.
+#[utoipa::path(get, path = "/partner/{partner_id}/classes", tag = "partner",
+    params(("partner_id" = i64, Path, minimum = 1), ListQuery),
+    responses(
+        (status = 200, body = PageOut<ClassOut>),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, uri: Uri) -> Result<Response, ApiError> {
+    let query = query_params(uri.query());
+    let mut errors = Errors::default();
+    let [partner_id] = ids(&path, ["partner_id"], &mut errors);
+    let page = page(&query, &mut errors);
+    let course_id = query.get("course_id").and_then(|s| errors.int_text(&["query", "course_id"], s, None, None));
+    let status =
+        query.get("status").and_then(|s| errors.one_of(&["query", "status"], &Value::from(s.as_str()), &STATUSES));
+    errors.check()?;
+    let owner = caller.as_partner(partner_id)?;
+    let filter = ClassFilter { course_id: course_id.map(CourseId), status };
+    let classes = app.store.read(ListClasses { owner, filter, page }).await?;
+    let now = now();
+    Ok(json(StatusCode::OK, &PageOut::of(&classes, page, |v| ClassOut::full(v, now))))
+}
+
+/// Create a class, with one student invite code.
+#[utoipa::path(post, path = "/partner/{partner_id}/classes", tag = "partner",
+    params(("partner_id" = i64, Path, minimum = 1), CreateQuery),
+    request_body = ClassBody,
+    responses(
+        (status = 201, body = ClassOut, headers(("ETag" = String))),
+        (status = 401, body = HttpError), (status = 403, body = HttpError),
+        (status = 409, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    path: PathText,
+    uri: Uri,
+    request: RequestId,
+    Body(bytes): Body,
+) -> Result<Response, ApiError> {
+    let query = query_params(uri.query());
+    let mut errors = Errors::default();
+    let [partner_id] = ids(&path, ["partner_id"], &mut errors);
+    let course = query.get("course_id").and_then(|s| errors.int_text(&["query", "course_id"], s, None, None));
+    let (owner, body, mut patch) = with_body(&caller, partner_id, errors, &bytes, |body, errors| {
+        errors.required(body, "name");
+        class_patch(body, errors)
+    })?;
+    if let Some(c) = course {
+        patch.course_id = Patch::Set(c);
+    }
+    let op =
+        CreateClass { ctx: request.context(Some(owner)), owner, patch, code_length: app.config.invite_code_length };
+    let view = app.store.write(op).await.map_err(|e| ApiError::from_store(e, Some(&body)))?;
+    Ok(class_response(StatusCode::CREATED, &view))
+}
+
+/// Read a class.
+#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}", tag = "partner",
+    params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1)),
+    responses(
+        (status = 200, body = ClassOut, headers(("ETag" = String))),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn get(State(app): State<AppState>, caller: Caller, path: PathText) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let [partner_id, class_id] = ids(&path, ["partner_id", "class_id"], &mut errors);
+    errors.check()?;
+    let owner = caller.as_partner(partner_id)?;
+    let view = app.store.read(GetClass { owner, class_id: ClassId(class_id) }).await?;
+    Ok(class_response(StatusCode::OK, &view))
+}
+
+/// Change a class with a JSON merge patch. With `If-Match`, only if the class is still at
+/// that version.
+#[utoipa::path(patch, path = "/partner/{partner_id}/classes/{class_id}", tag = "partner",
+    params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+    request_body = ClassBody,
+    responses(
+        (status = 200, body = ClassOut, headers(("ETag" = String))),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
+        (status = 409, body = HttpError), (status = 412, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    path: PathText,
+    headers: HeaderMap,
+    request: RequestId,
+    Body(bytes): Body,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let [partner_id, class_id] = ids(&path, ["partner_id", "class_id"], &mut errors);
+    let (owner, body, patch) = with_body(&caller, partner_id, errors, &bytes, class_patch)?;
+    let op = UpdateClass {
+        ctx: request.context(Some(owner)),
+        owner,
+        class_id: ClassId(class_id),
+        patch,
+        if_match: if_match(&headers),
+    };
+    let view = app.store.write(op).await.map_err(|e| ApiError::from_store(e, Some(&body)))?;
+    Ok(class_response(StatusCode::OK, &view))
+}
+
+/// Delete a class with its codes and roster.
+#[utoipa::path(delete, path = "/partner/{partner_id}/classes/{class_id}", tag = "partner",
+    params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "ETag the deletion is based on")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
+        (status = 412, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    path: PathText,
+    headers: HeaderMap,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let [partner_id, class_id] = ids(&path, ["partner_id", "class_id"], &mut errors);
+    errors.check()?;
+    let owner = caller.as_partner(partner_id)?;
+    let op = DeleteClass {
+        ctx: request.context(Some(owner)),
+        owner,
+        class_id: ClassId(class_id),
+        if_match: if_match(&headers),
+    };
+    app.store.write(op).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The class's audit history, newest first.
+#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}/history", tag = "partner",
+    params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1), PageQuery),
+    responses(
+        (status = 200, body = PageOut<EventOut>),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn history(
+    State(app): State<AppState>,
+    caller: Caller,
+    path: PathText,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let query = query_params(uri.query());
+    let mut errors = Errors::default();
+    let [partner_id, class_id] = ids(&path, ["partner_id", "class_id"], &mut errors);
+    let page = page(&query, &mut errors);
+    errors.check()?;
+    let owner = caller.as_partner(partner_id)?;
+    let events = app.store.read(ClassHistory { owner, class_id: ClassId(class_id), page }).await?;
+    Ok(json(StatusCode::OK, &PageOut::of(&events, page, EventOut::from)))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list, create, get, update, delete, history),
+    components(schemas(ClassBody, ClassOut, InviteCodeOut, EventOut, HttpError, HttpValidationError)),
+    modifiers(&BearerSecurity),
+    tags((name = "partner", description = "Classes of the partner API (FastAPI style)")),
+)]
+pub struct Doc;

@@ -1,0 +1,92 @@
+//! Reading partner requests: the caller, path ids, paging, bodies.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use classhub_core::UserId;
+use classhub_core::page::{LIMIT_DEFAULT, LIMIT_MAX, PageRequest};
+use classhub_core::user::{Principal, UserKind};
+use classhub_store::ops::users::Authenticate;
+use classhub_web::fastapi::{ApiError, Errors};
+use classhub_web::{AppState, PathText, bearer, read_body};
+use http::request::Parts;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// The authenticated caller (401 otherwise).
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        let principal = state.store.read(Authenticate { token }).await?;
+        principal.map(Caller).ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+impl Caller {
+    /// The partner named by the path, if the caller is that partner (403 otherwise).
+    pub fn as_partner(&self, partner_id: i64) -> Result<UserId, ApiError> {
+        let p = self.0;
+        if p.kind == UserKind::Partner && p.user_id.0 == partner_id {
+            Ok(p.user_id)
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+}
+
+impl Caller {
+    /// The caller as a student (403 otherwise).
+    pub fn as_student(&self) -> Result<UserId, ApiError> {
+        if self.0.kind == UserKind::Student { Ok(self.0.user_id) } else { Err(ApiError::forbidden()) }
+    }
+}
+
+/// The request body, within the configured size limit.
+pub struct Body(pub Bytes);
+
+impl FromRequest<AppState> for Body {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        read_body(req, state).await.map(Body).map_err(ApiError::body)
+    }
+}
+
+/// Path ids: integers ≥ 1, in the order named.
+pub fn ids<const N: usize>(path: &PathText, names: [&str; N], errors: &mut Errors) -> [i64; N] {
+    names.map(|name| errors.int_text(&["path", name], path.get(name), Some(1), None).unwrap_or(0))
+}
+
+/// `limit` (1..=100, default 50) and `offset` (≥ 0, default 0).
+pub fn page(query: &HashMap<String, String>, errors: &mut Errors) -> PageRequest {
+    let limit = query.get("limit").map_or(Some(i64::from(LIMIT_DEFAULT)), |s| {
+        errors.int_text(&["query", "limit"], s, Some(1), Some(i64::from(LIMIT_MAX)))
+    });
+    let offset = query.get("offset").map_or(Some(0), |s| errors.int_text(&["query", "offset"], s, Some(0), None));
+    PageRequest { limit: limit.unwrap_or(1) as u32, offset: offset.unwrap_or(0) as u64 }
+}
+
+/// Finishes validating a request with a JSON body. FastAPI validates path, query and body
+/// in one pass, so with bad path or query values the body's problems are reported too;
+/// with good ones, a caller who is not the path's partner is refused before the body is
+/// read. Returns the partner, the body and what `read` made of it.
+pub fn with_body<T>(
+    caller: &Caller,
+    partner_id: i64,
+    mut errors: Errors,
+    bytes: &[u8],
+    read: impl FnOnce(&Value, &mut Errors) -> T,
+) -> Result<(UserId, Value, T), ApiError> {
+    if errors.is_empty() {
+        caller.as_partner(partner_id)?;
+    }
+    let body = errors.json_object(bytes);
+    let parsed = body.as_ref().map(|b| read(b, &mut errors));
+    errors.check()?;
+    let owner = caller.as_partner(partner_id)?;
+    match (body, parsed) {
+        (Some(body), Some(parsed)) => Ok((owner, body, parsed)),
+        _ => Err(ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
+    }
+}

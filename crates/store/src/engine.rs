@@ -1,0 +1,267 @@
+//! The one trait pair every engine implements: the SQL primitives that transaction
+//! scripts (in `ops`) are written over. An engine only moves rows; it decides nothing.
+//!
+//! `async fn` in these traits is deliberate: PostgreSQL primitives await the network,
+//! SQLite primitives complete at once on the connection's own thread. Scripts are generic
+//! over the engine, so `Send`-ness of their futures follows from the concrete engine.
+#![allow(async_fn_in_trait)]
+
+use classhub_core::audit::{AuditEvent, Context, NewAuditEvent};
+use classhub_core::catalog::{Course, Model};
+use classhub_core::class::{Class, ClassFields, ClassStatus};
+use classhub_core::invite::{InviteCode, MemberRole, Membership};
+use classhub_core::lab::{Blueprint, CustomField, LabSettings, Policy, Project, ProjectMember, StudentProfile};
+use classhub_core::ocariot::Institution;
+use classhub_core::page::{Page, PageRequest};
+use classhub_core::user::{NewUser, Principal, User};
+use classhub_core::{
+    BlueprintId, ClassId, CourseId, InstitutionId, InviteCodeId, MembershipId, ModelId, OutboxId, PolicyId, ProjectId,
+    ProjectMemberId, UserId,
+};
+use jiff::Timestamp;
+
+use crate::StoreError;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Filters of a class list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassFilter {
+    pub course_id: Option<CourseId>,
+    pub status: Option<ClassStatus>,
+}
+
+/// A member of a class with the user behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub membership: Membership,
+    pub user: User,
+}
+
+/// A new invite code row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCode<'a> {
+    pub class_id: ClassId,
+    pub code: &'a str,
+    pub target_role: MemberRole,
+    pub max_uses: Option<u32>,
+    pub expires_at: Option<Timestamp>,
+    pub created_by: UserId,
+}
+
+/// API credentials (CloudShare `cs_sha1`): who holds them, and the sealed key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiCredential {
+    pub principal: Principal,
+    pub sealed_key: Vec<u8>,
+}
+
+/// A sponsored login link of a lab class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SponsoredLink {
+    pub class_id: ClassId,
+    pub email: String,
+    pub disabled: bool,
+}
+
+/// An email waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    pub id: OutboxId,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: u32,
+}
+
+/// Reads; available on reader connections and inside write transactions.
+pub trait Read {
+    /// The user holding an unrevoked token with this hash.
+    async fn principal_by_token(&mut self, hash: &[u8; 32]) -> Result<Option<Principal>>;
+    async fn user(&mut self, id: UserId) -> Result<Option<User>>;
+    /// Whether anyone has been created yet (the demo seeds only an empty database).
+    async fn has_users(&mut self) -> Result<bool>;
+
+    async fn class(&mut self, id: ClassId) -> Result<Option<Class>>;
+    /// A page of an owner's classes, newest first.
+    async fn classes(&mut self, owner: UserId, filter: &ClassFilter, page: PageRequest) -> Result<Page<Class>>;
+    /// A page of the classes a user is a member of, most recently joined first.
+    async fn classes_of_member(&mut self, user: UserId, page: PageRequest) -> Result<Page<Class>>;
+
+    /// Codes of these classes, each class's newest first.
+    async fn codes_of(&mut self, classes: &[ClassId]) -> Result<Vec<InviteCode>>;
+    /// A page of one class's codes, newest first; with `active_at`, only codes that are
+    /// enabled and unexpired at that instant.
+    async fn codes_page(
+        &mut self,
+        class: ClassId,
+        active_at: Option<Timestamp>,
+        page: PageRequest,
+    ) -> Result<Page<InviteCode>>;
+    async fn code(&mut self, id: InviteCodeId) -> Result<Option<InviteCode>>;
+    /// The code with this (normalised) value.
+    async fn code_by_value(&mut self, code: &str) -> Result<Option<InviteCode>>;
+
+    async fn membership(&mut self, class: ClassId, user: UserId) -> Result<Option<Membership>>;
+    /// A page of a class's members, most recently joined first.
+    async fn members(&mut self, class: ClassId, page: PageRequest) -> Result<Page<Member>>;
+
+    /// A page of a class's audit events, newest first.
+    async fn history(&mut self, class: ClassId, page: PageRequest) -> Result<Page<AuditEvent>>;
+
+    /// Of `ids`, those present in the model catalog.
+    async fn existing_models(&mut self, ids: &[ModelId]) -> Result<Vec<ModelId>>;
+    async fn course(&mut self, id: CourseId) -> Result<Option<Course>>;
+
+    /// The unrevoked credentials with this API id.
+    async fn api_credential(&mut self, api_id: &str) -> Result<Option<ApiCredential>>;
+    async fn project(&mut self, id: ProjectId) -> Result<Option<Project>>;
+    /// The projects a user belongs to, with the membership, by project id.
+    async fn projects_of(&mut self, user: UserId) -> Result<Vec<(Project, ProjectMember)>>;
+    async fn policies(&mut self, project: ProjectId) -> Result<Vec<Policy>>;
+    async fn policy(&mut self, id: PolicyId) -> Result<Option<Policy>>;
+    async fn blueprints(&mut self, project: ProjectId) -> Result<Vec<Blueprint>>;
+    async fn blueprint(&mut self, id: BlueprintId) -> Result<Option<Blueprint>>;
+    async fn blueprint_token_exists(&mut self, token: &str) -> Result<bool>;
+    /// A project's custom field definitions, by order.
+    async fn custom_fields(&mut self, project: ProjectId) -> Result<Vec<CustomField>>;
+    async fn project_member(&mut self, id: ProjectMemberId) -> Result<Option<(ProjectMember, User)>>;
+    async fn project_members(&mut self, project: ProjectId) -> Result<Vec<(ProjectMember, User)>>;
+    async fn lab(&mut self, class: ClassId) -> Result<Option<LabSettings>>;
+    /// The lab classes of these projects, newest first.
+    async fn labs_in(&mut self, projects: &[ProjectId]) -> Result<Vec<(Class, LabSettings)>>;
+    async fn class_by_short_id(&mut self, short_id: &str) -> Result<Option<ClassId>>;
+    /// A class's members of one role, in the order they were added.
+    async fn members_by_role(&mut self, class: ClassId, role: MemberRole) -> Result<Vec<Member>>;
+    async fn member(&mut self, id: MembershipId) -> Result<Option<Member>>;
+    async fn member_by_email(&mut self, class: ClassId, role: MemberRole, email: &str) -> Result<Option<Member>>;
+    async fn sponsored_link(&mut self, hash: &[u8; 32]) -> Result<Option<SponsoredLink>>;
+
+    /// The user with this login name, and their password hash.
+    async fn user_by_username(&mut self, username: &str) -> Result<Option<(User, Option<String>)>>;
+    /// Of these ids, the users that exist.
+    async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>>;
+    /// Every class an owner has, newest first.
+    async fn classes_owned(&mut self, owner: UserId) -> Result<Vec<Class>>;
+    /// Every membership of a user.
+    async fn memberships_of(&mut self, user: UserId) -> Result<Vec<Membership>>;
+    async fn institution(&mut self, id: InstitutionId) -> Result<Option<Institution>>;
+    async fn institution_named(&mut self, name: &str) -> Result<Option<Institution>>;
+    async fn setting(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// Writes, inside one transaction. An error returned from a script rolls back everything
+/// the script wrote.
+pub trait Tx: Read {
+    /// The class, locked against concurrent writers until the transaction ends.
+    async fn class_for_update(&mut self, id: ClassId) -> Result<Option<Class>>;
+    async fn insert_class(&mut self, owner: UserId, fields: &ClassFields, now: Timestamp) -> Result<Class>;
+    /// Stores new fields, bumping the version and `updated_at`.
+    async fn update_class(&mut self, id: ClassId, fields: &ClassFields, now: Timestamp) -> Result<Class>;
+    /// Bumps the version of a class whose representation changed without its fields
+    /// changing (its codes did).
+    async fn touch_class(&mut self, id: ClassId) -> Result<()>;
+    async fn delete_class(&mut self, id: ClassId) -> Result<()>;
+    /// Changes an owner's class count (for list totals).
+    async fn add_to_class_count(&mut self, owner: UserId, delta: i64) -> Result<()>;
+
+    /// Takes a seat if one is free: the guarded `UPDATE … WHERE member_count < capacity`.
+    /// Returns false when the class is full.
+    async fn take_seat(&mut self, class: ClassId) -> Result<bool>;
+    async fn free_seat(&mut self, class: ClassId) -> Result<()>;
+
+    async fn code_exists(&mut self, code: &str) -> Result<bool>;
+    async fn insert_code(&mut self, code: NewCode<'_>, now: Timestamp) -> Result<InviteCode>;
+    async fn update_code(&mut self, code: &InviteCode) -> Result<()>;
+    /// Consumes one use if the code is usable at `now`: the guarded
+    /// `UPDATE … WHERE used_count < max_uses`. Returns false when it is not.
+    async fn use_code(&mut self, id: InviteCodeId, now: Timestamp) -> Result<bool>;
+
+    async fn insert_membership(
+        &mut self,
+        class: ClassId,
+        user: UserId,
+        role: MemberRole,
+        code: Option<InviteCodeId>,
+        now: Timestamp,
+    ) -> Result<Membership>;
+    async fn delete_membership(&mut self, class: ClassId, user: UserId) -> Result<()>;
+
+    async fn insert_user(&mut self, user: &NewUser, now: Timestamp) -> Result<User>;
+    /// Deletes a user with their tokens, credentials and memberships.
+    async fn delete_user(&mut self, user: UserId) -> Result<()>;
+    async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], now: Timestamp) -> Result<()>;
+    /// Revokes a live token; returns its user, or None if no live token has this hash.
+    async fn revoke_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<Option<UserId>>;
+    async fn insert_model(&mut self, name: &str, provider: &str, now: Timestamp) -> Result<Model>;
+    async fn insert_course(&mut self, partner: UserId, title: &str, now: Timestamp) -> Result<Course>;
+
+    async fn insert_audit(&mut self, ctx: &Context, event: &NewAuditEvent) -> Result<()>;
+
+    async fn insert_project(&mut self, name: &str, now: Timestamp) -> Result<Project>;
+    async fn insert_policy(&mut self, project: ProjectId, name: &str, minutes: u32, now: Timestamp) -> Result<Policy>;
+    async fn insert_blueprint(
+        &mut self,
+        project: ProjectId,
+        name: &str,
+        description: Option<&str>,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Blueprint>;
+    /// Inserts a field definition (its `id` is ignored) and returns it with its id.
+    async fn insert_custom_field(&mut self, field: &CustomField, now: Timestamp) -> Result<CustomField>;
+    async fn insert_project_member(
+        &mut self,
+        project: ProjectId,
+        user: UserId,
+        can_instruct: bool,
+        now: Timestamp,
+    ) -> Result<ProjectMember>;
+    async fn insert_api_credential(
+        &mut self,
+        api_id: &str,
+        user: UserId,
+        sealed_key: &[u8],
+        now: Timestamp,
+    ) -> Result<()>;
+    async fn insert_lab(&mut self, class: ClassId, lab: &LabSettings) -> Result<()>;
+    async fn update_lab(&mut self, class: ClassId, lab: &LabSettings) -> Result<()>;
+    async fn short_id_exists(&mut self, short_id: &str) -> Result<bool>;
+    /// Sets a user's name, email and name parts.
+    async fn update_profile(&mut self, user: UserId, name: &str, profile: &StudentProfile) -> Result<()>;
+    async fn set_member_times(
+        &mut self,
+        id: MembershipId,
+        invited_at: Option<Timestamp>,
+        logged_in_at: Option<Timestamp>,
+    ) -> Result<()>;
+    async fn insert_sponsored_link(
+        &mut self,
+        hash: &[u8; 32],
+        class: ClassId,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Disables a class's live links for this email; returns how many there were.
+    async fn disable_sponsored_links(&mut self, class: ClassId, email: &str, now: Timestamp) -> Result<u64>;
+    async fn insert_outbox(&mut self, recipient: &str, subject: &str, body: &str, now: Timestamp) -> Result<OutboxId>;
+    /// Takes up to `limit` messages due at `now` that no sender holds, holding them until
+    /// `until`.
+    async fn claim_outbox(&mut self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>>;
+    async fn outbox_sent(&mut self, id: OutboxId, now: Timestamp) -> Result<()>;
+    /// Records a failed attempt; the message is due again at `next`.
+    async fn outbox_failed(&mut self, id: OutboxId, error: &str, next: Timestamp) -> Result<()>;
+
+    async fn insert_institution(&mut self, institution: &Institution, now: Timestamp) -> Result<Institution>;
+    async fn set_user_profile(&mut self, user: UserId, profile: &serde_json::Value) -> Result<()>;
+    /// Makes `users`, in this order, the class's members of `role` (seats follow).
+    async fn replace_members(
+        &mut self,
+        class: ClassId,
+        role: MemberRole,
+        users: &[UserId],
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Stores a setting unless one of that name exists; returns the stored value.
+    async fn setting_or_insert(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
+}

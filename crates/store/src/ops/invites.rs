@@ -1,0 +1,128 @@
+//! Invite codes: made and changed by the class's owner, redeemed by students.
+
+use classhub_core::audit::{Action, Context, NewAuditEvent};
+use classhub_core::class;
+use classhub_core::error::Entity;
+use classhub_core::invite::{self, CodeRequest, InviteCode, MemberRole, Membership, Redemption};
+use classhub_core::page::{Page, PageRequest};
+use classhub_core::{ClassId, DomainError, InviteCodeId, UserId};
+
+use crate::engine::{Read, Tx};
+use crate::{ReadOp, Result, WriteOp};
+
+/// Longest input worth looking up; longer can only be a wrong code.
+const CODE_INPUT_MAX: usize = 64;
+
+/// Makes a new invite code for one of the owner's classes.
+pub struct CreateCode {
+    pub ctx: Context,
+    pub owner: UserId,
+    pub class_id: ClassId,
+    pub request: CodeRequest,
+    pub code_length: usize,
+}
+
+impl WriteOp for CreateCode {
+    type Out = InviteCode;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<InviteCode> {
+        let class = class::owned_by(tx.class_for_update(self.class_id).await?, self.owner)?;
+        let settings = invite::new_code(&self.request, class.fields.timezone.as_ref(), self.ctx.now)?;
+        let code = super::insert_new_code(tx, &self.ctx, class.id, self.owner, settings, self.code_length).await?;
+        tx.touch_class(class.id).await?;
+        Ok(code)
+    }
+}
+
+/// Enables, disables, or changes the expiry or use limit of a code.
+pub struct UpdateCode {
+    pub ctx: Context,
+    pub owner: UserId,
+    pub class_id: ClassId,
+    pub code_id: InviteCodeId,
+    pub request: CodeRequest,
+}
+
+impl WriteOp for UpdateCode {
+    type Out = InviteCode;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<InviteCode> {
+        let class = class::owned_by(tx.class_for_update(self.class_id).await?, self.owner)?;
+        let code = tx.code(self.code_id).await?.filter(|c| c.class_id == class.id);
+        let code = code.ok_or(DomainError::NotFound(Entity::InviteCode))?;
+        let changed = invite::change_code(&code, &self.request, class.fields.timezone.as_ref(), self.ctx.now)?;
+        if changed != code {
+            tx.update_code(&changed).await?;
+            tx.touch_class(class.id).await?;
+            let event =
+                NewAuditEvent::of(Action::InviteCodeUpdate, Some(class.id), code.id.0, Some(&code), Some(&changed));
+            tx.insert_audit(&self.ctx, &event).await?;
+        }
+        Ok(changed)
+    }
+}
+
+/// A page of a class's codes, newest first.
+pub struct ListCodes {
+    pub owner: UserId,
+    pub class_id: ClassId,
+    pub active_only: bool,
+    pub page: PageRequest,
+}
+
+impl ReadOp for ListCodes {
+    type Out = Page<InviteCode>;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<InviteCode>> {
+        class::owned_by(r.class(self.class_id).await?, self.owner)?;
+        let active_at = self.active_only.then(classhub_core::time::now);
+        r.codes_page(self.class_id, active_at, self.page).await
+    }
+}
+
+/// A student redeems a code. Seats and uses are taken by guarded `UPDATE`s in this
+/// transaction, so concurrent redemptions (from any number of processes) never oversell.
+pub struct Redeem {
+    pub ctx: Context,
+    pub student: UserId,
+    /// The code as typed; it is normalised here.
+    pub code: String,
+}
+
+/// The enrollment, and whether this redemption made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrollment {
+    pub membership: Membership,
+    pub created: bool,
+}
+
+impl WriteOp for Redeem {
+    type Out = Enrollment;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Enrollment> {
+        let unknown = || DomainError::NotFound(Entity::InviteCode);
+        if self.code.len() > CODE_INPUT_MAX {
+            return Err(unknown().into());
+        }
+        let value = invite::normalize_code(&self.code);
+        let code = tx.code_by_value(&value).await?.ok_or_else(unknown)?;
+        let class = tx.class(code.class_id).await?.ok_or_else(unknown)?;
+        let existing = tx.membership(class.id, self.student).await?;
+        let now = self.ctx.now;
+        if let Redemption::AlreadyMember(membership) = invite::decide_redemption(&code, &class, existing, now)? {
+            return Ok(Enrollment { membership, created: false });
+        }
+        // The decision above read a snapshot; the guards below hold under concurrency (the
+        // class row before the code row, the order every writer locks them in). When the
+        // code's guard fails, the code as it is now says why.
+        if !tx.take_seat(class.id).await? {
+            return Err(DomainError::ClassFull.into());
+        }
+        if !tx.use_code(code.id, now).await? {
+            let current = tx.code(code.id).await?.ok_or_else(unknown)?;
+            invite::decide_redemption(&current, &class, None, now)?;
+            return Err(DomainError::CodeUnavailable(invite::CodeUnavailable::UsedUp).into());
+        }
+        let membership = tx.insert_membership(class.id, self.student, MemberRole::Student, Some(code.id), now).await?;
+        let event =
+            NewAuditEvent::of(Action::MembershipCreate, Some(class.id), membership.id.0, None, Some(&membership));
+        tx.insert_audit(&self.ctx, &event).await?;
+        Ok(Enrollment { membership, created: true })
+    }
+}

@@ -1,0 +1,367 @@
+//! What every dialect's HTTP layer shares: application state, request ids, access logs
+//! and metrics, timeouts answered in the dialect's own envelope, bodies within the size
+//! limit, bearer tokens, `If-Match`, and FastAPI-style errors (partner and admin).
+
+pub mod fastapi;
+pub mod limits;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use classhub_core::UserId;
+use classhub_core::audit::Context;
+use classhub_core::class::IfMatch;
+use classhub_store::Store;
+use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use rand::Rng;
+use serde::Serialize;
+
+/// State every dialect's handlers receive.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub config: Arc<ApiConfig>,
+    pub limits: Arc<Limits>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, config: ApiConfig) -> AppState {
+        let limits = Arc::new(Limits {
+            redeem: limits::FailureLimiter::new(config.redeem_failures, config.redeem_window),
+            signature: limits::FailureLimiter::new(config.signature_failures, config.signature_window),
+            login: limits::FailureLimiter::new(config.login_failures, config.login_window),
+            // A nonce older than twice the allowed clock skew fails the freshness check anyway.
+            nonces: limits::SeenCache::new(config.signature_skew * 2),
+        });
+        AppState { store, config: Arc::new(config), limits }
+    }
+}
+
+/// Per-process counters.
+pub struct Limits {
+    /// Failed invite-code redemptions, per student and per client address.
+    pub redeem: limits::FailureLimiter,
+    /// Failed `cs_sha1` authentications, per API id and per client address.
+    pub signature: limits::FailureLimiter,
+    /// `cs_sha1` nonces already used.
+    pub nonces: limits::SeenCache,
+    /// Failed OCARIoT logins, per username and per client address.
+    pub login: limits::FailureLimiter,
+}
+
+/// Settings of the HTTP API. Not `Debug`: it holds secrets.
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// Length of generated invite codes (6..=16).
+    pub invite_code_length: usize,
+    /// Bearer token of the admin API; without one the admin API answers 404.
+    pub admin_token: Option<String>,
+    /// Longest a request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Failed redemptions allowed per student and per client address within `redeem_window`.
+    pub redeem_failures: u32,
+    pub redeem_window: Duration,
+    /// Failed `cs_sha1` authentications allowed per API id and per address per window.
+    pub signature_failures: u32,
+    pub signature_window: Duration,
+    /// Largest difference allowed between a `cs_sha1` timestamp and the server's clock.
+    pub signature_skew: Duration,
+    /// Base of links shown to users (`https://classes.example.com`).
+    pub public_base_url: String,
+    /// Seals secrets kept at rest (CloudShare API keys).
+    pub secrets: classhub_core::secret::SecretBox,
+    /// Password of the OCARIoT `admin` user; without one it cannot log in.
+    pub ocariot_admin_password: Option<String>,
+    /// Key that signs and checks OCARIoT tokens (HS256).
+    pub jwt_key: Vec<u8>,
+    /// Failed OCARIoT logins allowed per username and per address within the window.
+    pub login_failures: u32,
+    pub login_window: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            invite_code_length: classhub_core::invite::CODE_LEN_DEFAULT,
+            admin_token: None,
+            request_timeout: Duration::from_secs(30),
+            redeem_failures: 10,
+            redeem_window: Duration::from_secs(600),
+            signature_failures: 20,
+            signature_window: Duration::from_secs(600),
+            signature_skew: Duration::from_secs(60),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            secrets: classhub_core::secret::SecretBox::new(&classhub_core::secret::SecretBox::generate_key(
+                &mut rand::rng(),
+            )),
+            ocariot_admin_password: None,
+            jwt_key: rand::rng().random::<[u8; 32]>().to_vec(),
+            login_failures: 10,
+            login_window: Duration::from_secs(600),
+        }
+    }
+}
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id: the client's `X-Request-Id` when it is sane, else a fresh one.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn acceptable_request_id(v: &HeaderValue) -> Option<&str> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+    ok.then_some(s)
+}
+
+fn new_request_id() -> String {
+    let bits: u128 = rand::rng().random();
+    format!("{bits:032x}")
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(new_request_id())))
+    }
+}
+
+impl RequestId {
+    /// The write context of this request: who acts, the request id, now.
+    pub fn context(&self, actor: Option<UserId>) -> Context {
+        Context::new(actor, Some(self.0.clone()))
+    }
+}
+
+/// The client's address (the TCP peer), when the server recorded it.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(PeerAddr(info.map(|i| i.0)))
+    }
+}
+
+/// The path's parameters as text, percent-decoded (lossily: a dialect validates them).
+#[derive(Debug, Clone, Default)]
+pub struct PathText(pub Vec<(String, String)>);
+
+impl PathText {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = match RawPathParams::from_request_parts(parts, state).await {
+            Ok(raw) => raw.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            Err(_) => Vec::new(),
+        };
+        Ok(PathText(params))
+    }
+}
+
+/// Outermost middleware: assigns the request id, echoes it, records metrics by route and
+/// status, and writes one structured log line per request (no headers, no query: they
+/// may carry secrets).
+pub async fn observe(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = match req.headers().get(REQUEST_ID).and_then(acceptable_request_id) {
+        Some(s) => s.to_string(),
+        None => new_request_id(),
+    };
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    let method = req.method().as_str().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::counter!("classhub_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("classhub_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    if status >= 500 {
+        tracing::warn!(request_id = %id, %method, %route, status, micros = elapsed.as_micros() as u64, "request");
+    } else {
+        tracing::info!(request_id = %id, %method, %route, status, micros = elapsed.as_micros() as u64, "request");
+    }
+    res
+}
+
+/// A dialect's request time limit and the answer it gives when the limit passes.
+#[derive(Clone, Copy)]
+pub struct Deadline {
+    pub limit: Duration,
+    pub respond: fn() -> Response,
+}
+
+/// Middleware (with `from_fn_with_state`) that answers `deadline.respond()` when a request
+/// takes longer than its limit. A write already handed to the store still commits.
+pub async fn deadline(State(deadline): State<Deadline>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline.limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => (deadline.respond)(),
+    }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+/// Reads the whole body within the configured limit (axum's `DefaultBodyLimit`).
+pub async fn read_body<S: Send + Sync>(req: Request<Body>, state: &S) -> Result<Bytes, BodyError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE { BodyError::TooLarge } else { BodyError::Unreadable }
+    })
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Compares secrets in constant time.
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// `If-Match` as the core understands it. Entity tags that are not ours can match nothing.
+pub fn if_match(headers: &HeaderMap) -> Option<IfMatch> {
+    let mut versions = Vec::new();
+    let mut any_header = false;
+    for v in headers.get_all(header::IF_MATCH) {
+        any_header = true;
+        for tag in v.to_str().unwrap_or("").split(',').map(str::trim) {
+            if tag == "*" {
+                return Some(IfMatch::Any);
+            }
+            let tag = tag.strip_prefix("W/").unwrap_or(tag);
+            if let Some(n) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse().ok()) {
+                versions.push(n);
+            }
+        }
+    }
+    any_header.then_some(IfMatch::OneOf(versions))
+}
+
+/// The `ETag` of a class version.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// A JSON response with the given content type.
+pub fn json_with<T: Serialize + ?Sized>(status: StatusCode, body: &T, content_type: HeaderValue) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut res = (status, bytes).into_response();
+            res.headers_mut().insert(header::CONTENT_TYPE, content_type);
+            res
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "serialising a response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A JSON response (`application/json`).
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    json_with(status, body, JSON)
+}
+
+/// `RFC 3339` in UTC with `Z`, fractional seconds (microseconds) only when non-zero.
+pub fn rfc3339(ts: jiff::Timestamp) -> String {
+    if ts.subsec_nanosecond() == 0 {
+        ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+}
+
+/// Serialises an instant with [`rfc3339`] (for `#[serde(serialize_with)]`).
+pub fn ser_rfc3339<S: serde::Serializer>(ts: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ts))
+}
+
+/// Serialises an optional instant with [`rfc3339`].
+pub fn ser_opt_rfc3339<S: serde::Serializer>(ts: &Option<jiff::Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Declares the `bearer` security scheme used by bearer-token operations.
+pub struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(if_match(&h), None);
+        h.insert(header::IF_MATCH, HeaderValue::from_static("\"3\", W/\"4\", \"x\""));
+        assert_eq!(if_match(&h), Some(IfMatch::OneOf(vec![3, 4])));
+        h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+        assert_eq!(if_match(&h), Some(IfMatch::Any));
+        h.insert(header::IF_MATCH, HeaderValue::from_static("garbage"));
+        assert_eq!(if_match(&h), Some(IfMatch::OneOf(vec![])));
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339("2023-11-07T05:31:56Z".parse().unwrap()), "2023-11-07T05:31:56Z");
+        assert_eq!(rfc3339("2023-11-07T05:31:56.5Z".parse().unwrap()), "2023-11-07T05:31:56.500000Z");
+    }
+
+    #[test]
+    fn secrets() {
+        assert!(secrets_match("abc", "abc"));
+        assert!(!secrets_match("abc", "abd"));
+        assert!(!secrets_match("ab", "abc"));
+    }
+}
