@@ -51,8 +51,22 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// tokio-postgres logs every statement's parameters at debug level (invite codes, emails,
+/// CloudShare passphrases): held at info unless the filter names it explicitly.
+const QUIET_PARAMETERS: &str = "tokio_postgres=info";
+
+/// The `--log` filter, with [`QUIET_PARAMETERS`] unless the filter names `tokio_postgres`.
+fn log_filter(spec: &str) -> EnvFilter {
+    let spec = match spec.trim() {
+        s if s.contains("tokio_postgres") => s.to_string(),
+        "" => QUIET_PARAMETERS.to_string(),
+        s => format!("{s},{QUIET_PARAMETERS}"),
+    };
+    EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET_PARAMETERS}")))
+}
+
 fn init_logging(cli: &Cli) {
-    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(&cli.log);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match cli.log_format {
@@ -225,4 +239,18 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path) 
     };
     println!("{out}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_parameters_stay_out_of_verbose_logs() {
+        for spec in ["debug", "trace", "warn,classhub=debug", "", "not a filter ==="] {
+            assert!(log_filter(spec).to_string().contains(QUIET_PARAMETERS), "{spec:?}");
+        }
+        // An operator who asks for them by name gets them.
+        assert!(!log_filter("debug,tokio_postgres=debug").to_string().contains(QUIET_PARAMETERS));
+    }
 }

@@ -276,9 +276,18 @@ pub struct ServeArgs {
     #[arg(long, env = "CLASSHUB_LOGIN_FAILURE_WINDOW", default_value_t = 600)]
     pub login_failure_window: u64,
     /// Largest request body accepted, in bytes (413 beyond).
-
     #[arg(long, env = "CLASSHUB_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+    /// Largest request head (request line and headers) accepted, in bytes: HTTP/1.1 answers
+    /// 431 beyond, HTTP/2 refuses the stream. At least 8192 (hyper's smallest buffer).
+    #[arg(long, env = "CLASSHUB_MAX_HEADER_BYTES", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u32).range(8192..=16 * 1024 * 1024))]
+    pub max_header_bytes: u32,
+    /// Longest a client may take to send a request's headers, in seconds; slower
+    /// connections are closed (slow-client protection). Also bounds the TLS handshake.
+    #[arg(long, env = "CLASSHUB_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
     /// Longest a request may take, in seconds (408 beyond).
     #[arg(long, env = "CLASSHUB_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
@@ -301,6 +310,14 @@ pub struct ServeArgs {
 impl ServeArgs {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout.max(1))
+    }
+
+    /// The connection limits of the listener.
+    pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
+        crate::server::ConnectionLimits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            max_header_bytes: self.max_header_bytes,
+        }
     }
 
     /// The base of links: `--public-base-url`, else the listening address with the

@@ -50,7 +50,58 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(classhub_admin::openapi());
     doc.merge(classhub_cloudshare::openapi());
     doc.merge(classhub_ocariot::openapi());
+    document_shared_responses(&mut doc);
     doc
+}
+
+/// Documents the answers every operation of a dialect can give whatever its handler does,
+/// each in the dialect's envelope: 408 (`--request-timeout`), 503 (the database is
+/// unreachable), 413 when the body is read (CloudShare reads every body), and for
+/// CloudShare's signed operations 400 (a body that is not a JSON object, or a bad query
+/// parameter) and 429 (too many failed signatures from the address or API id).
+fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let response = |schema: &str, description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let cloudshare = path.starts_with(classhub_cloudshare::PREFIX) || path.starts_with("/Class/");
+        let envelope = if cloudshare {
+            "CsErrorBody"
+        } else if path.starts_with("/v1/") {
+            "OcError"
+        } else {
+            "HttpError"
+        };
+        let operations =
+            [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten();
+        for op in operations {
+            let signed = op.security.as_ref().is_some_and(|s| !s.is_empty()) && cloudshare;
+            if path == "/api/v3/ping" {
+                continue;
+            }
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| response(envelope, description).into());
+            };
+            add("408", "The request took longer than the request timeout");
+            if !path.starts_with("/Class/") {
+                add("503", "The database is unavailable; retry later");
+            }
+            if signed || (op.request_body.is_some() && !cloudshare) {
+                add("413", "The request body is larger than the body limit");
+            }
+            if signed {
+                add("400", "The body is not a JSON object, or a query parameter is malformed");
+                add("429", "Too many failed authentications; retry later");
+            }
+        }
+    }
 }
 
 async fn healthz() -> Response {
@@ -86,4 +137,28 @@ async fn method_not_allowed(req: axum::extract::Request) -> Response {
         return classhub_ocariot::method_not_allowed(req.method().as_str(), path);
     }
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Merging keeps one schema per name: two dialects naming different schemas alike would
+    /// document one dialect's responses with the other's shape.
+    #[test]
+    fn schema_names_do_not_collide_across_dialects() {
+        let merged = openapi();
+        let merged = merged.components.unwrap_or_default().schemas;
+        for doc in [
+            classhub_partner::openapi(),
+            classhub_admin::openapi(),
+            classhub_cloudshare::openapi(),
+            classhub_ocariot::openapi(),
+        ] {
+            for (name, schema) in doc.components.unwrap_or_default().schemas {
+                let kept = serde_json::to_value(&merged[&name]).unwrap_or_default();
+                assert_eq!(kept, serde_json::to_value(&schema).unwrap_or_default(), "schema {name} is defined twice");
+            }
+        }
+    }
 }

@@ -64,10 +64,20 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
     let mail = tokio::spawn(mailer.run(mail_stopped));
     let app = crate::app(state, args.body_limit);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(crate::server::serve(listener, app, tls, async {
+    let mut server = tokio::spawn(crate::server::serve(listener, app, tls, args.connection_limits(), async {
         let _ = stopped.await;
     }));
     tracing::info!(%addr, engine = store.engine_name(), "classhub listening on {scheme}://{addr}");
+    tracing::debug!(
+        body_limit = args.body_limit,
+        max_header_bytes = args.max_header_bytes,
+        request_timeout_ms = args.request_timeout().as_millis() as u64,
+        redeem_failure_limit = args.redeem_failure_limit,
+        signature_failure_limit = args.signature_failure_limit,
+        login_failure_limit = args.login_failure_limit,
+        "limits in effect"
+    );
+
     tokio::select! {
         result = &mut server => return server_result(result),
         () = shutdown_signal() => {}

@@ -24,9 +24,21 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-/// Longest the TLS handshake and the request headers may each take (slow clients).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Limits on what a connection may cost before a request reaches the router.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Longest the TLS handshake and, separately, a request's headers may take (slow
+    /// clients holding connections open).
+    pub header_timeout: Duration,
+    /// Largest request head in bytes (HTTP/1.1: 431 beyond; HTTP/2: the header list).
+    pub max_header_bytes: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits { header_timeout: Duration::from_secs(10), max_header_bytes: 64 * 1024 }
+    }
+}
 
 /// A TLS configuration from PEM files.
 pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -54,11 +66,15 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    // hyper refuses buffers below 8192 bytes (it panics); the flag's parser enforces it too.
+    let head = (limits.max_header_bytes as usize).max(8192);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(head);
+    builder.http2().max_header_list_size(limits.max_header_bytes);
     let acceptor = tls.map(TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
@@ -83,7 +99,7 @@ pub async fn serve(
         let (builder, watcher, acceptor) = (builder.clone(), graceful.watcher(), acceptor.clone());
         tokio::spawn(async move {
             match acceptor {
-                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Some(acceptor) => match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => connection(&builder, watcher, stream, service, peer).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

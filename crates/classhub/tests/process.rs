@@ -548,3 +548,259 @@ fn demo_cloudshare_snippet_works() {
     let api_key = printed.split("API key ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap();
     assert!(!logs.contains(api_key), "the API key leaked into the logs");
 }
+
+/// Sends a request with JSON in and out and the given headers.
+fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> (u16, Value) {
+    let agent = http();
+    let mut res = match body {
+        Some(b) => {
+            let mut req = match method {
+                "POST" => agent.post(url),
+                "PUT" => agent.put(url),
+                "PATCH" => agent.patch(url),
+                other => panic!("{other} with a body"),
+            };
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.header("content-type", "application/json").send(b.to_string()).unwrap()
+        }
+        None => {
+            let mut req = match method {
+                "GET" => agent.get(url),
+                "DELETE" => agent.delete(url),
+                other => panic!("{other} without a body"),
+            };
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.call().unwrap()
+        }
+    };
+    let text = res.body_mut().read_to_string().unwrap();
+    (res.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// A random secret of `len` letters and digits, recognisable in logs.
+fn random_secret(prefix: &str, len: usize) -> String {
+    use rand::Rng;
+    let tail: String = (0..len).map(|_| rand::rng().sample(rand::distr::Alphanumeric) as char).collect();
+    format!("{prefix}{tail}")
+}
+
+/// Every dialect's credentials in use, at the most verbose log level: none of them — nor
+/// the server's keys — may appear in what the process writes.
+fn secrets_stay_out_of_the_logs(database_url: &str, dir: &Path) {
+    use sha1::Digest;
+    let admin_token = random_secret("adm-", 32);
+    let oc_admin_password = random_secret("ocpw-", 24);
+    let jwt_key = random_secret("jwtkey-", 48);
+    let (jwt_file, key_file) = (dir.join("jwt.key"), dir.join("server.key"));
+    std::fs::write(&jwt_file, &jwt_key).unwrap();
+    let server = Server::start_on(
+        database_url,
+        &[
+            "--log",
+            "trace",
+            "--secret-key-file",
+            key_file.to_str().unwrap(),
+            "--admin-token",
+            &admin_token,
+            "--ocariot-admin-password",
+            &oc_admin_password,
+            "--jwt-key-file",
+            jwt_file.to_str().unwrap(),
+            "--mail-dir",
+            dir.join("mail").to_str().unwrap(),
+        ],
+    );
+    let mut secrets: Vec<(&str, String)> = vec![
+        ("admin token", admin_token.clone()),
+        ("OCARIoT admin password", oc_admin_password.clone()),
+        ("JWT key", jwt_key),
+        ("server key", std::fs::read_to_string(&key_file).unwrap().trim().to_string()),
+    ];
+    let url = |p: &str| server.url(p);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let admin = bearer(&admin_token);
+    let admin_post = |path: &str, body: Value| {
+        let (status, body) = send("POST", &url(path), &[("authorization", &admin)], Some(&body));
+        assert!(status == 201 || status == 204, "{path}: {status} {body}");
+        body
+    };
+
+    // Admin API and partner dialect.
+    let partner = admin_post("/admin/v1/partners", serde_json::json!({"name": "Ada", "email": "ada@example.com"}));
+    let student = admin_post("/admin/v1/students", serde_json::json!({"name": "Bo", "email": "bo@example.com"}));
+    let revoked = admin_post("/admin/v1/students", serde_json::json!({"name": "Cy", "email": "cy@example.com"}));
+    let (pid, partner_token) = (partner["id"].as_i64().unwrap(), partner["token"].as_str().unwrap().to_string());
+    let student_token = student["token"].as_str().unwrap().to_string();
+    let revoked_token = revoked["token"].as_str().unwrap().to_string();
+    admin_post("/admin/v1/tokens/revoke", serde_json::json!({"token": revoked_token}));
+    let (pb, sb) = (bearer(&partner_token), bearer(&student_token));
+    let (status, class) = send(
+        "POST",
+        &url(&format!("/partner/{pid}/classes")),
+        &[("authorization", &pb)],
+        Some(&serde_json::json!({"name": "Secretive", "capacity": 5})),
+    );
+    assert_eq!(status, 201, "{class}");
+    let code = class["invite_codes"][0]["code"].as_str().unwrap().to_string();
+    let classes = url(&format!("/partner/{pid}/classes/{}", class["id"]));
+    let patch = serde_json::json!({"description": "changed"});
+    assert_eq!(send("PATCH", &classes, &[("authorization", &pb)], Some(&patch)).0, 200);
+    assert_eq!(send("GET", &format!("{classes}/invite-codes"), &[("authorization", &pb)], None).0, 200);
+    let redeem = url("/user/class/invites/redeem");
+    let wrong_code = serde_json::json!({"code": "WRONGCODE"});
+    assert_eq!(send("POST", &redeem, &[("authorization", &sb)], Some(&wrong_code)).0, 404);
+    let body = serde_json::json!({"code": code.to_lowercase()});
+    assert_eq!(send("POST", &redeem, &[("authorization", &sb)], Some(&body)).0, 201);
+    assert_eq!(send("GET", &url("/user/classes"), &[("authorization", &sb)], None).0, 200);
+    assert_eq!(send("GET", &url("/user/classes"), &[("authorization", &bearer(&revoked_token))], None).0, 401);
+    assert_eq!(send("GET", &format!("{classes}/students"), &[("authorization", &pb)], None).0, 200);
+    // A token in the query string, where a careless client might put it.
+    assert_eq!(send("GET", &format!("{}?access_token={partner_token}", url("/user/classes")), &[], None).0, 401);
+
+    // CloudShare: an API key, signed requests (good, stale and wrong), a sponsored link.
+    let project = admin_post("/admin/v1/cloudshare/projects", serde_json::json!({"name": "Labs"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let policy = admin_post(
+        &format!("/admin/v1/cloudshare/projects/{project}/policies"),
+        serde_json::json!({"name": "2h", "default_duration_minutes": 120}),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blueprint = admin_post(
+        &format!("/admin/v1/cloudshare/projects/{project}/blueprints"),
+        serde_json::json!({"name": "L"}),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let member = admin_post(
+        "/admin/v1/cloudshare/members",
+        serde_json::json!({"name": "Ida", "email": "ida@example.com", "project_ids": [project], "can_instruct": true}),
+    );
+    let (api_id, api_key) = (member["api_id"].as_str().unwrap(), member["api_key"].as_str().unwrap().to_string());
+    let vup = member["vup_ids"][&project].as_str().unwrap().to_string();
+    let signed = |method: &str, path: &str, body: Option<&Value>, key: &str, skew: i64| {
+        let target = url(path);
+        let timestamp = jiff::Timestamp::now().as_second() + skew;
+        let nonce = random_secret("", 10);
+        let digest = sha1::Sha1::digest(format!("{key}{target}{timestamp}{nonce}").as_bytes());
+        let hmac: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let auth = format!("cs_sha1 userapiid:{api_id};timestamp:{timestamp};token:{nonce};hmac:{hmac}");
+        send(method, &target, &[("authorization", &auth)], body)
+    };
+    let passphrase = random_secret("pass-", 12);
+    let lab = serde_json::json!({"name": "Lab", "projectId": project, "blueprintId": blueprint, "policyId": policy,
+        "instructorVupId": vup, "startDate": "03/02/2031 09:00 AM", "timeZoneId": "Eastern Standard Time",
+        "studentPassphrase": passphrase, "limitEarlyAccess": 0, "maxStudents": 10});
+    let (status, lab) = signed("POST", "/api/v3/class", Some(&lab), &api_key, 0);
+    assert_eq!(status, 200, "{lab}");
+    let lab_id = lab["id"].as_str().unwrap().to_string();
+    assert_eq!(signed("GET", &format!("/api/v3/class/{lab_id}"), None, &api_key, 0).0, 200);
+    assert_eq!(signed("GET", "/api/v3/class", None, &api_key, -3600).0, 401, "stale");
+    assert_eq!(signed("GET", "/api/v3/class", None, "wrong-key", 0).0, 401, "wrong key");
+    let add = serde_json::json!({"email": "ann@example.com"});
+    assert_eq!(signed("POST", &format!("/api/v3/class/{lab_id}/students"), Some(&add), &api_key, 0).0, 200);
+    let link = serde_json::json!({"classId": lab_id, "studentEmail": "lin@example.com", "preRegisterStudent": true});
+    let (status, link) = signed("POST", "/api/v3/class/sponsoredlink", Some(&link), &api_key, 0);
+    assert_eq!(status, 200, "{link}");
+    let login_url = link["loginUrl"].as_str().unwrap().to_string();
+    let link_token = login_url.split("token=").nth(1).unwrap().to_string();
+    let page = &login_url[login_url.find("/Class/").unwrap()..];
+    assert_eq!(send("GET", &url(page), &[], None).0, 200);
+
+    // OCARIoT: passwords, right and wrong, and the JWTs they buy.
+    let sign_in = |user: &str, password: &str| {
+        send("POST", &url("/v1/auth"), &[], Some(&serde_json::json!({"username": user, "password": password})))
+    };
+    let (status, t) = sign_in("admin", &oc_admin_password);
+    assert_eq!(status, 200, "{t}");
+    let oc_admin = t["access_token"].as_str().unwrap().to_string();
+    let ob = bearer(&oc_admin);
+    let (_, inst) = send(
+        "POST",
+        &url("/v1/institutions"),
+        &[("authorization", &ob)],
+        Some(&serde_json::json!({"type": "School", "name": "E"})),
+    );
+    let (edu_password, child_password, wrong_password) =
+        (random_secret("edupw-", 16), random_secret("kidpw-", 16), random_secret("nope-", 16));
+    let (status, edu) = send(
+        "POST",
+        &url("/v1/educators"),
+        &[("authorization", &ob)],
+        Some(&serde_json::json!({"username": "teacher", "password": edu_password, "institution_id": inst["id"]})),
+    );
+    assert_eq!(status, 201, "{edu}");
+    let (status, child) = send(
+        "POST",
+        &url("/v1/children"),
+        &[("authorization", &ob)],
+        Some(
+            &serde_json::json!({"username": "BR1", "password": child_password, "institution_id": inst["id"], "gender": "male", "age": 10}),
+        ),
+    );
+    assert_eq!(status, 201, "{child}");
+    assert_eq!(sign_in("teacher", &wrong_password).0, 401);
+    let (status, t) = sign_in("teacher", &edu_password);
+    assert_eq!(status, 200, "{t}");
+    let edu_token = t["access_token"].as_str().unwrap().to_string();
+    let groups = url(&format!("/v1/educators/{}/children/groups", edu["id"].as_str().unwrap()));
+    let group = serde_json::json!({"name": "G", "children": [child["id"]]});
+    assert_eq!(send("POST", &groups, &[("authorization", &bearer(&edu_token))], Some(&group)).0, 201);
+    assert_eq!(send("GET", &groups, &[("authorization", &bearer(&edu_token))], None).0, 200);
+    let expired_like = format!("{edu_token}x");
+    assert_eq!(send("GET", &groups, &[("authorization", &bearer(&expired_like))], None).0, 401);
+
+    // Let the mail sender pick the outbox up too (it logs what it delivers).
+    std::thread::sleep(Duration::from_millis(1500));
+    let stdout = server.stdout.clone();
+    let stderr = server.stop();
+    let logs = format!("{}{stderr}", stdout.lock().unwrap());
+    assert!(
+        logs.contains("\"level\":\"TRACE\"") || logs.contains("\"level\":\"DEBUG\""),
+        "verbose logs expected:\n{logs}"
+    );
+    assert!(logs.contains("\"route\":\"/api/v3/{*rest}\""), "JSON request logs expected:\n{logs}");
+    secrets.extend([
+        ("partner token", partner_token),
+        ("student token", student_token),
+        ("revoked token", revoked_token),
+        ("CloudShare API key", api_key),
+        ("sponsored link token", link_token),
+        ("student passphrase", passphrase),
+        ("OCARIoT admin JWT", oc_admin),
+        ("educator JWT", edu_token.clone()),
+        ("educator JWT signature", edu_token.rsplit('.').next().unwrap().to_string()),
+        ("educator password", edu_password),
+        ("child password", child_password),
+        ("a wrong password", wrong_password),
+        ("invite code", code),
+    ]);
+    let leaked: Vec<String> = secrets
+        .iter()
+        .filter_map(|(name, s)| logs.lines().find(|l| l.contains(s.as_str())).map(|line| format!("{name} in {line}")))
+        .collect();
+    assert!(leaked.is_empty(), "secrets in the logs:\n{}", leaked.join("\n"));
+}
+
+#[test]
+fn secrets_stay_out_of_the_logs_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    secrets_stay_out_of_the_logs(&db_url(dir.path()), dir.path());
+}
+
+#[test]
+#[cfg_attr(not(classhub_pg), ignore = "set CLASSHUB_TEST_POSTGRES_URL to run on PostgreSQL")]
+fn secrets_stay_out_of_the_logs_on_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let schema = rt.block_on(classhub_testkit::PgSchema::create());
+    let dir = tempfile::tempdir().unwrap();
+    secrets_stay_out_of_the_logs(&schema.url, dir.path());
+}

@@ -54,7 +54,8 @@ impl AuthFailure {
 /// Splits the header into its parts (`;` between parts, the first `:` in each).
 pub fn parse(header: Option<&str>) -> Result<Signed<'_>, AuthFailure> {
     let header = header.map(str::trim).filter(|h| !h.is_empty()).ok_or(AuthFailure::Missing)?;
-    let (scheme, rest) = header.split_once(' ').ok_or(AuthFailure::Scheme)?;
+    // The scheme alone is a cs_sha1 header without its parts, not another scheme.
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
     if !scheme.eq_ignore_ascii_case("cs_sha1") {
         return Err(AuthFailure::Scheme);
     }
@@ -129,6 +130,8 @@ mod tests {
         );
         assert_eq!(parse(None), Err(AuthFailure::Missing));
         assert_eq!(parse(Some("Bearer x")), Err(AuthFailure::Scheme));
+        assert_eq!(parse(Some("Bearer")), Err(AuthFailure::Scheme));
+        assert_eq!(parse(Some("cs_sha1")), Err(AuthFailure::MissingPart("userapiid")));
         assert_eq!(parse(Some("cs_sha1 userapiid:A;timestamp:1;token:t")), Err(AuthFailure::MissingPart("hmac")));
         assert_eq!(parse(Some("cs_sha1 userapiid:A;timestamp:soon;token:t;hmac:x")), Err(AuthFailure::BadTimestamp));
     }
@@ -146,5 +149,95 @@ mod tests {
     fn tokens_and_replays() {
         assert!(token_ok("123") && token_ok("A1b2C3d4E5"));
         assert!(!token_ok("") && !token_ok("A1b2C3d4E5x") && !token_ok("a-b"));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A header value as a client could write it: any part order, any case of the scheme
+    /// and part names, spaces around parts.
+    fn header(s: &Signed<'_>, order: &[usize], upper: bool, pad: &str) -> String {
+        let parts = [
+            format!("userapiid:{}", s.api_id),
+            format!("timestamp:{}", s.timestamp),
+            format!("token:{}", s.token),
+            format!("hmac:{}", s.hmac),
+        ];
+        let parts: Vec<String> = order
+            .iter()
+            .map(|&i| {
+                let (k, v) = parts[i].split_once(':').unwrap_or_default();
+                let k = if upper { k.to_ascii_uppercase() } else { k.to_string() };
+                format!("{pad}{k}:{pad}{v}{pad}")
+            })
+            .collect();
+        let scheme = if upper { "CS_SHA1" } else { "cs_sha1" };
+        format!("{scheme} {}", parts.join(";"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parse_never_panics(input in any::<String>()) {
+            let _ = parse(Some(&input));
+        }
+
+        /// Headers that start right never panic either, and any failure is one of the
+        /// parsing failures (the others need the store).
+        #[test]
+        fn cs_sha1_headers_never_panic(rest in "[ -~]{0,120}") {
+            let header = format!("cs_sha1 {rest}");
+            match parse(Some(&header)) {
+                Ok(_) | Err(AuthFailure::MissingPart(_) | AuthFailure::BadTimestamp) => {}
+                Err(other) => prop_assert!(false, "{other:?} for {header:?}"),
+            }
+        }
+
+        #[test]
+        fn format_then_parse_is_identity(
+            api_id in "[A-Za-z0-9_-]{1,40}",
+            timestamp in any::<i64>(),
+            token in "[A-Za-z0-9]{1,10}",
+            hmac in "[0-9a-fA-F]{40}",
+            order in Just(vec![0usize, 1, 2, 3]).prop_shuffle(),
+            upper in any::<bool>(),
+            pad in "[ \t]{0,2}",
+        ) {
+            let signed = Signed { api_id: &api_id, timestamp, token: &token, hmac: &hmac };
+            let text = header(&signed, &order, upper, &pad);
+            prop_assert_eq!(parse(Some(&text)), Ok(signed));
+        }
+
+        /// A signature verifies in either case, for any of the candidate URLs, and not
+        /// once any of its digits changes.
+        #[test]
+        fn signatures_verify_exactly(
+            key in "[ -~]{1,40}",
+            target in "/api/v3/[a-z/?=&0-9]{0,40}",
+            timestamp in any::<i64>(),
+            token in "[A-Za-z0-9]{1,10}",
+            upper in any::<bool>(),
+            flip in 0usize..40,
+        ) {
+            let urls = candidate_urls("localhost:8443", &target, None);
+            let good = signature(&key, &urls[0], timestamp, &token);
+            let sent = if upper { good.to_ascii_uppercase() } else { good.clone() };
+            prop_assert!(signs_any(&sent, &key, &urls, timestamp, &token));
+            let mut bad = good.into_bytes();
+            bad[flip] = if bad[flip] == b'0' { b'1' } else { b'0' };
+            let bad = String::from_utf8(bad).unwrap_or_default();
+            prop_assert!(!signs_any(&bad, &key, &urls, timestamp, &token));
+            prop_assert!(!signs_any(&sent[..39], &key, &urls, timestamp, &token));
+        }
+
+        #[test]
+        fn tokens_are_one_to_ten_alphanumerics(token in any::<String>()) {
+            let expected = (1..=10).contains(&token.len()) && token.chars().all(|c| c.is_ascii_alphanumeric());
+            prop_assert_eq!(token_ok(&token), expected);
+        }
     }
 }

@@ -240,6 +240,7 @@ pub fn countries(cx: &Cx) -> Result<Response, CsError> {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CsMemberOut)]
 pub struct MemberOut {
     id: String,
     name: String,

@@ -95,3 +95,37 @@ mod tests {
         assert_eq!(decode(Kind::Class, ""), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KINDS: [Kind; 9] = [
+        Kind::Class,
+        Kind::Project,
+        Kind::Blueprint,
+        Kind::Policy,
+        Kind::Member,
+        Kind::Student,
+        Kind::Region,
+        Kind::Field,
+        Kind::Instructor,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn encode_then_decode_is_identity(kind in proptest::sample::select(KINDS.to_vec()), id in any::<i64>()) {
+            prop_assert_eq!(decode(kind, &encode(kind, id)), Some(id));
+        }
+
+        /// Arbitrary text, or a prefix and 22 arbitrary base64url characters, never panics.
+        #[test]
+        fn decode_never_panics(text in any::<String>(), body in "[A-Za-z0-9_-]{22}") {
+            let _ = decode(Kind::Class, &text);
+            let _ = decode(Kind::Class, &format!("CO{body}2"));
+        }
+    }
+}

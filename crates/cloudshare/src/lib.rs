@@ -25,6 +25,8 @@ use classhub_web::limits::retry_after_secs;
 use classhub_web::{AppState, Deadline, PeerAddr, RequestId, deadline, read_body};
 use http::{HeaderMap, Method, StatusCode, header};
 
+/// How a client signs a request (`cs_sha1`); the benchmark signs its requests with it.
+pub use auth::signature;
 pub use wire::CsError;
 use wire::Input;
 

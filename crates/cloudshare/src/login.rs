@@ -28,7 +28,8 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
     params(("shortId" = String, Path), ("token" = String, Query)),
     responses((status = 200, description = "Signed in (HTML)", content_type = "text/html"),
         (status = 404, description = "Unknown or disabled link (HTML)", content_type = "text/html"),
-        (status = 409, description = "The class is full (HTML)", content_type = "text/html")))]
+        (status = 409, description = "The class is full (HTML)", content_type = "text/html"),
+        (status = 503, description = "The database is unavailable (HTML)", content_type = "text/html")))]
 pub async fn sponsored(State(app): State<AppState>, path: PathText, uri: Uri, request: RequestId) -> Response {
     let token = query_params(uri.query()).remove("token").unwrap_or_default();
     let op = SponsoredLogin { ctx: request.context(None), short_id: path.get("short_id").to_string(), token };

@@ -22,6 +22,7 @@ use crate::wire::{self, CsError, CsErrorBody};
 /// A student of a class. `status`: 0 invited, 1 registered (participated), 2 logged in.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CsStudentOut)]
 pub struct StudentOut {
     id: String,
     first_name: Option<String>,

@@ -311,3 +311,70 @@ mod tests {
         assert!(Input::read(b"  ", &HashMap::new()).is_ok());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use jiff::civil::{Date, DateTime, Time};
+    use proptest::prelude::*;
+
+    /// A wall-clock time to the minute, in the years `%Y` writes with four digits.
+    fn minute() -> impl Strategy<Value = DateTime> {
+        (1000i16..=9999, 1i8..=12, 1i8..=31, 0i8..24, 0i8..60).prop_filter_map("a real day", |(y, mo, d, h, mi)| {
+            Some(DateTime::from_parts(Date::new(y, mo, d).ok()?, Time::new(h, mi, 0, 0).ok()?))
+        })
+    }
+
+    const ZONES: [&str; 5] = ["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parse_never_panics(text in any::<String>()) {
+            let _ = parse_date("startDate", &text);
+        }
+
+        /// Text shaped like a date, with out-of-range fields: an error or a date, never a panic.
+        #[test]
+        fn date_shaped_text_never_panics(
+            text in "[0-9]{1,3}/[0-9]{1,3}/[0-9]{1,5} [0-9]{1,3}:[0-9]{1,3}(:[0-9]{1,3})? ?(AM|PM|am|pm|XM)?",
+        ) {
+            if let Err(e) = parse_date("startDate", &text) {
+                prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            }
+        }
+
+        /// The lenient body reader and its field readers take any bytes without panicking.
+        #[test]
+        fn input_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200), key in "[a-zA-Z]{1,8}") {
+            if let Ok(input) = Input::read(&body, &HashMap::new()) {
+                let _ = (input.str(&key), input.bool(&key), input.int(&key), input.id(&key, Kind::Class));
+            }
+        }
+
+        /// Format then parse gives the wall-clock time back, whatever the spelling clients
+        /// use (one-digit fields, lower-case AM/PM, seconds, spaces around).
+        #[test]
+        fn format_then_parse_is_identity(dt in minute(), short in any::<bool>(), lower in any::<bool>(), seconds in any::<bool>()) {
+            let mut format = if short { "%-m/%-d/%Y %-I:%M".to_string() } else { "%m/%d/%Y %I:%M".to_string() };
+            if seconds {
+                format.push_str(":%S");
+            }
+            format.push_str(if lower { " %P" } else { " %p" });
+            let text = format!(" {} ", dt.strftime(&format));
+            prop_assert_eq!(parse_date("startDate", &text).ok(), Some(dt), "{}", text);
+        }
+
+        /// What a class shows reads back as the same wall-clock minute in its zone.
+        #[test]
+        fn shown_dates_read_back(secs in -2_000_000_000i64..=32_000_000_000, zone in proptest::sample::select(ZONES.to_vec())) {
+            let tz = TimeZone::get(zone).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let ts = Timestamp::from_second(secs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let shown = format_date(ts, &tz);
+            let wall = ts.to_zoned(tz.clone()).datetime();
+            let minute = wall.with().second(0).subsec_nanosecond(0).build().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(parse_date("startDate", &shown).ok(), Some(minute), "{}", shown);
+        }
+    }
+}

@@ -24,9 +24,11 @@ pub fn generate_code(rng: &mut impl Rng, len: usize) -> String {
     (0..len).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
 }
 
-/// How codes are compared: trimmed, upper-cased, without spaces and dashes.
+/// How codes are compared: trimmed, upper-cased, without spaces and dashes. Only ASCII
+/// letters change case: codes are ASCII, and Unicode upper-casing would let other letters
+/// stand for a code's (`ſ` for `S`, `ß` for `SS`).
 pub fn normalize_code(input: &str) -> String {
-    input.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_uppercase).collect()
+    input.chars().filter(|c| !c.is_whitespace() && *c != '-').map(|c| c.to_ascii_uppercase()).collect()
 }
 
 /// Roles a member can have in a class.
@@ -413,5 +415,73 @@ mod tests {
         disabled.expires_at = Some(now);
         let back = change_code(&disabled, &req, None, now).unwrap();
         assert_eq!((back.disabled, back.expires_at), (false, None));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A code as generated: 6..=16 characters of the alphabet.
+    fn valid_code() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(CODE_ALPHABET), CODE_LEN_MIN..=CODE_LEN_MAX)
+            .prop_map(|bytes| bytes.into_iter().map(char::from).collect())
+    }
+
+    /// What people put between and around a code's characters when they type or paste it.
+    fn separator() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(vec![' ', '-', '\t', '\n', '\u{a0}', '\u{2009}']), 0..3)
+            .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn never_panics_and_is_idempotent(input in any::<String>()) {
+            let once = normalize_code(&input);
+            prop_assert_eq!(normalize_code(&once), once.clone());
+            prop_assert!(!once.chars().any(|c| c.is_whitespace() || c == '-' || c.is_ascii_lowercase()));
+        }
+
+        #[test]
+        fn case_space_and_dash_variants_of_a_code_are_the_code(
+            code in valid_code(),
+            lower in proptest::collection::vec(any::<bool>(), CODE_LEN_MAX),
+            seps in proptest::collection::vec(separator(), CODE_LEN_MAX + 1),
+        ) {
+            let mut typed = seps[0].clone();
+            for (i, c) in code.chars().enumerate() {
+                typed.push(if lower[i] { c.to_ascii_lowercase() } else { c });
+                typed.push_str(&seps[i + 1]);
+            }
+            prop_assert_eq!(normalize_code(&typed), code);
+        }
+
+        /// Only those variants: the code with some characters swapped for look-alikes
+        /// (Unicode letters whose upper case is ASCII) or anything else is not the code.
+        #[test]
+        fn nothing_else_reads_as_the_code(
+            code in valid_code(),
+            swaps in proptest::collection::vec(
+                proptest::option::weighted(0.2, prop_oneof![
+                    proptest::sample::select(vec!['\u{17f}', '\u{df}', '\u{131}', '\u{212a}', '\u{ff21}', 'o', 'i']),
+                    any::<char>(),
+                ]),
+                CODE_LEN_MAX,
+            ),
+        ) {
+            let input: String = code.chars().zip(&swaps).map(|(c, swap)| swap.unwrap_or(c)).collect();
+            let stripped: String = input.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+            prop_assert_eq!(normalize_code(&input) == code, stripped.eq_ignore_ascii_case(&code));
+        }
+
+        #[test]
+        fn generated_codes_are_fixed_points(len in CODE_LEN_MIN..=CODE_LEN_MAX) {
+            let code = generate_code(&mut rand::rng(), len);
+            prop_assert_eq!(normalize_code(&code), code.clone());
+            prop_assert_eq!(code.len(), len);
+        }
     }
 }

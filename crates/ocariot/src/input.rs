@@ -144,3 +144,115 @@ mod tests {
         assert_eq!(count(None, 1), 1);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Any JSON value, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[0-9a-fA-F]{24}".prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map("[a-z]{1,3}|id", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// One item of a children list: a registered child's id, or a well-formed id that
+    /// names no child, written as a string or as `{"id": …}`, in either case.
+    #[derive(Debug, Clone)]
+    struct Item {
+        id: Option<i64>,
+        text: String,
+        as_object: bool,
+    }
+
+    fn item() -> impl Strategy<Value = Item> {
+        let known = (1i64..=i64::MAX).prop_map(|id| (Some(id), ids::encode(Kind::User, id)));
+        let unknown = "[0-9a-f]{24}".prop_map(|t| (ids::decode(Kind::User, &t), t));
+        (prop_oneof![known, unknown], any::<bool>(), any::<bool>()).prop_map(|((id, text), upper, as_object)| Item {
+            id,
+            text: if upper { text.to_uppercase() } else { text },
+            as_object,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_json_is_a_list_or_an_error(v in any_json()) {
+            match ChildIds::parse(&v) {
+                Ok(c) => {
+                    prop_assert!(v.is_array());
+                    prop_assert_eq!(c.ids.len(), v.as_array().map_or(0, Vec::len));
+                }
+                Err(e) => prop_assert_eq!(e.code, 400),
+            }
+        }
+
+        /// Well-formed lists parse; each id reads back as its child, or as the text the
+        /// client wrote when it names no child.
+        #[test]
+        fn well_formed_lists_round_trip(items in proptest::collection::vec(item(), 0..12)) {
+            let body: Vec<Value> =
+                items.iter().map(|i| if i.as_object { json!({"id": i.text}) } else { json!(i.text) }).collect();
+            let parsed = ChildIds::parse(&Value::from(body)).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(parsed.ids.len(), items.len());
+            for (item, id) in items.iter().zip(&parsed.ids) {
+                match item.id {
+                    Some(known) => {
+                        prop_assert_eq!(*id, UserId(known));
+                        prop_assert_eq!(parsed.text(*id), item.text.to_lowercase());
+                    }
+                    None => {
+                        prop_assert!(id.0 < 0);
+                        prop_assert_eq!(parsed.text(*id), item.text.clone());
+                    }
+                }
+            }
+        }
+
+        /// One malformed id anywhere refuses the whole list, naming it.
+        #[test]
+        fn a_malformed_id_refuses_the_list(
+            items in proptest::collection::vec(item(), 0..6),
+            bad in "[0-9a-zA-Z]{1,30}".prop_filter("not well formed", |t| !ids::well_formed(t)),
+            at in any::<proptest::sample::Index>(),
+        ) {
+            let mut body: Vec<Value> = items.iter().map(|i| json!(i.text)).collect();
+            body.insert(at.index(body.len() + 1), json!(bad));
+            let e = ChildIds::parse(&Value::from(body)).err().ok_or_else(|| TestCaseError::fail("accepted"))?;
+            prop_assert!(e.description.unwrap_or_default().ends_with(&bad));
+        }
+
+        #[test]
+        fn ids_round_trip(id in any::<i64>(), upper in any::<bool>()) {
+            for kind in [Kind::User, Kind::Group, Kind::Institution] {
+                let text = ids::encode(kind, id);
+                let text = if upper { text.to_uppercase() } else { text };
+                prop_assert_eq!(ids::decode(kind, &text), Some(id));
+            }
+        }
+
+        #[test]
+        fn path_ids_and_counts_never_panic(text in any::<String>(), n in proptest::option::of(any::<String>())) {
+            let _ = path_id(&text, "group_id", Kind::Group);
+            let _ = ids::decode(Kind::User, &text);
+            let _ = id_shaped(&text);
+            prop_assert!(count(n.as_ref(), 100) >= 1);
+        }
+    }
+}

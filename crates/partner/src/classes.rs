@@ -88,14 +88,14 @@ const FIELDS: [&str; 13] = [
 
 /// The class patch a body asks for. Type errors and the core's stateless field checks are
 /// collected in `errors` together, as pydantic reports them.
-fn class_patch(body: &Value, errors: &mut Errors) -> ClassPatch {
+pub(crate) fn class_patch(body: &Value, errors: &mut Errors) -> ClassPatch {
     let patch = read_patch(body, errors);
     errors.violations(&class::check_fields(&patch), body);
     errors.sort_by_fields(&FIELDS);
     patch
 }
 
-fn read_patch(body: &Value, errors: &mut Errors) -> ClassPatch {
+pub(crate) fn read_patch(body: &Value, errors: &mut Errors) -> ClassPatch {
     let Some(b) = errors.fields::<ClassBody>(body) else {
         return ClassPatch::default();
     };
@@ -203,7 +203,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, u
     responses(
         (status = 201, body = ClassOut, headers(("ETag" = String))),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
-        (status = 409, body = HttpError), (status = 422, body = HttpValidationError)),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create(
     State(app): State<AppState>,

@@ -40,7 +40,7 @@ pub struct CodeBody {
     max_uses: Option<Option<Value>>,
 }
 
-fn code_request(body: &Value, errors: &mut Errors, changing: bool) -> CodeRequest {
+pub(crate) fn code_request(body: &Value, errors: &mut Errors, changing: bool) -> CodeRequest {
     let Some(b) = errors.fields::<CodeBody>(body) else {
         return CodeRequest::default();
     };

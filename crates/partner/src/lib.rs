@@ -4,6 +4,8 @@
 
 mod classes;
 mod codes;
+#[cfg(test)]
+mod patch_properties;
 mod request;
 mod roster;
 mod view;

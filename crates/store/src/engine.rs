@@ -143,6 +143,9 @@ pub trait Read {
     async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>>;
     /// Every class an owner has, newest first.
     async fn classes_owned(&mut self, owner: UserId) -> Result<Vec<Class>>;
+    /// The owner's classes with exactly this name.
+    async fn classes_named(&mut self, owner: UserId, name: &str) -> Result<Vec<ClassId>>;
+
     /// Every membership of a user.
     async fn memberships_of(&mut self, user: UserId) -> Result<Vec<Membership>>;
     async fn institution(&mut self, id: InstitutionId) -> Result<Option<Institution>>;

@@ -40,14 +40,23 @@ impl From<usize> for Loc {
 pub struct ErrorItem {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = loc_schema)]
     pub loc: Vec<Loc>,
     pub msg: String,
-    #[schema(value_type = Object)]
+    /// The input as received: any JSON value.
     pub input: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub ctx: Option<Value>,
+}
+
+/// `loc`: names and list indexes, `["body", "items", 0]`.
+fn loc_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let part = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Integer));
+    ArrayBuilder::new().items(part).build()
 }
 
 /// `422` body.

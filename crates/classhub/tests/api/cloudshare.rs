@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::engine_tests;
 use crate::support::{CsCreds, CsProject, TestApp};
 
-fn class_body(p: &CsProject, fields: Value) -> Value {
+pub(crate) fn class_body(p: &CsProject, fields: Value) -> Value {
     let mut body = json!({
         "name": "Intro lab", "projectId": p.id, "blueprintId": p.blueprint, "policyId": p.policy,
         "instructorVupId": p.instructor.vup, "startDate": "02/11/2030 09:00 AM", "timeZoneId": "Eastern Standard Time",
@@ -65,7 +65,7 @@ async fn call(app: &TestApp, creds: &CsCreds, method: Method, path: &str, body: 
     c.signed(creds).send().await
 }
 
-async fn create_class(app: &TestApp, p: &CsProject, fields: Value) -> Value {
+pub(crate) async fn create_class(app: &TestApp, p: &CsProject, fields: Value) -> Value {
     let r = call(app, &p.instructor, Method::POST, "/api/v3/class", Some(class_body(p, fields))).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body

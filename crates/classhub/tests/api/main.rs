@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod auth_matrix;
 mod cloudshare;
 mod ocariot;
 mod operations;

@@ -29,14 +29,14 @@ fn invalid(description: &str) -> Value {
 }
 
 /// An OCARIoT world: the admin's token and an institution.
-struct World<'a> {
-    app: &'a TestApp,
-    admin: String,
-    institution: String,
+pub(crate) struct World<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) admin: String,
+    pub(crate) institution: String,
 }
 
 impl<'a> World<'a> {
-    async fn new(app: &'a TestApp) -> World<'a> {
+    pub(crate) async fn new(app: &'a TestApp) -> World<'a> {
         let admin = login(app, "admin", OCARIOT_ADMIN).await;
         let r =
             app.post("/v1/institutions").token(&admin).json(json!({"type": "School", "name": "Escola A"})).send().await;
@@ -44,11 +44,11 @@ impl<'a> World<'a> {
         World { app, admin, institution: r.body["id"].as_str().unwrap().to_string() }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Resp {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Resp {
         self.app.post(path).token(&self.admin).json(body).send().await
     }
 
-    async fn child(&self, username: &str) -> String {
+    pub(crate) async fn child(&self, username: &str) -> String {
         let body = json!({"username": username, "password": "pw", "institution_id": self.institution, "gender": "male", "age": 11});
         let r = self.post("/v1/children", body).await;
         assert_eq!(r.status, 201, "{}", r.text);
@@ -56,7 +56,7 @@ impl<'a> World<'a> {
     }
 
     /// An educator or health professional, with their token.
-    async fn owner(&self, kind: &str, username: &str) -> (String, String) {
+    pub(crate) async fn owner(&self, kind: &str, username: &str) -> (String, String) {
         let r = self
             .post(
                 &format!("/v1/{kind}"),
@@ -68,7 +68,7 @@ impl<'a> World<'a> {
     }
 }
 
-async fn login(app: &TestApp, username: &str, password: &str) -> String {
+pub(crate) async fn login(app: &TestApp, username: &str, password: &str) -> String {
     let r = app.post("/v1/auth").json(json!({"username": username, "password": password})).send().await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["access_token"].as_str().unwrap().to_string()
@@ -84,7 +84,7 @@ fn claims(token: &str) -> Value {
     jsonwebtoken::decode::<Value>(token, &jsonwebtoken::DecodingKey::from_secret(JWT_KEY), &v).unwrap().claims
 }
 
-fn forged(claims: Value, key: &[u8]) -> String {
+pub(crate) fn forged(claims: Value, key: &[u8]) -> String {
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(key))
         .unwrap()
 }

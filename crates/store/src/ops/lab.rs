@@ -48,12 +48,21 @@ async fn membership_of<R: Read>(r: &mut R, caller: UserId, project: ProjectId) -
     Ok(found.ok_or(DomainError::NotFound(Entity::Class))?)
 }
 
+/// `to` in place of a "not found" error; other errors (403, the database's) stay as they
+/// are, so that a refusal is not disguised and an outage is not reported as a 404.
+fn or_not_found(e: crate::StoreError, to: impl FnOnce() -> DomainError) -> crate::StoreError {
+    match e {
+        crate::StoreError::Domain(DomainError::NotFound(_)) => to().into(),
+        other => other,
+    }
+}
+
 /// A lab class the caller may see, with the caller's project membership.
 async fn visible<R: Read>(r: &mut R, caller: UserId, class: ClassId) -> Result<(Class, LabSettings, ProjectMember)> {
     let (Some(c), Some(l)) = (r.class(class).await?, r.lab(class).await?) else {
         return Err(not_found().into());
     };
-    let member = membership_of(r, caller, l.project_id).await.map_err(|_| not_found())?;
+    let member = membership_of(r, caller, l.project_id).await.map_err(|e| or_not_found(e, not_found))?;
     Ok((c, l, member))
 }
 
@@ -116,8 +125,10 @@ impl WriteOp for CreateLab {
         let project =
             self.request.project_id.ok_or(DomainError::invalid("projectId", classhub_core::Problem::Required))?;
 
-        let member = membership_of(tx, self.caller, project).await.map_err(|_| {
-            DomainError::invalid("projectId", classhub_core::Problem::Other("project not found".into()))
+        let member = membership_of(tx, self.caller, project).await.map_err(|e| {
+            or_not_found(e, || {
+                DomainError::invalid("projectId", classhub_core::Problem::Other("project not found".into()))
+            })
         })?;
         if !member.can_instruct {
             return Err(DomainError::Forbidden.into());
@@ -296,8 +307,9 @@ pub struct Catalog {
 impl ReadOp for ProjectCatalog {
     type Out = Catalog;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Catalog> {
-        let member =
-            membership_of(r, self.caller, self.project).await.map_err(|_| DomainError::NotFound(Entity::Project))?;
+        let member = membership_of(r, self.caller, self.project)
+            .await
+            .map_err(|e| or_not_found(e, || DomainError::NotFound(Entity::Project)))?;
         let project = r.project(self.project).await?.ok_or(DomainError::NotFound(Entity::Project))?;
         Ok(Catalog {
             project,
@@ -319,7 +331,9 @@ impl ReadOp for PolicyInstructors {
     type Out = Vec<(ProjectMember, User)>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<(ProjectMember, User)>> {
         let policy = r.policy(self.policy).await?.ok_or(DomainError::NotFound(Entity::Policy))?;
-        membership_of(r, self.caller, policy.project_id).await.map_err(|_| DomainError::NotFound(Entity::Policy))?;
+        membership_of(r, self.caller, policy.project_id)
+            .await
+            .map_err(|e| or_not_found(e, || DomainError::NotFound(Entity::Policy)))?;
         let members = r.project_members(policy.project_id).await?;
         Ok(members.into_iter().filter(|(m, _)| m.can_instruct).collect())
     }
@@ -661,7 +675,9 @@ impl WriteOp for RemoveInstructor {
             .await?
             .filter(|m| m.membership.role == MemberRole::Instructor)
             .ok_or_else(gone)?;
-        manageable(tx, self.caller, m.membership.class_id).await.map_err(|_| gone())?;
+        // Members of another project learn nothing (404); members of this one who cannot
+        // instruct are refused (403), as for every other change to a class.
+        manageable(tx, self.caller, m.membership.class_id).await.map_err(|e| or_not_found(e, gone))?;
         if tx.members_by_role(m.membership.class_id, MemberRole::Instructor).await?.len() <= 1 {
             return Err(DomainError::invalid(
                 "instructor",

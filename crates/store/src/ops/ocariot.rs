@@ -220,7 +220,8 @@ async fn check_group<T: Read>(
     children: &[UserId],
 ) -> Result<()> {
     if let Some(name) = name {
-        let taken = r.classes_owned(owner).await?.into_iter().any(|c| c.fields.name == name && Some(c.id) != this);
+        let taken = r.classes_named(owner, name).await?.into_iter().any(|id| Some(id) != this);
+
         if taken {
             return Err(DomainError::AlreadyExists(Entity::Group).into());
         }

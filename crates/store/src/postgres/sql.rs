@@ -671,6 +671,11 @@ impl<C: GenericClient> Read for Pg<'_, C> {
         .await
     }
 
+    async fn classes_named(&mut self, owner: UserId, name: &str) -> Result<Vec<ClassId>> {
+        let sql = "SELECT id FROM classes WHERE owner_id = $1 AND name = $2";
+        self.all(sql, &[&owner.0, &name], |r| Ok(ClassId(get(r, 0)?))).await
+    }
+
     async fn memberships_of(&mut self, user: UserId) -> Result<Vec<Membership>> {
         self.all(
             &format!("SELECT {MEMBERSHIP_COLS} FROM memberships m WHERE m.user_id = $1"),

@@ -572,6 +572,12 @@ impl Read for Sql<'_> {
         )
     }
 
+    async fn classes_named(&mut self, owner: UserId, name: &str) -> Result<Vec<ClassId>> {
+        self.all("SELECT id FROM classes WHERE owner_id = ?1 AND name = ?2", params![owner.0, name], |r| {
+            Ok(ClassId(r.get(0)?))
+        })
+    }
+
     async fn memberships_of(&mut self, user: UserId) -> Result<Vec<Membership>> {
         self.all(
             &format!("SELECT {MEMBERSHIP_COLS} FROM memberships m WHERE m.user_id = ?1"),

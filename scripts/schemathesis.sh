@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Schema fuzzing: runs schemathesis against the debug classhub's /openapi.json, every
+# operation of every dialect, with valid credentials (scripts/schemathesis_hooks.py seeds a
+# database and signs each request). Fails on a 5xx, a response that does not match its
+# documented schema, status code or content type.
+#
+# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 25), SCHEMATHESIS_WORKERS (default 2),
+# SCHEMATHESIS_SEED (default: random; the run prints the seed it used), and
+# SCHEMATHESIS_ARGS (extra arguments, e.g. `--include-path-regex ^/api/v3`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VERSION=4.32.5
+# The hooks module is imported from scripts/: keep its bytecode out of the source tree.
+export PYTHONDONTWRITEBYTECODE=1
+VENV=target/schemathesis-venv
+
+cargo build --locked -p classhub
+BIN=target/debug/classhub
+
+# The virtualenv is kept between runs; remade when the pinned version changes.
+if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $VERSION" ]; then
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
+fi
+
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export CLASSHUB_ADMIN_TOKEN="adm-$RANDOM$RANDOM"
+export CLASSHUB_OCARIOT_ADMIN_PASSWORD="oc-$RANDOM$RANDOM"
+# High failure limits: the fuzzer sends many unauthenticated requests from one address,
+# and a tripped limit would answer everything else 429 and hide the handlers.
+"$BIN" --database-url "sqlite://$WORK/classhub.db" --log warn,classhub=info serve --listen 127.0.0.1:0 \
+  --mail-dir "$WORK/mail" --log-format json --signature-failure-limit 1000000 \
+  --login-failure-limit 1000000 --redeem-failure-limit 1000000 \
+  >"$WORK/stdout" 2>"$WORK/stderr" &
+SERVER_PID=$!
+
+# The port is the one the kernel gave, read from the "listening" log line.
+URL=
+for _ in $(seq 1 300); do
+  URL=$(sed -nE 's/.*classhub listening on (http:[^"]+)".*/\1/p' "$WORK/stderr" | head -n 1)
+  [ -n "$URL" ] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/stderr" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$URL" ] || { echo "classhub did not start" >&2; cat "$WORK/stderr" >&2; exit 1; }
+export CLASSHUB_URL="$URL"
+
+seed_args=()
+if [ -n "${SCHEMATHESIS_SEED:-}" ]; then seed_args=(--seed "$SCHEMATHESIS_SEED"); fi
+status=0
+# Run from target/ so that schemathesis keeps its cache of past failures (replayed first
+# on the next run) there, not in the source tree.
+ROOT=$PWD
+mkdir -p target/schemathesis
+# shellcheck disable=SC2086 # SCHEMATHESIS_ARGS is a list of arguments
+(cd target/schemathesis && PYTHONPATH="$ROOT/scripts" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+  "$ROOT/$VENV/bin/schemathesis" run "$CLASSHUB_URL/openapi.json" \
+  --url "$CLASSHUB_URL" \
+  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
+  --workers "${SCHEMATHESIS_WORKERS:-2}" \
+  --phases examples,coverage,fuzzing \
+  --request-timeout 20 \
+  --suppress-health-check too_slow,filter_too_much \
+  --no-color \
+  "${seed_args[@]}" ${SCHEMATHESIS_ARGS:-}) || status=$?
+
+if grep -q '"level":"ERROR"' "$WORK/stderr"; then
+  echo "classhub logged errors:" >&2
+  grep '"level":"ERROR"' "$WORK/stderr" | head -n 20 >&2
+  status=1
+fi
+exit "$status"
