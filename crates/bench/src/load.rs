@@ -132,7 +132,8 @@ pub fn oha(
     if let Some(body) = run.body {
         cmd.args(["-H", "Content-Type: application/json", "-d", body]);
     }
-    cmd.arg("--rand-regex-url").arg(format!(r"http://{}{}", addr.to_string().replace('.', r"\."), run.path_regex));
+    // oha's URL generator reads `\.` as any character; a class `[.]` is a literal dot.
+    cmd.arg("--rand-regex-url").arg(format!(r"http://{}{}", addr.to_string().replace('.', "[.]"), run.path_regex));
     let out = cmd.output().map_err(|e| format!("running oha (cargo install oha): {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(&text)

@@ -136,6 +136,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         let first_list = args.list_sizes.first().copied().unwrap_or(10_000);
         let started = Instant::now();
         let seeded = seed::all(&store, &key_file, args.partners, args.classes, args.students, first_list).await?;
+        refresh_statistics(&engine.url).await?;
         eprintln!("   seeded in {:.1} s", started.elapsed().as_secs_f64());
 
         let addr = free_addr()?;
@@ -179,6 +180,19 @@ async fn fresh_pg_database(server: &str) -> Result<String, String> {
     client.batch_execute("DROP DATABASE IF EXISTS classhub_bench WITH (FORCE)").await.map_err(|e| e.to_string())?;
     client.batch_execute("CREATE DATABASE classhub_bench").await.map_err(|e| e.to_string())?;
     Ok(format!("{server}/classhub_bench"))
+}
+
+/// Bulk seeding leaves PostgreSQL's planner statistics empty until autovacuum analyzes the
+/// tables (never, where autovacuum is off): without them it hash-joins whole tables for
+/// one-row lookups. A real bulk import would run ANALYZE too.
+async fn refresh_statistics(url: &str) -> Result<(), String> {
+    if !url.starts_with("postgres") {
+        return Ok(());
+    }
+    let (client, connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| format!("connecting to {url}: {e}"))?;
+    tokio::spawn(connection);
+    client.batch_execute("ANALYZE").await.map_err(|e| format!("ANALYZE: {e}"))
 }
 
 fn bearer(token: &str) -> String {
@@ -325,6 +339,7 @@ async fn scenarios(
         let started = Instant::now();
         seed::classes(store, lister.id, size, large.saturating_sub(size), 0).await?;
         size = large;
+        refresh_statistics(&engine.url).await?;
         eprintln!("   grew the list partner to {size} classes in {:.1} s", started.elapsed().as_secs_f64());
         row(
             &format!("4. list page 100 (offset 4,950), {size} classes"),
