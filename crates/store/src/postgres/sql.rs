@@ -328,13 +328,16 @@ impl<C: GenericClient> Read for Pg<'_, C> {
         let (limit, offset) = page_limits(page);
         let course = filter.course_id.map(|c| c.0);
         let status = filter.status.map(ClassStatus::as_str);
-        const FILTER: &str = "c.owner_id = $1 AND ($2::BIGINT IS NULL OR c.course_id = $2) \
-                              AND ($3::TEXT IS NULL OR c.status = $3)";
+        const FILTER: &str = "k.owner_id = $1 AND ($2::BIGINT IS NULL OR k.course_id = $2) \
+                              AND ($3::TEXT IS NULL OR k.status = $3)";
+        // The page's ids first, from the (owner, created_at, id) index alone, then only
+        // those rows: skipping `offset` rows then reads index pages, not one heap page each.
         let items = self
             .all(
                 &format!(
-                    "SELECT {CLASS_COLS} FROM classes c WHERE {FILTER} \
-                     ORDER BY c.created_at DESC, c.id DESC LIMIT $4 OFFSET $5"
+                    "SELECT {CLASS_COLS} FROM classes c WHERE c.id IN (SELECT k.id FROM classes k \
+                     WHERE {FILTER} ORDER BY k.created_at DESC, k.id DESC LIMIT $4 OFFSET $5) \
+                     ORDER BY c.created_at DESC, c.id DESC"
                 ),
                 &[&owner.0, &course, &status, &limit, &offset],
                 class_row,
@@ -343,7 +346,7 @@ impl<C: GenericClient> Read for Pg<'_, C> {
         let total = if *filter == ClassFilter::default() {
             self.count("SELECT class_count FROM users WHERE id = $1", &[&owner.0]).await?
         } else {
-            self.count(&format!("SELECT COUNT(*) FROM classes c WHERE {FILTER}"), &[&owner.0, &course, &status]).await?
+            self.count(&format!("SELECT COUNT(*) FROM classes k WHERE {FILTER}"), &[&owner.0, &course, &status]).await?
         };
         Ok(Page { total, items })
     }
@@ -365,7 +368,23 @@ impl<C: GenericClient> Read for Pg<'_, C> {
     }
 
     async fn codes_of(&mut self, classes: &[ClassId]) -> Result<Vec<InviteCode>> {
+        // One class (every single-class read and write): a plain `=` lets PostgreSQL keep
+        // one generic plan; with `= ANY($1)` it plans each execution anew, which cost more
+        // than the query itself.
+        if let [class] = classes {
+            return self
+                .all(
+                    &format!(
+                        "SELECT {CODE_COLS} FROM invite_codes i JOIN classes c ON c.id = i.class_id \
+                         WHERE i.class_id = $1 ORDER BY i.created_at DESC, i.id DESC"
+                    ),
+                    &[&class.0],
+                    code_row,
+                )
+                .await;
+        }
         let ids: Vec<i64> = classes.iter().map(|c| c.0).collect();
+
         self.all(
             &format!(
                 "SELECT {CODE_COLS} FROM invite_codes i JOIN classes c ON c.id = i.class_id \

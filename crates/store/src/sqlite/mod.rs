@@ -125,6 +125,11 @@ fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<
         .map_err(|e| StoreError::Unavailable(format!("opening {}: {e}", path.display())))?;
     conn.busy_timeout(opts.busy_timeout).map_err(sql::error)?;
     conn.set_prepared_statement_cache_capacity(128);
+    // Plans that do not depend on bound values. Without this, SQLite marks a statement
+    // whose plan looked at a parameter (partial indexes, LIMIT, LIKE) as expired whenever
+    // its bindings are cleared, so every cached statement was parsed again on every use.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(sql::error)?;
+
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(sql::error)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Internal(format!("{} cannot use WAL (journal_mode = {mode})", path.display())));

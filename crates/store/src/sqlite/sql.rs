@@ -327,16 +327,30 @@ impl Read for Sql<'_> {
         let (limit, offset) = page_limits(page);
         let course = filter.course_id.map(|c| c.0);
         let status = filter.status.map(ClassStatus::as_str);
-        let items = self.all(
-            &format!(
-                "SELECT {CLASS_COLS} FROM classes c WHERE c.owner_id = ?1 \
-                 AND (?2 IS NULL OR c.course_id = ?2) AND (?3 IS NULL OR c.status = ?3) \
-                 ORDER BY c.created_at DESC, c.id DESC LIMIT ?4 OFFSET ?5"
-            ),
-            params![owner.0, course, status, limit, offset],
-            class_row,
-        )?;
-        let total = if *filter == ClassFilter::default() {
+        let unfiltered = *filter == ClassFilter::default();
+        let items = if unfiltered {
+            // Without filter terms the skipped rows are read from the (owner, created_at)
+            // index alone; a filter would read each skipped class's row.
+            self.all(
+                &format!(
+                    "SELECT {CLASS_COLS} FROM classes c WHERE c.owner_id = ?1 \
+                     ORDER BY c.created_at DESC, c.id DESC LIMIT ?2 OFFSET ?3"
+                ),
+                params![owner.0, limit, offset],
+                class_row,
+            )?
+        } else {
+            self.all(
+                &format!(
+                    "SELECT {CLASS_COLS} FROM classes c WHERE c.owner_id = ?1 \
+                     AND (?2 IS NULL OR c.course_id = ?2) AND (?3 IS NULL OR c.status = ?3) \
+                     ORDER BY c.created_at DESC, c.id DESC LIMIT ?4 OFFSET ?5"
+                ),
+                params![owner.0, course, status, limit, offset],
+                class_row,
+            )?
+        };
+        let total = if unfiltered {
             self.count("SELECT class_count FROM users WHERE id = ?1", params![owner.0])?
         } else {
             self.count(
