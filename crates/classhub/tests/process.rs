@@ -2,19 +2,14 @@
 //! curl commands, metrics, and shutdown on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_classhub");
-
-fn db_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("classhub.db").display())
-}
+mod common;
+use common::{BIN, Server, http, sqlite_url as db_url, wait_for};
 
 /// `db_url` for SQLite; a PostgreSQL URL is used as it is.
 fn database(dir: &Path, url: Option<&str>) -> String {
@@ -30,92 +25,6 @@ fn run(dir: &Path, args: &[&str]) -> String {
 
 fn run_json(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&run(dir, args)).unwrap()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(dir: &Path, args: &[&str]) -> Server {
-        Server::start_on(&db_url(dir), args)
-    }
-
-    fn start_on(database_url: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["--database-url", database_url, "--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        let base = wait_for(&stderr, "classhub listening on ");
-        Server { child, base, stdout, stderr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    fn stop(mut self) -> String {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}");
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut t = sink.lock().unwrap();
-            t.push_str(&line);
-            t.push('\n');
-        }
-    });
-    text
-}
-
-/// Waits for `marker` in the output; returns the URL that follows it.
-fn wait_for(text: &Arc<Mutex<String>>, marker: &str) -> String {
-    let started = Instant::now();
-    loop {
-        {
-            let t = text.lock().unwrap();
-            if let Some(i) = t.find(marker) {
-                let rest = &t[i + marker.len()..];
-                let end = rest.find(|c: char| c == '"' || c.is_whitespace()).unwrap_or(rest.len());
-                return rest[..end].to_string();
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "no {marker:?} in:\n{}", text.lock().unwrap());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
 fn get(url: &str, token: Option<&str>) -> (u16, String) {
@@ -219,7 +128,7 @@ fn admin_commands_work_on_the_database() {
     );
     assert!(d.join("classhub.db.key").exists(), "the server key was made beside the database");
 
-    let server = Server::start(d, &[]);
+    let server = Server::spawn(&db_url(d), &[]);
     assert_eq!(get(&server.url("/partner/1/classes"), Some(&token)).0, 200);
 
     let student_token = student["token"].as_str().unwrap();
@@ -231,7 +140,7 @@ fn admin_commands_work_on_the_database() {
 #[test]
 fn demo_prints_curl_commands_that_work() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &["--demo"]);
+    let server = Server::spawn(&db_url(dir.path()), &["--demo"]);
     let printed = server.stdout.lock().unwrap().clone();
     let start = printed.find("  export CLASSHUB=").expect(&printed);
     let end = printed.find("CloudShare v3 API").unwrap();
@@ -271,7 +180,7 @@ fn demo_prints_curl_commands_that_work() {
         assert!(!logs.contains(token), "a token leaked into the logs");
     }
     // A second --demo on the same database seeds nothing and says so.
-    let again = Server::start(dir.path(), &["--demo"]);
+    let again = Server::spawn(&db_url(dir.path()), &["--demo"]);
     wait_for(&again.stdout, "already holds data");
     again.stop();
 }
@@ -279,7 +188,7 @@ fn demo_prints_curl_commands_that_work() {
 #[test]
 fn metrics_count_requests_by_route_and_status() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &["--metrics-listen", "127.0.0.1:0"]);
+    let server = Server::spawn(&db_url(dir.path()), &["--metrics-listen", "127.0.0.1:0"]);
     let metrics = wait_for(&server.stderr, "metrics on ");
     for _ in 0..3 {
         assert_eq!(get(&server.url("/healthz"), None).0, 200);
@@ -322,8 +231,8 @@ fn two_processes_on_one_postgres_never_oversell() {
     // Both start at once: migrations take an advisory lock, so one migrates, the other waits.
     let args = ["--admin-token", "adm", "--redeem-failure-limit", "100000", "--pg-pool-size", "8"];
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| Server::start_on(&db, &args));
-        let b = s.spawn(|| Server::start_on(&db, &args));
+        let a = s.spawn(|| Server::spawn(&db, &args));
+        let b = s.spawn(|| Server::spawn(&db, &args));
         (a.join().unwrap(), b.join().unwrap())
     });
     let admin = |server: &Server, kind: &str, i: usize| {
@@ -440,8 +349,8 @@ fn cloudshare_sdk_drives_classhub_over_https() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = tls_files(dir.path());
     let mail = dir.path().join("mail");
-    let server = Server::start(
-        dir.path(),
+    let server = Server::spawn(
+        &db_url(dir.path()),
         &[
             "--tls-cert",
             cert.to_str().unwrap(),
@@ -532,8 +441,8 @@ fn demo_cloudshare_snippet_works() {
     let python = sdk_python();
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = tls_files(dir.path());
-    let server = Server::start(
-        dir.path(),
+    let server = Server::spawn(
+        &db_url(dir.path()),
         &["--demo", "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
     );
     let printed = server.stdout.lock().unwrap().clone();
@@ -597,7 +506,7 @@ fn secrets_stay_out_of_the_logs(database_url: &str, dir: &Path) {
     let jwt_key = random_secret("jwtkey-", 48);
     let (jwt_file, key_file) = (dir.join("jwt.key"), dir.join("server.key"));
     std::fs::write(&jwt_file, &jwt_key).unwrap();
-    let server = Server::start_on(
+    let server = Server::spawn(
         database_url,
         &[
             "--log",

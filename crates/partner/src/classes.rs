@@ -70,7 +70,7 @@ pub struct ClassBody {
 }
 
 /// Body fields in the model's order, the order pydantic reports errors in.
-const FIELDS: [&str; 13] = [
+pub(crate) const FIELDS: [&str; 13] = [
     "name",
     "status",
     "description",

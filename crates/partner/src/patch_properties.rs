@@ -12,7 +12,7 @@ use classhub_web::fastapi::{Errors, Loc, json_object};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::classes::{class_patch, read_patch};
+use crate::classes::{FIELDS, class_patch, read_patch};
 use crate::codes::code_request;
 
 /// One field of a body: its JSON (None when absent), the patch it must read as, and
@@ -179,25 +179,9 @@ fn any_json() -> impl Strategy<Value = Value> {
 
 /// Objects whose keys are the bodies' own fields, with values of any type.
 fn any_body() -> impl Strategy<Value = Value> {
-    let keys = proptest::sample::select(vec![
-        "name",
-        "status",
-        "description",
-        "start_at",
-        "end_at",
-        "capacity",
-        "timezone",
-        "location",
-        "online_url",
-        "invite_only",
-        "course_id",
-        "primary_model_id",
-        "allowed_model_ids",
-        "expires_at",
-        "max_uses",
-        "target_role",
-        "other",
-    ]);
+    // The class body's fields, the invite-code body's, and one neither knows.
+    let code_fields = ["expires_at", "max_uses", "target_role", "other"];
+    let keys = proptest::sample::select(FIELDS.iter().chain(&code_fields).copied().collect::<Vec<_>>());
     proptest::collection::btree_map(keys, any_json(), 0..8)
         .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
 }

@@ -1,4 +1,4 @@
-//! Helpers for tests that run the real `classhub` binary (crash.rs, limits.rs): start it on
+//! Helpers for tests that run the real `classhub` binary (crash.rs, limits.rs, process.rs): start it on
 //! a database, find its address in its logs, stop or kill it, and speak HTTP to it.
 // Each test crate including this module uses a different subset of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -30,12 +30,15 @@ impl Server {
     /// returns once it listens. Secrets (key, mail) are kept beside a SQLite database, else
     /// in `dir`.
     pub fn start(dir: &Path, database_url: &str, args: &[&str]) -> Server {
-        let key = dir.join("secret.key");
-        let mail = dir.join("mail");
+        let (key, mail) = (dir.join("secret.key"), dir.join("mail"));
+        let files = ["--secret-key-file", key.to_str().unwrap(), "--mail-dir", mail.to_str().unwrap()];
+        Server::spawn(database_url, &[&files[..], args].concat())
+    }
+
+    /// `classhub serve` on `database_url` with only `args` (keys and mail at their defaults).
+    pub fn spawn(database_url: &str, args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["--database-url", database_url, "--log-format", "json"])
-            .args(["--secret-key-file", key.to_str().unwrap()])
-            .args(["serve", "--listen", "127.0.0.1:0", "--mail-dir", mail.to_str().unwrap()])
+            .args(["--database-url", database_url, "--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
