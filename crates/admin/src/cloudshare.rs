@@ -8,7 +8,9 @@ use axum::response::Response;
 use classhub_cloudshare::ids::{self, Kind};
 use classhub_core::lab::CustomField;
 use classhub_core::{CustomFieldId, ProjectId};
-use classhub_store::ops::lab::{CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember};
+use classhub_store::ops::catalog::{
+    CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
+};
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError};
 use classhub_web::{AppState, BearerSecurity, PathText, RequestId, json};
 use http::StatusCode;

@@ -13,9 +13,9 @@ use classhub_core::ocariot::{ChildProfile, Institution};
 use classhub_core::patch::Patch;
 use classhub_core::user::{NewUser, UserKind};
 use classhub_core::{InstitutionId, UserId};
+use classhub_store::ops::catalog::{CreateBlueprint, CreatePolicy, CreateProject, CreateProjectMember};
 use classhub_store::ops::classes::CreateClass;
 use classhub_store::ops::invites::CreateCode;
-use classhub_store::ops::lab::{CreateBlueprint, CreatePolicy, CreateProject, CreateProjectMember};
 use classhub_store::ops::ocariot::{CreateAccount, CreateInstitution};
 use classhub_store::ops::users::CreateUser;
 use classhub_store::{Store, StoreError};
@@ -203,7 +203,7 @@ async fn educator(store: &Store) -> Result<((i64, String), i64), String> {
         institution_id: Some(institution.id),
         ..NewUser::named(UserKind::Educator, &username, None)
     };
-    let educator = store.write(CreateAccount { ctx: ctx(), user }).await.map_err(err)?;
+    let educator = store.write(CreateAccount { ctx: ctx(), user, children: Vec::new() }).await.map_err(err)?;
     let profile = ChildProfile { gender: "female".into(), age: "10".into(), ..ChildProfile::default() };
     let child = NewUser {
         username: Some("BENCH0001".into()),
@@ -212,6 +212,6 @@ async fn educator(store: &Store) -> Result<((i64, String), i64), String> {
         profile: Some(profile.to_profile()),
         ..NewUser::named(UserKind::Child, "BENCH0001", None)
     };
-    let child = store.write(CreateAccount { ctx: ctx(), user: child }).await.map_err(err)?;
+    let child = store.write(CreateAccount { ctx: ctx(), user: child, children: Vec::new() }).await.map_err(err)?;
     Ok(((educator.id.0, username), child.id.0))
 }

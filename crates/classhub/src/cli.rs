@@ -12,8 +12,10 @@ use classhub_core::lab::CustomField;
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, UserKind};
 use classhub_core::{CustomFieldId, ProjectId};
+use classhub_store::ops::catalog::{
+    CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
+};
 use classhub_store::ops::catalog::{CreateCourse, CreateModel};
-use classhub_store::ops::lab::{CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember};
 use classhub_store::ops::users::{CreateUser, RevokeToken};
 use classhub_store::{Store, StoreOptions};
 use serde_json::json;
@@ -129,11 +131,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Check => check(&store).await,
         Command::Cloudshare(c) => cloudshare(&store, c, &key_path).await,
         other => admin(&store, other).await,
     };
     store.close().await;
     result
+}
+
+/// `classhub check`: `{"broken": []}` and success when every invariant holds.
+async fn check(store: &Store) -> Result<(), String> {
+    let broken = store.read(classhub_store::ops::check::BrokenInvariants).await.map_err(|e| e.to_string())?;
+    println!("{}", json!({ "broken": broken }));
+    if broken.is_empty() { Ok(()) } else { Err(format!("{} invariants do not hold", broken.len())) }
 }
 
 /// The admin commands: each prints what it made as JSON.
@@ -157,7 +167,7 @@ async fn admin(store: &Store, command: Command) -> Result<(), String> {
         Command::Token(TokenCommand::Revoke { token }) => {
             store.write(RevokeToken { ctx, token }).await.map(|()| json!({ "revoked": true }))
         }
-        Command::Serve(_) | Command::Migrate | Command::Cloudshare(_) => return Ok(()),
+        Command::Serve(_) | Command::Migrate | Command::Check | Command::Cloudshare(_) => return Ok(()),
     };
     let out = out.map_err(|e| e.to_string())?;
     println!("{out}");

@@ -61,6 +61,10 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Create or migrate the database, then exit.
     Migrate,
+    /// Verify the database's invariants (seat counts equal students, seats within capacity,
+    /// uses within limits, no duplicate names or emails); prints them and fails if any is
+    /// broken.
+    Check,
     /// Manage partners (instructors).
     #[command(subcommand)]
     Partner(PersonCommand),

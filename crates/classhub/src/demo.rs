@@ -8,9 +8,9 @@ use classhub_core::audit::Context;
 use classhub_core::class::ClassPatch;
 use classhub_core::patch::Patch;
 use classhub_core::user::{NewUser, UserKind};
+use classhub_store::ops::catalog::{CreateBlueprint, CreatePolicy, CreateProject, CreateProjectMember};
 use classhub_store::ops::catalog::{CreateCourse, CreateModel};
 use classhub_store::ops::classes::CreateClass;
-use classhub_store::ops::lab::{CreateBlueprint, CreatePolicy, CreateProject, CreateProjectMember};
 use classhub_store::ops::users::{CreateUser, IsEmpty};
 use classhub_web::AppState;
 
@@ -206,6 +206,7 @@ async fn ocariot(state: &AppState, base: &str) -> Result<(), String> {
             profile,
             ..NewUser::named(kind, username, None)
         },
+        children: Vec::new(),
     };
     let educator = store.write(account(UserKind::Educator, "demo-educator", None)).await.map_err(err)?;
     let mut children = Vec::new();

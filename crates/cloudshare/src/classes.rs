@@ -237,12 +237,11 @@ pub fn class_id(text: &str) -> Result<ClassId, CsError> {
     ids::decode(Kind::Class, text).map(ClassId).ok_or_else(|| CsError::not_found("class"))
 }
 
-/// Reads a create or modify body. `current` (on modify) lets dates written back exactly
-/// as the class shows them keep their stored instants (a GET shows minutes only).
-fn lab_request(input: &Input, current: Option<&ClassObject>) -> Result<LabRequest, CsError> {
-    let date = |key: &str, shown: Option<&Option<String>>| -> Result<Option<jiff::civil::DateTime>, CsError> {
+/// Reads a create or modify body. (A date written back exactly as the class shows it keeps
+/// its stored instant: the core's rule for wall-clock minutes.)
+fn lab_request(input: &Input) -> Result<LabRequest, CsError> {
+    let date = |key: &str| -> Result<Option<jiff::civil::DateTime>, CsError> {
         match input.str(key)? {
-            Some(text) if shown.is_some_and(|s| s.as_deref() == Some(text.trim())) => Ok(None),
             Some(text) if !text.trim().is_empty() => wire::parse_date(key, &text).map(Some),
             _ => Ok(None),
         }
@@ -293,8 +292,8 @@ fn lab_request(input: &Input, current: Option<&ClassObject>) -> Result<LabReques
         blueprint_id: input.id("blueprintId", Kind::Blueprint)?.map(BlueprintId),
         policy_id: input.id("policyId", Kind::Policy)?.map(PolicyId),
         instructor: input.id("instructorVupId", Kind::Member)?.map(ProjectMemberId),
-        start: date("startDate", current.map(|c| &c.start_date))?,
-        end: date("endDate", current.map(|c| &c.end_date))?.map_or(Patch::Keep, Patch::Set),
+        start: date("startDate")?,
+        end: date("endDate")?.map_or(Patch::Keep, Patch::Set),
         windows_zone: input.str("timeZoneId")?,
         passphrase: input.str("studentPassphrase")?,
         limit_early_access: input.int("limitEarlyAccess")?.flatten(),
@@ -342,7 +341,7 @@ pub async fn get(cx: &Cx, id: &str) -> Result<Response, CsError> {
         (status = 403, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn create(cx: &Cx) -> Result<Response, CsError> {
-    let request = lab_request(&cx.input, None)?;
+    let request = lab_request(&cx.input)?;
     let view = cx.app.store.write(CreateLab { ctx: cx.ctx(), caller: cx.caller, request }).await?;
     Ok(wire::ok(&ClassObject::new(&view, base(cx))))
 }
@@ -365,9 +364,7 @@ pub async fn modify(cx: &Cx, path_id: Option<&str>) -> Result<Response, CsError>
         (None, None) => return Err(CsError::bad_request("id is required")),
     };
     let class_id = class_id(&id)?;
-    let current = cx.app.store.read(GetLab { caller: cx.caller, class_id }).await?;
-    let shown = ClassObject::new(&current, base(cx));
-    let request = lab_request(&cx.input, Some(&shown))?;
+    let request = lab_request(&cx.input)?;
     let view = cx.app.store.write(ModifyLab { ctx: cx.ctx(), caller: cx.caller, class_id, request }).await?;
     Ok(wire::ok(&ClassObject::new(&view, base(cx))))
 }

@@ -6,8 +6,8 @@ use classhub_core::lab::{StudentProfile, StudentState};
 use classhub_core::{MembershipId, ProjectMemberId};
 use classhub_store::engine::Member;
 use classhub_store::ops::lab::{
-    AddInstructor, AddStudent, CreateSponsoredLink, DisableSponsoredLink, GetLab, GetStudent, LabInstructors,
-    LabMembers, RemoveInstructor, RemoveLabStudent, SendInvitations, UpdateStudent,
+    AddInstructor, AddStudent, CreateSponsoredLink, DisableSponsoredLink, GetStudent, LabInstructors, LabMembers,
+    RemoveInstructor, RemoveLabStudent, SendInvitations, UpdateStudent,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -176,7 +176,8 @@ pub async fn sponsored_link(cx: &Cx) -> Result<Response, CsError> {
         profile: profile(cx, "studentEmail", "studentFirstName", "studentLastName")?,
         pre_register: cx.input.bool("preRegisterStudent")?.unwrap_or(false),
     };
-    let (lab, token) = cx.app.store.write(op).await?;
+    let renames = [("email", "studentEmail"), ("first_name", "studentFirstName"), ("last_name", "studentLastName")];
+    let (lab, token) = cx.app.store.write(op).await.map_err(|e| CsError::from_store_in(e, &renames))?;
     let url = classhub_store::ops::lab::login_url(&cx.app.config.public_base_url, &lab.short_id);
     Ok(wire::ok(&LoginUrl { login_url: format!("{url}?token={token}") }))
 }
@@ -215,16 +216,13 @@ pub async fn send_invitations(cx: &Cx) -> Result<Response, CsError> {
         Some(Value::String(one)) => vec![student_id(one)?],
         _ => return Err(CsError::bad_request("studentIds is required")),
     };
-    let view = cx.app.store.read(GetLab { caller: cx.caller, class_id: class }).await?;
-    let tz = view.class.fields.timezone.as_ref().map_or(jiff::tz::TimeZone::UTC, |z| z.time_zone());
-    let start_time = view.class.fields.start_at.map(|t| wire::format_date(t, &tz)).unwrap_or_default();
     let op = SendInvitations {
         ctx: cx.ctx(),
         caller: cx.caller,
         class_id: class,
         students,
         public_base: cx.app.config.public_base_url.clone(),
-        start_time,
+        format_start: wire::format_date_in,
     };
     cx.app.store.write(op).await?;
     Ok(wire::empty())

@@ -78,20 +78,66 @@ impl IntoResponse for CsError {
     }
 }
 
-/// "name must …; maxStudents must …": every invalid field, named.
-fn describe(violations: &[Violation]) -> String {
-    let one = |v: &Violation| match &v.problem {
-        Problem::Required => format!("{} is required", v.field),
-        Problem::Other(m) if m.starts_with(v.field) => m.clone(),
-        p => format!("{}: {p}", v.field),
+/// The wire name of a core field, as CloudShare clients send it.
+pub fn wire_field(field: &str) -> &str {
+    match field {
+        "project_id" => "projectId",
+        "blueprint_id" => "blueprintId",
+        "policy_id" => "policyId",
+        "instructor" => "instructorVupId",
+        "start_at" => "startDate",
+        "end_at" => "endDate",
+        "timezone" => "timeZoneId",
+        "passphrase" => "studentPassphrase",
+        "limit_early_access" => "limitEarlyAccess",
+        "use_custom_invitation_email" => "useCustomInvitationEmail",
+        "custom_invitation_subject" => "customInvitationEmailSubject",
+        "custom_invitation_body" => "customInvitationEmailBody",
+        "permit_non_registered" => "permitAccessToNonRegisteredStudent",
+        "capacity" => "maxStudents",
+        "field_values" => "customFieldsValues",
+        "self_paced" => "selfPaced",
+        "allow_multiple_student_login" => "allowMultipleStudentLogin",
+        "first_name" => "firstName",
+        "last_name" => "lastName",
+        "default_duration_minutes" => "defaultDurationMinutes",
+        other => other,
+    }
+}
+
+/// "maxStudents: must be …; endDate must be after startDate": every invalid field, named
+/// as the client sent it (`renames` first: an endpoint's own spellings, like `studentEmail`).
+fn describe(violations: &[Violation], renames: &[(&str, &str)]) -> String {
+    let name = |field: &str| -> String {
+        let wire = renames.iter().find(|(core, _)| *core == field).map_or_else(|| wire_field(field), |(_, w)| *w);
+        wire.to_string()
+    };
+    let one = |v: &Violation| {
+        let field = match v.index {
+            Some(i) => format!("{}[{i}]", name(v.field)),
+            None => name(v.field),
+        };
+        match &v.problem {
+            Problem::Required => format!("{field} is required"),
+            Problem::Immutable => format!("{field} cannot be changed"),
+            Problem::NotOneOf(_) => format!("{field} {}", v.problem),
+            Problem::EndNotAfterStart => format!("{} must be after {}", name("end_at"), name("start_at")),
+            Problem::RequiredWhen(other) => format!("{field} is required when {} is true", name(other)),
+            Problem::UnknownTimeZone(id) => format!("{field}: unknown time zone id {id:?}"),
+            Problem::NotAnInstructor => format!("{field}: instructor {}", v.problem),
+            Problem::LockedAfterLogin => format!("{field} {}", v.problem),
+            Problem::LastInstructor => v.problem.to_string(),
+            p => format!("{field}: {p}"),
+        }
     };
     violations.iter().map(one).collect::<Vec<_>>().join("; ")
 }
 
-impl From<DomainError> for CsError {
-    fn from(e: DomainError) -> CsError {
+impl CsError {
+    /// A refusal of the rules, fields named with `renames` before the dialect's own names.
+    pub fn refused(e: DomainError, renames: &[(&str, &str)]) -> CsError {
         match e {
-            DomainError::Invalid(v) => CsError::bad_request(describe(&v)),
+            DomainError::Invalid(v) => CsError::bad_request(describe(&v, renames)),
             DomainError::NotFound(entity) => CsError::not_found(entity.as_str()),
             DomainError::Forbidden => {
                 CsError::new(StatusCode::FORBIDDEN, "you do not have permission for this operation in this project")
@@ -107,6 +153,20 @@ impl From<DomainError> for CsError {
             }
             other => CsError::new(StatusCode::CONFLICT, other.to_string()),
         }
+    }
+
+    /// A store error of an endpoint whose fields have their own spellings.
+    pub fn from_store_in(e: StoreError, renames: &[(&str, &str)]) -> CsError {
+        match e {
+            StoreError::Domain(d) => CsError::refused(d, renames),
+            other => other.into(),
+        }
+    }
+}
+
+impl From<DomainError> for CsError {
+    fn from(e: DomainError) -> CsError {
+        CsError::refused(e, &[])
     }
 }
 
@@ -263,6 +323,11 @@ pub fn parse_date(key: &str, text: &str) -> Result<DateTime, CsError> {
 /// A wall-clock date in a zone, CloudShare-style (`02/11/2015 12:00 AM`).
 pub fn format_date(ts: Timestamp, tz: &TimeZone) -> String {
     ts.to_zoned(tz.clone()).strftime("%m/%d/%Y %I:%M %p").to_string()
+}
+
+/// [`format_date`] in a class's zone (UTC when it has none).
+pub fn format_date_in(ts: Timestamp, zone: Option<&classhub_core::time::ZoneName>) -> String {
+    format_date(ts, &zone.map_or(TimeZone::UTC, |z| z.time_zone()))
 }
 
 /// Offset from UTC, in minutes, of a zone at an instant.

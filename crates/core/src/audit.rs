@@ -36,6 +36,12 @@ pub enum Action {
     MembershipCreate,
     #[serde(rename = "membership.delete")]
     MembershipDelete,
+    /// A member's place changed: their order, their sign-in.
+    #[serde(rename = "membership.update")]
+    MembershipUpdate,
+    /// An invitation email was queued for a member.
+    #[serde(rename = "invitation.send")]
+    InvitationSend,
     #[serde(rename = "user.create")]
     UserCreate,
     #[serde(rename = "user.update")]
@@ -63,6 +69,8 @@ impl Action {
             Action::InviteCodeUpdate => "invite_code.update",
             Action::MembershipCreate => "membership.create",
             Action::MembershipDelete => "membership.delete",
+            Action::MembershipUpdate => "membership.update",
+            Action::InvitationSend => "invitation.send",
             Action::UserCreate => "user.create",
             Action::UserUpdate => "user.update",
             Action::UserDelete => "user.delete",

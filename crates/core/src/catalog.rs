@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::error::{DomainError, Problem, Violation};
+use crate::error::{DomainError, Violation};
 use crate::ids::{CourseId, ModelId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,15 +21,19 @@ pub struct Course {
 
 pub const CATALOG_TEXT_MAX_CHARS: usize = 200;
 
-/// A catalog label: trimmed, 1..200 characters.
+/// A catalog label: trimmed, 1..200 characters, no NUL.
 pub fn label(field: &'static str, value: &str, errors: &mut Vec<Violation>) -> String {
-    let v = value.trim();
-    if v.is_empty() {
-        errors.push(Violation::new(field, Problem::TooShort { min: 1 }));
-    } else if v.chars().count() > CATALOG_TEXT_MAX_CHARS {
-        errors.push(Violation::new(field, Problem::TooLong { max: CATALOG_TEXT_MAX_CHARS }));
+    if let Err(p) = crate::text::label(value, CATALOG_TEXT_MAX_CHARS) {
+        errors.push(Violation::new(field, p));
     }
-    v.to_string()
+    value.trim().to_string()
+}
+
+/// Optional catalog text (a description): no NUL, at most `max` characters.
+pub fn text(field: &'static str, value: Option<&str>, max: usize, errors: &mut Vec<Violation>) {
+    if let Some(Err(p)) = value.map(|v| crate::text::check(v, max)) {
+        errors.push(Violation::new(field, p));
+    }
 }
 
 /// Finishes a validation that collected `errors`.

@@ -46,6 +46,35 @@ impl ClassStatus {
     }
 }
 
+/// Which dialect's kind of class a class is: its rules differ (a group's name is unique per
+/// owner; a lab class has lab settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassKind {
+    /// A partner's class.
+    Class,
+    /// A virtual-lab (CloudShare) class.
+    Lab,
+    /// A children group (OCARIoT).
+    Group,
+}
+
+impl ClassKind {
+    pub const ALL: [ClassKind; 3] = [ClassKind::Class, ClassKind::Lab, ClassKind::Group];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassKind::Class => "class",
+            ClassKind::Lab => "lab",
+            ClassKind::Group => "group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ClassKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// The fields of a class that its owner sets.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassFields {
@@ -71,6 +100,8 @@ pub struct ClassFields {
 pub struct Class {
     pub id: ClassId,
     pub owner_id: UserId,
+    #[serde(skip)]
+    pub kind: ClassKind,
     #[serde(flatten)]
     pub fields: ClassFields,
     /// Students enrolled; never above `capacity`.
@@ -202,6 +233,9 @@ pub fn check_fields(patch: &ClassPatch) -> Vec<Violation> {
     if let Patch::Set(c) = patch.capacity {
         check("capacity", valid_capacity(c).map(drop));
     }
+    if let Patch::Set(d) = &patch.description {
+        check("description", crate::text::no_nul(d));
+    }
     if let Patch::Set(l) = &patch.location {
         check("location", at_most(l, LOCATION_MAX_CHARS));
     }
@@ -234,7 +268,11 @@ pub fn apply_patch(current: &ClassFields, patch: ClassPatch, facts: &PatchFacts)
         Patch::Set(name) => check("name", valid_name(&name).map(|n| next.name = n)),
     }
     next.status = patch.status.clone().apply(current.status);
-    next.description = patch.description.apply(next.description);
+    match patch.description {
+        Patch::Keep => {}
+        Patch::Clear => next.description = None,
+        Patch::Set(d) => check("description", crate::text::no_nul(&d).map(|()| next.description = Some(d))),
+    }
     next.invite_only = patch.invite_only.apply(next.invite_only);
 
     // The zone that wall-clock times are read in: the request's, else the stored one.
@@ -362,16 +400,11 @@ pub fn normalize_models(primary: Option<ModelId>, allowed: Vec<ModelId>) -> (Opt
 
 /// A class name: trimmed, 1..200 characters.
 pub fn valid_name(name: &str) -> Result<String, Problem> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() {
-        return Err(Problem::TooShort { min: 1 });
-    }
-    at_most(trimmed, NAME_MAX_CHARS)?;
-    Ok(trimmed.to_string())
+    crate::text::label(name, NAME_MAX_CHARS)
 }
 
 fn at_most(s: &str, max: usize) -> Result<(), Problem> {
-    if s.chars().count() > max { Err(Problem::TooLong { max }) } else { Ok(()) }
+    crate::text::check(s, max)
 }
 
 fn in_range(v: i64, min: i64, max: i64) -> Result<i64, Problem> {
@@ -386,6 +419,7 @@ fn in_range(v: i64, min: i64, max: i64) -> Result<i64, Problem> {
 
 /// An absolute `http`/`https` URL with a host, at most 2048 characters.
 pub fn valid_web_url(s: &str) -> Result<(), Problem> {
+    crate::text::no_nul(s)?;
     if s.chars().count() > URL_MAX_CHARS {
         return Err(Problem::UrlTooLong { max: URL_MAX_CHARS });
     }
@@ -416,9 +450,10 @@ pub fn check_version(current: i64, if_match: Option<&IfMatch>) -> Result<(), Dom
     }
 }
 
-/// The class as its owner sees it; anyone else is told it does not exist.
-pub fn owned_by(class: Option<Class>, owner: UserId) -> Result<Class, DomainError> {
-    class.filter(|c| c.owner_id == owner).ok_or(DomainError::NotFound(Entity::Class))
+/// The class as its owner sees it; anyone else (and anything but a class of `kind`) is told
+/// it does not exist.
+pub fn owned_by(class: Option<Class>, owner: UserId, kind: ClassKind) -> Result<Class, DomainError> {
+    class.filter(|c| c.owner_id == owner && c.kind == kind).ok_or(DomainError::NotFound(Entity::Class))
 }
 
 #[cfg(test)]

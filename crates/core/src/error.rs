@@ -58,8 +58,51 @@ pub enum Problem {
     UnknownModel(i64),
     #[error("course {0} not found")]
     UnknownCourse(i64),
+    /// PostgreSQL cannot store it, so neither engine takes it.
+    #[error("must not contain the NUL character")]
+    NulCharacter,
+    #[error("must be {}", one_of(.0))]
+    NotOneOf(&'static [&'static str]),
+    #[error("cannot be changed")]
+    Immutable,
+    /// A reference to something that does not exist.
+    #[error("{0} not found")]
+    Unknown(Entity),
+    /// A reference to a catalog entry that is not in the class's project.
+    #[error("{0} not found in the project")]
+    NotInProject(Entity),
+    /// Required because the (core) field named is true.
+    #[error("is required when {0} is true")]
+    RequiredWhen(&'static str),
+    /// A custom field's value does not match the field's pattern.
+    #[error("{name} does not match its pattern {pattern}")]
+    PatternMismatch { name: String, pattern: String },
+    #[error("the pattern of {0} does not compile")]
+    PatternBroken(String),
+    /// A required custom field has no value.
+    #[error("{0} is required")]
+    ValueRequired(String),
+    #[error("{0:?} is not a valid email address")]
+    InvalidEmail(String),
+    #[error("cannot change after the student has logged in")]
+    LockedAfterLogin,
+    #[error("is not a member of the project who can instruct")]
+    NotAnInstructor,
+    #[error("a class needs at least one instructor")]
+    LastInstructor,
+    #[error("the student is not registered and the class does not permit non-registered students")]
+    NotRegistered,
     #[error("{0}")]
     Other(String),
+}
+
+/// `0, 1 or 2`.
+fn one_of(options: &[&str]) -> String {
+    match options.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_string(),
+        None => String::new(),
+    }
 }
 
 /// A request the rules refuse. Store and engine failures are not here: they are the store's.
@@ -133,6 +176,7 @@ pub enum Entity {
     Child,
     Educator,
     HealthProfessional,
+    CustomField,
 }
 
 impl Entity {
@@ -158,6 +202,7 @@ impl Entity {
             Entity::Child => "child",
             Entity::Educator => "educator",
             Entity::HealthProfessional => "health professional",
+            Entity::CustomField => "custom field",
         }
     }
 }

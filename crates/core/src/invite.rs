@@ -31,6 +31,18 @@ pub fn normalize_code(input: &str) -> String {
     input.chars().filter(|c| !c.is_whitespace() && *c != '-').map(|c| c.to_ascii_uppercase()).collect()
 }
 
+/// The value a typed code is looked up by: normalised, and only if it could be a code at
+/// all (6..=16 characters of the alphabet). Anything else names no code, and is not looked
+/// up.
+pub fn lookup_key(input: &str) -> Option<String> {
+    if input.len() > 4 * CODE_LEN_MAX + 64 {
+        return None;
+    }
+    let key = normalize_code(input);
+    let shaped = (CODE_LEN_MIN..=CODE_LEN_MAX).contains(&key.len()) && key.bytes().all(|b| CODE_ALPHABET.contains(&b));
+    shaped.then_some(key)
+}
+
 /// Roles a member can have in a class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -308,6 +320,7 @@ mod tests {
         Class {
             id: ClassId(1),
             owner_id: UserId(1),
+            kind: crate::class::ClassKind::Class,
             fields,
             member_count: members,
             version: 1,
@@ -326,6 +339,10 @@ mod tests {
         }
         assert_eq!(normalize_code("  abcd-efgh "), "ABCDEFGH");
         assert_eq!(normalize_code("ab cd\tef-gh"), "ABCDEFGH");
+        assert_eq!(lookup_key(" abcd-efgh "), Some("ABCDEFGH".into()));
+        assert_eq!(lookup_key("ABCDE"), None, "too short");
+        assert_eq!(lookup_key("ABCD\0EFG"), None, "NUL");
+        assert_eq!(lookup_key("ABCDEFGO"), None, "O is not in the alphabet");
     }
 
     #[test]

@@ -5,15 +5,21 @@
 use jiff::{SignedDuration, Timestamp, civil};
 use serde::Serialize;
 
-use crate::class::{ClassFields, ClassPatch};
-use crate::error::{DomainError, Problem, Violation};
+use crate::class::{Class, ClassFields, ClassPatch};
+use crate::error::{DomainError, Entity, Problem, Violation};
 use crate::ids::{BlueprintId, CustomFieldId, PolicyId, ProjectId, ProjectMemberId, UserId};
 use crate::patch::Patch;
 use crate::time::{WhenInput, ZoneName};
 use crate::windows_zones;
 
-/// Largest `maxStudents` of a lab class.
+/// Largest capacity of a lab class.
 pub const MAX_STUDENTS_MAX: i64 = 60;
+pub const PASSPHRASE_MAX_CHARS: usize = 200;
+pub const STUDENT_NAME_MAX_CHARS: usize = 100;
+pub const INVITATION_SUBJECT_MAX_CHARS: usize = 500;
+pub const INVITATION_BODY_MAX_CHARS: usize = 20_000;
+pub const ADDRESS_PART_MAX_CHARS: usize = 200;
+pub const FIELD_VALUE_MAX_CHARS: usize = 1_000;
 /// Longest default class duration a policy may give: a year.
 pub const POLICY_MINUTES_MAX: i64 = 525_600;
 
@@ -171,23 +177,19 @@ pub struct LabClass {
     pub lab: LabSettings,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> Violation {
-    Violation::new(field, Problem::Other(message.into()))
-}
-
 /// Every field a new lab class needs is there.
 pub fn check_required(req: &LabRequest) -> Result<(), DomainError> {
     let mut errors = Vec::new();
     for (field, present) in [
         ("name", req.name.is_some()),
-        ("projectId", req.project_id.is_some()),
-        ("blueprintId", req.blueprint_id.is_some()),
-        ("policyId", req.policy_id.is_some()),
-        ("instructorVupId", req.instructor.is_some()),
-        ("startDate", req.start.is_some()),
-        ("timeZoneId", req.windows_zone.is_some()),
-        ("studentPassphrase", req.passphrase.is_some()),
-        ("limitEarlyAccess", req.limit_early_access.is_some()),
+        ("project_id", req.project_id.is_some()),
+        ("blueprint_id", req.blueprint_id.is_some()),
+        ("policy_id", req.policy_id.is_some()),
+        ("instructor", req.instructor.is_some()),
+        ("start_at", req.start.is_some()),
+        ("timezone", req.windows_zone.is_some()),
+        ("passphrase", req.passphrase.is_some()),
+        ("limit_early_access", req.limit_early_access.is_some()),
     ] {
         if !present {
             errors.push(Violation::new(field, Problem::Required));
@@ -203,10 +205,10 @@ pub fn create(req: &LabRequest, facts: &LabFacts, short_id: String) -> Result<La
     let (Some(project_id), Some(policy), Some(blueprint)) = (req.project_id, &facts.policy, &facts.blueprint) else {
         let mut errors = Vec::new();
         if facts.blueprint.is_none() {
-            errors.push(invalid("blueprintId", "blueprint not found in the project"));
+            errors.push(Violation::new("blueprint_id", Problem::NotInProject(Entity::Blueprint)));
         }
         if facts.policy.is_none() {
-            errors.push(invalid("policyId", "policy not found in the project"));
+            errors.push(Violation::new("policy_id", Problem::NotInProject(Entity::Policy)));
         }
         return Err(DomainError::Invalid(errors));
     };
@@ -249,13 +251,13 @@ pub fn modify(current: &LabClass, req: &LabRequest, facts: &LabFacts) -> Result<
     let mut errors = Vec::new();
     let lab = &current.lab;
     if req.project_id.is_some_and(|p| p != lab.project_id) {
-        errors.push(invalid("projectId", "projectId cannot be changed"));
+        errors.push(Violation::new("project_id", Problem::Immutable));
     }
     if req.blueprint_id.is_some_and(|b| b != lab.blueprint_id) {
-        errors.push(invalid("blueprintId", "blueprintId cannot be changed"));
+        errors.push(Violation::new("blueprint_id", Problem::Immutable));
     }
     if req.policy_id.is_some_and(|p| p != lab.policy_id) {
-        errors.push(invalid("policyId", "policyId cannot be changed"));
+        errors.push(Violation::new("policy_id", Problem::Immutable));
     }
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors));
@@ -273,10 +275,7 @@ fn apply(current: &LabClass, req: &LabRequest, facts: &LabFacts, creating: bool)
         capacity: req.max_students.clone(),
         ..ClassPatch::default()
     };
-    for v in crate::class::check_fields(&patch) {
-        let field = if v.field == "capacity" { "maxStudents" } else { v.field };
-        errors.push(Violation { field, ..v });
-    }
+    errors.extend(crate::class::check_fields(&patch));
     if let Some(name) = &req.name
         && let Ok(n) = crate::class::valid_name(name)
     {
@@ -286,7 +285,7 @@ fn apply(current: &LabClass, req: &LabRequest, facts: &LabFacts, creating: bool)
         Patch::Keep => {}
         Patch::Clear => next.fields.capacity = None,
         Patch::Set(m) if m > MAX_STUDENTS_MAX => {
-            errors.push(Violation::new("maxStudents", Problem::AboveMax { max: MAX_STUDENTS_MAX }))
+            errors.push(Violation::new("capacity", Problem::AboveMax { max: MAX_STUDENTS_MAX }))
         }
         Patch::Set(m) => {
             if let Ok(c) = crate::class::valid_capacity(m) {
@@ -305,17 +304,25 @@ fn apply(current: &LabClass, req: &LabRequest, facts: &LabFacts, creating: bool)
             }
             None => {
                 zone_ok = false;
-                errors.push(invalid("timeZoneId", format!("unknown time zone id {id:?}")));
+                errors.push(Violation::new("timezone", Problem::UnknownTimeZone(id.clone())));
             }
         }
     }
     if zone_ok {
         let zone = next.fields.timezone.clone();
-        let resolve = |field: &'static str, dt: civil::DateTime, errors: &mut Vec<Violation>| {
-            WhenInput::Local(dt).resolve(zone.as_ref()).map_err(|p| errors.push(Violation::new(field, p))).ok()
-        };
+        let stored_zone = current.fields.timezone.clone();
+        let resolve =
+            |field: &'static str, dt: civil::DateTime, stored: Option<Timestamp>, errors: &mut Vec<Violation>| {
+                // A wall-clock minute that names the stored instant (as the class shows it, in
+                // its stored zone) keeps that instant: clients write back what they read, and
+                // what they read has minutes only.
+                if stored.is_some_and(|s| shown_minute(s, stored_zone.as_ref()) == Some(dt)) {
+                    return stored;
+                }
+                WhenInput::Local(dt).resolve(zone.as_ref()).map_err(|p| errors.push(Violation::new(field, p))).ok()
+            };
         if let Some(dt) = req.start
-            && let Some(ts) = resolve("startDate", dt, &mut errors)
+            && let Some(ts) = resolve("start_at", dt, current.fields.start_at, &mut errors)
         {
             next.fields.start_at = Some(ts);
         }
@@ -323,7 +330,7 @@ fn apply(current: &LabClass, req: &LabRequest, facts: &LabFacts, creating: bool)
             Patch::Keep => {}
             Patch::Clear => next.fields.end_at = None,
             Patch::Set(dt) => {
-                if let Some(ts) = resolve("endDate", dt, &mut errors) {
+                if let Some(ts) = resolve("end_at", dt, current.fields.end_at, &mut errors) {
                     next.fields.end_at = Some(ts);
                 }
             }
@@ -331,27 +338,27 @@ fn apply(current: &LabClass, req: &LabRequest, facts: &LabFacts, creating: bool)
         if let (Some(s), Some(e)) = (next.fields.start_at, next.fields.end_at)
             && e <= s
         {
-            errors.push(invalid("endDate", "endDate must be after startDate"));
+            errors.push(Violation::new("end_at", Problem::EndNotAfterStart));
         }
     }
 
     if let Some(p) = &req.passphrase {
-        if p.trim().is_empty() {
-            errors.push(invalid("studentPassphrase", "studentPassphrase must not be empty"));
-        } else {
-            next.lab.passphrase = p.clone();
+        match crate::text::check(p, PASSPHRASE_MAX_CHARS) {
+            Ok(()) if p.trim().is_empty() => errors.push(Violation::new("passphrase", Problem::TooShort { min: 1 })),
+            Ok(()) => next.lab.passphrase = p.clone(),
+            Err(problem) => errors.push(Violation::new("passphrase", problem)),
         }
     }
     if let Some(l) = req.limit_early_access {
         match u8::try_from(l) {
             Ok(v @ 0..=2) => next.lab.limit_early_access = v,
-            _ => errors.push(invalid("limitEarlyAccess", "limitEarlyAccess must be 0, 1 or 2")),
+            _ => errors.push(Violation::new("limit_early_access", Problem::NotOneOf(&["0", "1", "2"]))),
         }
     }
     if let Some(m) = req.instructor {
         match &facts.instructor {
             Some(member) if member.id == m && member.project_id == next.lab.project_id && member.can_instruct => {}
-            _ => errors.push(invalid("instructorVupId", "instructor is not a member of the project who can instruct")),
+            _ => errors.push(Violation::new("instructor", Problem::NotAnInstructor)),
         }
     }
     if let Some(b) = req.use_custom_invitation_email {
@@ -360,23 +367,28 @@ fn apply(current: &LabClass, req: &LabRequest, facts: &LabFacts, creating: bool)
     next.lab.custom_invitation_subject =
         req.custom_invitation_subject.clone().apply(next.lab.custom_invitation_subject);
     next.lab.custom_invitation_body = req.custom_invitation_body.clone().apply(next.lab.custom_invitation_body);
-    if next.lab.use_custom_invitation_email {
-        let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
-        if blank(&next.lab.custom_invitation_subject) {
-            errors.push(invalid(
-                "customInvitationEmailSubject",
-                "customInvitationEmailSubject is required when useCustomInvitationEmail is true",
-            ));
-        }
-        if blank(&next.lab.custom_invitation_body) {
-            errors.push(invalid(
-                "customInvitationEmailBody",
-                "customInvitationEmailBody is required when useCustomInvitationEmail is true",
-            ));
+    for (field, value, max) in [
+        ("custom_invitation_subject", &next.lab.custom_invitation_subject, INVITATION_SUBJECT_MAX_CHARS),
+        ("custom_invitation_body", &next.lab.custom_invitation_body, INVITATION_BODY_MAX_CHARS),
+    ] {
+        match value.as_deref().map(|v| crate::text::check(v, max)) {
+            Some(Err(problem)) => errors.push(Violation::new(field, problem)),
+            _ if next.lab.use_custom_invitation_email && value.as_deref().is_none_or(|s| s.trim().is_empty()) => {
+                errors.push(Violation::new(field, Problem::RequiredWhen("use_custom_invitation_email")))
+            }
+            _ => {}
         }
     }
     if let Some(b) = req.permit_non_registered {
         next.lab.permit_non_registered = b;
+    }
+    if let Patch::Set(a) = &req.address {
+        let parts = [&a.address1, &a.address2, &a.city, &a.state, &a.zip_code, &a.country];
+        if let Some(problem) =
+            parts.into_iter().flatten().find_map(|p| crate::text::check(p, ADDRESS_PART_MAX_CHARS).err())
+        {
+            errors.push(Violation::new("address", problem));
+        }
     }
     next.lab.address = req.address.clone().apply(next.lab.address);
     if let Some(b) = req.self_paced {
@@ -405,32 +417,38 @@ fn apply(current: &LabClass, req: &LabRequest, facts: &LabFacts, creating: bool)
 }
 
 /// Every value names a field of the project; required fields have a non-empty value; a
-/// field's pattern, when it has one, matches its value.
+/// field's pattern, when it has one, matches its value. A value's problem is reported at
+/// its position in the list.
 fn check_field_values(values: &[FieldValue], fields: &[CustomField], errors: &mut Vec<Violation>) {
-    for v in values {
+    const FIELD: &str = "field_values";
+    for (i, v) in values.iter().enumerate() {
         let Some(field) = fields.iter().find(|f| f.id == v.field_id) else {
-            errors.push(invalid("customFieldsValues", "a value names a custom field that is not in the project"));
+            errors.push(Violation::at(FIELD, i, Problem::NotInProject(Entity::CustomField)));
             continue;
         };
         let value = v.value.as_deref().unwrap_or("");
+        if let Err(problem) = crate::text::check(value, FIELD_VALUE_MAX_CHARS) {
+            errors.push(Violation::at(FIELD, i, problem));
+            continue;
+        }
         if let Some(pattern) = field.regex.as_deref().filter(|p| !p.is_empty())
             && !value.is_empty()
         {
             match regex::Regex::new(pattern) {
                 Ok(re) if re.is_match(value) => {}
-                Ok(_) => errors.push(invalid(
-                    "customFieldsValues",
-                    format!("{} does not match its pattern {pattern}", field.name),
+                Ok(_) => errors.push(Violation::at(
+                    FIELD,
+                    i,
+                    Problem::PatternMismatch { name: field.name.clone(), pattern: pattern.to_string() },
                 )),
-                Err(_) => errors
-                    .push(invalid("customFieldsValues", format!("the pattern of {} does not compile", field.name))),
+                Err(_) => errors.push(Violation::at(FIELD, i, Problem::PatternBroken(field.name.clone()))),
             }
         }
     }
     for field in fields.iter().filter(|f| f.is_required) {
         let given = values.iter().find(|v| v.field_id == field.id).and_then(|v| v.value.as_deref());
         if given.is_none_or(|s| s.trim().is_empty()) {
-            errors.push(invalid("customFieldsValues", format!("{} is required", field.name)));
+            errors.push(Violation::new(FIELD, Problem::ValueRequired(field.name.clone())));
         }
     }
 }
@@ -438,9 +456,12 @@ fn check_field_values(values: &[FieldValue], fields: &[CustomField], errors: &mu
 /// Checks a custom field definition's pattern.
 pub fn check_pattern(pattern: Option<&str>) -> Result<(), DomainError> {
     match pattern.filter(|p| !p.is_empty()) {
-        Some(p) => regex::Regex::new(p)
-            .map(drop)
-            .map_err(|e| DomainError::invalid("regex", Problem::Other(format!("regex does not compile: {e}")))),
+        Some(p) => {
+            crate::text::check(p, FIELD_VALUE_MAX_CHARS).map_err(|problem| DomainError::invalid("regex", problem))?;
+            regex::Regex::new(p)
+                .map(drop)
+                .map_err(|e| DomainError::invalid("regex", Problem::Other(format!("regex does not compile: {e}"))))
+        }
         None => Ok(()),
     }
 }
@@ -486,6 +507,12 @@ pub fn invitation(lab: &LabSettings, v: &InvitationValues<'_>) -> (String, Strin
     (fill(subject), fill(body))
 }
 
+/// Whether a text could be a short id (five lower-case letters and digits); anything else
+/// names no class and is not looked up.
+pub fn short_id_shaped(s: &str) -> bool {
+    s.len() == 5 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 /// A fresh short id: five lower-case letters and digits.
 pub fn generate_short_id(rng: &mut impl rand::Rng) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -509,7 +536,7 @@ pub enum StudentState {
 }
 
 /// A student's name and email, as given.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StudentProfile {
     pub email: Option<String>,
     pub first_name: Option<String>,
@@ -519,28 +546,158 @@ pub struct StudentProfile {
 /// A checked profile: a plausible email (lower-cased) and names of at most 100 characters.
 pub fn check_profile(p: &StudentProfile, creating: bool) -> Result<StudentProfile, DomainError> {
     let mut errors = Vec::new();
-    let email = p.email.as_ref().map(|e| e.trim().to_lowercase());
+    let email = p.email.as_deref().map(crate::user::normalize_email);
     match &email {
         None if creating => errors.push(Violation::new("email", Problem::Required)),
-        Some(e) if !crate::user::plausible_email(e) => {
-            errors.push(invalid("email", format!("{e:?} is not a valid email address")))
+        Some(e) => {
+            if let Err(problem) = crate::user::valid_email(e) {
+                errors.push(Violation::new("email", problem));
+            }
         }
-        _ => {}
+        None => {}
     }
     let name = |field: &'static str, v: &Option<String>, errors: &mut Vec<Violation>| {
         let v = v.as_ref().map(|s| s.trim().to_string());
-        if v.as_ref().is_some_and(|s| s.chars().count() > 100) {
-            errors.push(Violation::new(field, Problem::TooLong { max: 100 }));
+        if let Some(Err(problem)) = v.as_deref().map(|s| crate::text::check(s, STUDENT_NAME_MAX_CHARS)) {
+            errors.push(Violation::new(field, problem));
         }
         v
     };
-    let first_name = name("firstName", &p.first_name, &mut errors);
-    let last_name = name("lastName", &p.last_name, &mut errors);
+    let first_name = name("first_name", &p.first_name, &mut errors);
+    let last_name = name("last_name", &p.last_name, &mut errors);
     if errors.is_empty() {
         Ok(StudentProfile { email, first_name, last_name })
     } else {
         Err(DomainError::Invalid(errors))
     }
+}
+
+/// A lab class's instant as the class shows it: the wall-clock minute in `zone` (UTC when
+/// none).
+fn shown_minute(ts: Timestamp, zone: Option<&ZoneName>) -> Option<civil::DateTime> {
+    let tz = zone.map_or(jiff::tz::TimeZone::UTC, ZoneName::time_zone);
+    ts.to_zoned(tz).datetime().with().second(0).subsec_nanosecond(0).build().ok()
+}
+
+/// Who may do what with a lab class: members of its project may read it, members who can
+/// instruct may change it (the others are refused), and anyone else is told it does not
+/// exist.
+pub fn access(member: Option<&ProjectMember>, manage: bool) -> Result<(), DomainError> {
+    match member {
+        None => Err(DomainError::NotFound(Entity::Class)),
+        Some(m) if manage && !m.can_instruct => Err(DomainError::Forbidden),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A new student of a class: a valid profile (`check_profile` made it), an email no student
+/// of the class has yet, and a free seat — refused in that order.
+pub fn decide_new_student(email_taken: bool, class: &Class) -> Result<(), DomainError> {
+    if email_taken {
+        return Err(DomainError::AlreadyExists(Entity::Student));
+    }
+    if class.is_full() {
+        return Err(DomainError::ClassFull);
+    }
+    Ok(())
+}
+
+/// A student's profile after a checked change: names change freely; the email only while
+/// the student has not signed in, and not to an email another student of the class has.
+/// `None` when nothing changes.
+pub fn decide_student_change(
+    current: &StudentProfile,
+    change: &StudentProfile,
+    logged_in: bool,
+    email_taken: bool,
+) -> Result<Option<StudentProfile>, DomainError> {
+    let after = StudentProfile {
+        email: change.email.clone().or_else(|| current.email.clone()),
+        first_name: change.first_name.clone().or_else(|| current.first_name.clone()),
+        last_name: change.last_name.clone().or_else(|| current.last_name.clone()),
+    };
+    if after.email != current.email {
+        if logged_in {
+            return Err(DomainError::invalid("email", Problem::LockedAfterLogin));
+        }
+        if email_taken {
+            return Err(DomainError::AlreadyExists(Entity::Student));
+        }
+    }
+    Ok((after != *current).then_some(after))
+}
+
+/// Whether making a sponsored link registers its student: not when already registered;
+/// when asked to, or when the class lets students register themselves (a seat is needed);
+/// otherwise the link is refused.
+pub fn decide_link(
+    registered: bool,
+    pre_register: bool,
+    lab: &LabSettings,
+    class: &Class,
+) -> Result<bool, DomainError> {
+    if registered {
+        return Ok(false);
+    }
+    if !(pre_register || lab.permit_non_registered) {
+        return Err(DomainError::invalid("email", Problem::NotRegistered));
+    }
+    decide_new_student(false, class)?;
+    Ok(true)
+}
+
+/// A sponsored link as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub class_id: crate::ids::ClassId,
+    pub email: String,
+    pub disabled: bool,
+}
+
+/// Signing in with a sponsored link: the link must be live and of this class; a student who
+/// is not registered (removed since) is registered again when the class permits it.
+/// Returns whether to register.
+pub fn decide_login(
+    link: Option<&Link>,
+    class: &Class,
+    lab: &LabSettings,
+    registered: bool,
+) -> Result<bool, DomainError> {
+    let unknown = || DomainError::NotFound(Entity::SponsoredLink);
+    link.filter(|l| l.class_id == class.id && !l.disabled).ok_or_else(unknown)?;
+    if registered {
+        return Ok(false);
+    }
+    if !lab.permit_non_registered {
+        return Err(unknown());
+    }
+    decide_new_student(false, class)?;
+    Ok(true)
+}
+
+/// A new instructor of a class: a member of the class's project who can instruct, not an
+/// instructor of it already.
+pub fn decide_new_instructor(
+    member: Option<&ProjectMember>,
+    project: ProjectId,
+    already: bool,
+) -> Result<(), DomainError> {
+    member.filter(|m| m.project_id == project && m.can_instruct).ok_or(DomainError::NotFound(Entity::ProjectMember))?;
+    if already {
+        return Err(DomainError::AlreadyExists(Entity::Instructor));
+    }
+    Ok(())
+}
+
+/// A class keeps at least one instructor.
+pub fn decide_instructor_removal(instructors: usize) -> Result<(), DomainError> {
+    if instructors <= 1 { Err(DomainError::invalid("instructor", Problem::LastInstructor)) } else { Ok(()) }
+}
+
+/// The instructors in their new order when `lead` becomes the lead (first) instructor: the
+/// others keep their order after it.
+pub fn lead_first(current: &[UserId], lead: UserId) -> Vec<UserId> {
+    std::iter::once(lead).chain(current.iter().copied().filter(|u| *u != lead)).collect()
 }
 
 /// The display name of a student: first and last name, else the email.
@@ -617,7 +774,13 @@ mod tests {
 
     fn messages(r: Result<LabClass, DomainError>) -> Vec<String> {
         match r {
-            Err(DomainError::Invalid(v)) => v.into_iter().map(|v| format!("{}: {}", v.field, v.problem)).collect(),
+            Err(DomainError::Invalid(v)) => v
+                .into_iter()
+                .map(|v| match v.index {
+                    Some(i) => format!("{}[{i}]: {}", v.field, v.problem),
+                    None => format!("{}: {}", v.field, v.problem),
+                })
+                .collect(),
             other => panic!("expected Invalid, got {other:?}"),
         }
     }
@@ -649,10 +812,10 @@ mod tests {
         assert_eq!(
             m,
             [
-                "maxStudents: must be less than or equal to 60",
-                "timeZoneId: unknown time zone id \"Mars Standard Time\"",
-                "limitEarlyAccess: limitEarlyAccess must be 0, 1 or 2",
-                "customFieldsValues: clientId does not match its pattern ^[0-9]+$",
+                "capacity: must be less than or equal to 60",
+                "timezone: unknown time zone \"Mars Standard Time\"",
+                "limit_early_access: must be 0, 1 or 2",
+                "field_values[0]: clientId does not match its pattern ^[0-9]+$",
             ]
         );
         let mut r = request();
@@ -663,10 +826,10 @@ mod tests {
         assert_eq!(
             m,
             [
-                "endDate: endDate must be after startDate",
-                "customInvitationEmailSubject: customInvitationEmailSubject is required when useCustomInvitationEmail is true",
-                "customInvitationEmailBody: customInvitationEmailBody is required when useCustomInvitationEmail is true",
-                "customFieldsValues: clientId is required",
+                "end_at: end_at must be after start_at",
+                "custom_invitation_subject: is required when use_custom_invitation_email is true",
+                "custom_invitation_body: is required when use_custom_invitation_email is true",
+                "field_values: clientId is required",
             ]
         );
     }
@@ -677,11 +840,57 @@ mod tests {
         let m = modify(&c, &LabRequest { name: Some("New".into()), ..LabRequest::default() }, &facts()).unwrap();
         assert_eq!((m.fields.name.as_str(), m.fields.start_at), ("New", c.fields.start_at));
         let r = LabRequest { policy_id: Some(PolicyId(2)), ..LabRequest::default() };
-        assert_eq!(messages(modify(&c, &r, &facts())), ["policyId: policyId cannot be changed"]);
+        assert_eq!(messages(modify(&c, &r, &facts())), ["policy_id: cannot be changed"]);
         let full = LabFacts { enrolled: 3, ..facts() };
         let r = LabRequest { max_students: Patch::Set(2), ..LabRequest::default() };
         assert_eq!(modify(&c, &r, &full), Err(DomainError::CapacityBelowEnrolled { capacity: 2, enrolled: 3 }));
         let _ = ClassId(0);
+    }
+
+    #[test]
+    fn the_minute_a_class_shows_keeps_its_instant() {
+        let mut c = create(&request(), &facts(), "ab12c".into()).unwrap();
+        let stored: Timestamp = "2030-02-11T05:00:42.5Z".parse().unwrap();
+        c.fields.start_at = Some(stored);
+        let same = LabRequest { start: Some("2030-02-11T00:00:00".parse().unwrap()), ..LabRequest::default() };
+        assert_eq!(modify(&c, &same, &facts()).unwrap().fields.start_at, Some(stored));
+        let other = LabRequest { start: Some("2030-02-11T00:01:00".parse().unwrap()), ..LabRequest::default() };
+        assert_eq!(modify(&c, &other, &facts()).unwrap().fields.start_at.unwrap().to_string(), "2030-02-11T05:01:00Z");
+    }
+
+    #[test]
+    fn decisions() {
+        let member = |can_instruct| ProjectMember {
+            id: ProjectMemberId(1),
+            project_id: ProjectId(1),
+            user_id: UserId(1),
+            can_instruct,
+        };
+        assert_eq!(access(None, false), Err(DomainError::NotFound(Entity::Class)));
+        assert_eq!(access(Some(&member(false)), true), Err(DomainError::Forbidden));
+        assert_eq!(access(Some(&member(false)), false), Ok(()));
+        assert_eq!(
+            decide_new_instructor(Some(&member(true)), ProjectId(2), false),
+            Err(DomainError::NotFound(Entity::ProjectMember))
+        );
+        assert_eq!(
+            decide_new_instructor(Some(&member(true)), ProjectId(1), true),
+            Err(DomainError::AlreadyExists(Entity::Instructor))
+        );
+        assert!(decide_instructor_removal(1).is_err() && decide_instructor_removal(2).is_ok());
+        let u = |v: &[i64]| v.iter().map(|&i| UserId(i)).collect::<Vec<_>>();
+        assert_eq!(lead_first(&u(&[1, 2, 3]), UserId(3)), u(&[3, 1, 2]));
+        assert_eq!(lead_first(&u(&[1, 2]), UserId(9)), u(&[9, 1, 2]));
+        let p = |e: &str| StudentProfile { email: Some(e.into()), first_name: None, last_name: None };
+        assert_eq!(
+            decide_student_change(&p("a@x"), &p("b@x"), true, false),
+            Err(DomainError::invalid("email", Problem::LockedAfterLogin))
+        );
+        assert_eq!(
+            decide_student_change(&p("a@x"), &p("b@x"), false, true),
+            Err(DomainError::AlreadyExists(Entity::Student))
+        );
+        assert_eq!(decide_student_change(&p("a@x"), &p("a@x"), true, false), Ok(None));
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub mod password;
 
 pub mod page;
 pub mod patch;
+pub mod roster;
 pub mod secret;
+pub mod text;
 pub mod time;
 pub mod user;
 pub mod windows_zones;

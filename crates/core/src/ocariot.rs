@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DomainError, Problem, Violation};
+use crate::error::{DomainError, Entity, Problem, Violation};
 use crate::ids::{InstitutionId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -100,6 +100,68 @@ pub fn change_child(current: &ChildProfile, change: &ChildChange) -> Result<Chil
     if errors.is_empty() { Ok(next) } else { Err(DomainError::Invalid(errors)) }
 }
 
+/// A group's name and school class are unique per owner (the name) and indexed, so bounded.
+pub const GROUP_NAME_MAX_CHARS: usize = 200;
+pub const SCHOOL_CLASS_MAX_CHARS: usize = 200;
+/// An institution's name is unique (an index), so bounded; its other texts likewise.
+pub const INSTITUTION_TEXT_MAX_CHARS: usize = 255;
+
+/// The texts of a group as given: no NUL, within their limits.
+pub fn check_group_text(name: Option<&str>, school_class: Option<&str>) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    for (field, value, max) in
+        [("name", name, GROUP_NAME_MAX_CHARS), ("school_class", school_class, SCHOOL_CLASS_MAX_CHARS)]
+    {
+        if let Some(Err(p)) = value.map(|v| crate::text::check(v, max)) {
+            errors.push(Violation::new(field, p));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(DomainError::Invalid(errors)) }
+}
+
+/// What the store found out, under the group's lock, about a group being made or changed.
+#[derive(Debug, Clone, Default)]
+pub struct GroupFacts {
+    /// Another of the owner's groups has the name asked for.
+    pub name_taken: bool,
+    /// Of the children asked for, those that are registered children.
+    pub registered: Vec<UserId>,
+}
+
+/// The children a group gets (`None`: unchanged): the name must be free (409) and every child
+/// registered (400), in that order; duplicates are dropped, the first kept.
+pub fn decide_group(children: Option<&[UserId]>, facts: &GroupFacts) -> Result<Option<Vec<UserId>>, DomainError> {
+    if facts.name_taken {
+        return Err(DomainError::AlreadyExists(Entity::Group));
+    }
+    let children = children.map(distinct_children);
+    if let Some(c) = &children {
+        let missing = unregistered(c, &facts.registered);
+        if !missing.is_empty() {
+            return Err(DomainError::UnknownMembers(missing));
+        }
+    }
+    Ok(children)
+}
+
+/// An institution's texts: no NUL, at most 255 characters each.
+pub fn check_institution(i: &Institution) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    let texts = [
+        ("name", Some(&i.name)),
+        ("type", Some(&i.kind)),
+        ("address", i.address.as_ref()),
+        ("latitude", i.latitude.as_ref()),
+        ("longitude", i.longitude.as_ref()),
+    ];
+    for (field, value) in texts {
+        if let Some(Err(p)) = value.map(|v| crate::text::check(v, INSTITUTION_TEXT_MAX_CHARS)) {
+            errors.push(Violation::new(field, p));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(DomainError::Invalid(errors)) }
+}
+
 /// A group's children: duplicates dropped, the first kept, order otherwise as given.
 pub fn distinct_children(ids: &[UserId]) -> Vec<UserId> {
     let mut out: Vec<UserId> = Vec::with_capacity(ids.len());
@@ -176,6 +238,19 @@ mod tests {
         let u = |v: &[i64]| v.iter().map(|&i| UserId(i)).collect::<Vec<_>>();
         assert_eq!(distinct_children(&u(&[3, 1, 3, 2, 1])), u(&[3, 1, 2]));
         assert_eq!(unregistered(&u(&[3, 1, 2]), &u(&[2, 3])), u(&[1]));
+    }
+
+    #[test]
+    fn group_decisions() {
+        let u = |v: &[i64]| v.iter().map(|&i| UserId(i)).collect::<Vec<_>>();
+        let facts = GroupFacts { name_taken: false, registered: u(&[1, 2]) };
+        assert_eq!(decide_group(Some(&u(&[2, 1, 2])), &facts), Ok(Some(u(&[2, 1]))));
+        assert_eq!(decide_group(Some(&u(&[3, 1])), &facts), Err(DomainError::UnknownMembers(u(&[3]))));
+        let taken = GroupFacts { name_taken: true, ..facts };
+        assert_eq!(decide_group(Some(&u(&[3])), &taken), Err(DomainError::AlreadyExists(Entity::Group)));
+        assert!(check_group_text(Some(&"x".repeat(201)), None).is_err());
+        assert!(check_group_text(Some("a\0"), None).is_err());
+        assert!(check_group_text(Some("ok"), Some("5B")).is_ok());
     }
 
     #[test]

@@ -17,8 +17,17 @@ impl ZoneName {
     /// canonical spelling (`asia/seoul` → `Asia/Seoul`).
     pub fn parse(name: &str) -> Result<ZoneName, Problem> {
         let unknown = || Problem::UnknownTimeZone(name.to_string());
-        // Fixed offsets and POSIX TZ strings are not IANA names.
-        if name.is_empty() || name.trim() != name {
+        // Fixed offsets and POSIX TZ strings are not IANA names; neither are the tz
+        // database's files that are not zones (`localtime`, `posixrules`, `Factory`) nor
+        // its `posix/` and `right/` copies.
+        let lower = name.to_ascii_lowercase();
+        if name.is_empty()
+            || name.trim() != name
+            || name.contains('\0')
+            || ["localtime", "posixrules", "factory"].contains(&lower.as_str())
+            || lower.starts_with("posix/")
+            || lower.starts_with("right/")
+        {
             return Err(unknown());
         }
         let tz = TimeZone::get(name).map_err(|_| unknown())?;
@@ -103,6 +112,9 @@ mod tests {
         assert!(matches!(ZoneName::parse("Mars/Olympus"), Err(Problem::UnknownTimeZone(_))));
         assert!(ZoneName::parse("").is_err());
         assert!(ZoneName::parse(" Asia/Seoul").is_err());
+        for not_a_zone in ["localtime", "posixrules", "Factory", "posix/Asia/Seoul", "right/UTC", "UTC\0"] {
+            assert!(ZoneName::parse(not_a_zone).is_err(), "{not_a_zone}");
+        }
     }
 
     #[test]

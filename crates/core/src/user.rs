@@ -118,33 +118,66 @@ impl NewUser {
 }
 
 pub const USER_NAME_MAX_CHARS: usize = 200;
+/// RFC 5321's longest path.
+pub const EMAIL_MAX_CHARS: usize = 254;
+/// Login names are unique (an index), so bounded.
+pub const USERNAME_MAX_CHARS: usize = 255;
 
 impl NewUser {
     /// Names are trimmed, 1..200 characters; an email needs one `@` with text on both
-    /// sides (deliverability is the mail system's business).
+    /// sides (deliverability is the mail system's business), at most 254 characters; a
+    /// username at most 255. No text holds a NUL.
     pub fn validated(self) -> Result<NewUser, DomainError> {
         let mut errors = Vec::new();
+        let mut check = |field: &'static str, r: Result<(), Problem>| {
+            if let Err(p) = r {
+                errors.push(Violation::new(field, p));
+            }
+        };
         let name = self.name.trim().to_string();
-        if name.is_empty() {
-            errors.push(Violation::new("name", Problem::TooShort { min: 1 }));
-        } else if name.chars().count() > USER_NAME_MAX_CHARS {
-            errors.push(Violation::new("name", Problem::TooLong { max: USER_NAME_MAX_CHARS }));
-        }
+        check("name", crate::text::label(&name, USER_NAME_MAX_CHARS).map(drop));
         let email = self.email.map(|e| e.trim().to_string());
-        if let Some(e) = &email
-            && !plausible_email(e)
-        {
-            errors.push(Violation::new("email", Problem::Other("value is not a valid email address".into())));
+        if let Some(e) = &email {
+            check("email", valid_email(e).map_err(|_| Problem::Other("value is not a valid email address".into())));
+        }
+        for (field, value) in [("first_name", &self.first_name), ("last_name", &self.last_name)] {
+            if let Some(v) = value {
+                check(field, crate::text::check(v, USER_NAME_MAX_CHARS));
+            }
+        }
+        if let Some(u) = &self.username {
+            check("username", valid_username(u));
         }
         if errors.is_empty() { Ok(NewUser { name, email, ..self }) } else { Err(DomainError::Invalid(errors)) }
     }
 }
 
-/// One `@` with text on both sides and no whitespace: deliverability is the mail system's business.
+/// A login name as stored: at most 255 characters, no NUL. A name that breaks this can
+/// belong to nobody, so a sign-in with it fails like any unknown name.
+pub fn valid_username(u: &str) -> Result<(), Problem> {
+    crate::text::check(u, USERNAME_MAX_CHARS)
+}
+
+/// An email as classhub compares it: trimmed, lower-cased.
+pub fn normalize_email(e: &str) -> String {
+    e.trim().to_lowercase()
+}
+
+/// An email classhub keeps: plausible (see [`plausible_email`]), at most 254 characters.
+pub fn valid_email(e: &str) -> Result<(), Problem> {
+    crate::text::check(e, EMAIL_MAX_CHARS)?;
+    if plausible_email(e) { Ok(()) } else { Err(Problem::InvalidEmail(e.to_string())) }
+}
+
+/// One `@` with text on both sides, no whitespace and no control characters:
+/// deliverability is the mail system's business.
 pub fn plausible_email(e: &str) -> bool {
     match e.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !e.chars().any(char::is_whitespace)
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !e.chars().any(|c| c.is_whitespace() || c.is_control())
         }
         None => false,
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use classhub_store::Store;
 use classhub_store::engine::OutboxMessage;
-use classhub_store::ops::lab::{ClaimOutbox, OutboxOutcome};
+use classhub_store::ops::outbox::{ClaimOutbox, OutboxOutcome};
 use jiff::{SignedDuration, Timestamp};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;

@@ -9,7 +9,7 @@ use classhub_core::user::{NewUser, User, UserKind};
 use classhub_core::{InstitutionId, UserId};
 use classhub_store::ops::ocariot::{
     AccountByUsername, AccountOf, AccountsById, CreateAccount, CreateInstitution, DeleteAccount, EnsureAdmin,
-    ListGroups, RecordLogin, RegisteredChildren, UpdateChild,
+    ListGroups, RecordLogin, UpdateChild,
 };
 use classhub_web::limits::retry_after_secs;
 use classhub_web::{AppState, PathText, PeerAddr, RequestId, json, secrets_match};
@@ -141,6 +141,7 @@ async fn register(
     kind: UserKind,
     a: Account,
     profile: Option<Value>,
+    children: Option<&ChildIds>,
 ) -> Result<User, OcError> {
     let (Some(username), Some(password)) = (a.username, a.password) else {
         return Err(OcError::required(&["username", "password"]));
@@ -152,7 +153,9 @@ async fn register(
         profile,
         ..NewUser::named(kind, username, None)
     };
-    Ok(app.store.write(CreateAccount { ctx: request.context(None), user }).await?)
+    let ids = children.map(|c| c.ids.clone()).unwrap_or_default();
+    let op = CreateAccount { ctx: request.context(None), user, children: ids };
+    app.store.write(op).await.map_err(|e| crate::groups::refused(e, children))
 }
 
 /// Checks the caller holds `scope`.
@@ -265,7 +268,7 @@ pub async fn create_child(
         return Err(OcError::required(&missing));
     };
     let profile = ChildProfile { gender, age, age_calc_date, last_login: None, last_sync: None };
-    let child = register(&app, &request, UserKind::Child, account, Some(profile.to_profile())).await?;
+    let child = register(&app, &request, UserKind::Child, account, Some(profile.to_profile()), None).await?;
     Ok(json(StatusCode::CREATED, &ChildOut::from(&child)))
 }
 
@@ -327,7 +330,7 @@ async fn create_owner(
     if !missing.is_empty() {
         return Err(OcError::required(&missing));
     }
-    let user = register(&app, &request, owner.kind(), account, None).await?;
+    let user = register(&app, &request, owner.kind(), account, None, None).await?;
     Ok(json(StatusCode::CREATED, &OwnerOut::new(&user, &[])))
 }
 
@@ -424,17 +427,8 @@ pub async fn create_family(
         return Err(OcError::required(&missing));
     }
     let ids = children.as_ref().map(|c| ocariot::distinct_children(&c.ids)).unwrap_or_default();
-    let known = app.store.read(RegisteredChildren { ids: ids.clone() }).await?;
-    let unknown = ocariot::unregistered(&ids, &known);
-    if let Some(c) = children.as_ref().filter(|_| !unknown.is_empty()) {
-        let texts: Vec<String> = unknown.iter().map(|id| c.text(*id)).collect();
-        return Err(OcError::bad(
-            "It is necessary for children to be registered before proceeding.",
-            format!("The following IDs were verified without registration: {}", texts.join(", ")),
-        ));
-    }
     let profile = json!({ "children": ids.iter().map(|u| u.0).collect::<Vec<_>>() });
-    let user = register(&app, &request, UserKind::Family, account, Some(profile)).await?;
+    let user = register(&app, &request, UserKind::Family, account, Some(profile), children.as_ref()).await?;
     let children = app.store.read(AccountsById { ids }).await?;
     let out = FamilyOut {
         id: ids::encode(Kind::User, user.id.0),
@@ -468,7 +462,8 @@ pub async fn create_application(
         return Err(OcError::required(&missing));
     }
     let user =
-        register(&app, &request, UserKind::Application, account, Some(json!({ "application_name": name }))).await?;
+        register(&app, &request, UserKind::Application, account, Some(json!({ "application_name": name })), None)
+            .await?;
     Ok(json(StatusCode::CREATED, &ApplicationOut::from(&user)))
 }
 

@@ -156,8 +156,9 @@ impl From<DomainError> for OcError {
                 )
             }
             DomainError::Forbidden => OcError::forbidden(),
+            // In the account service's words: `name must have at most 200 characters!`.
             DomainError::Invalid(v) => {
-                OcError::invalid(v.iter().map(|v| format!("{}: {}", v.field, v.problem)).collect::<Vec<_>>().join("; "))
+                OcError::invalid(v.iter().map(|v| format!("{} {}!", v.field, v.problem)).collect::<Vec<_>>().join(" "))
             }
             other => OcError::new(StatusCode::CONFLICT, other.to_string()),
         }

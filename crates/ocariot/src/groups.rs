@@ -73,7 +73,7 @@ fn fields(body: &Map<String, Value>) -> Result<GroupFields, OcError> {
 }
 
 /// Store refusals in OCARIoT's words; unregistered children named as the client wrote them.
-fn refused(e: StoreError, children: Option<&ChildIds>) -> OcError {
+pub(crate) fn refused(e: StoreError, children: Option<&ChildIds>) -> OcError {
     match (e, children) {
         (StoreError::Domain(DomainError::UnknownMembers(ids)), Some(c)) => {
             let texts: Vec<String> = ids.iter().map(|id| c.text(*id)).collect();

@@ -1,16 +1,17 @@
-//! The one trait pair every engine implements: the SQL primitives that transaction
-//! scripts (in `ops`) are written over. An engine only moves rows; it decides nothing.
+//! The primitives transaction scripts (in `ops`) are written with: reads on any connection,
+//! writes inside a transaction. They are implemented once, in `sql`, over either engine;
+//! they move rows and decide nothing.
 //!
-//! `async fn` in these traits is deliberate: PostgreSQL primitives await the network,
-//! SQLite primitives complete at once on the connection's own thread. Scripts are generic
-//! over the engine, so `Send`-ness of their futures follows from the concrete engine.
+//! Writes that must change exactly one row check it: when a row a script locked or read is
+//! not there to change, they answer [`StoreError::Retry`], and the whole transaction runs
+//! again and decides afresh.
 #![allow(async_fn_in_trait)]
 
 use classhub_core::audit::{AuditEvent, Context, NewAuditEvent};
 use classhub_core::catalog::{Course, Model};
-use classhub_core::class::{Class, ClassFields, ClassStatus};
+use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
 use classhub_core::invite::{InviteCode, MemberRole, Membership};
-use classhub_core::lab::{Blueprint, CustomField, LabSettings, Policy, Project, ProjectMember, StudentProfile};
+use classhub_core::lab::{Blueprint, CustomField, LabSettings, Link, Policy, Project, ProjectMember, StudentProfile};
 use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::user::{NewUser, Principal, User};
@@ -43,10 +44,21 @@ pub struct Member {
 pub struct NewCode<'a> {
     pub class_id: ClassId,
     pub code: &'a str,
-    pub target_role: MemberRole,
+    pub target_role: classhub_core::invite::MemberRole,
     pub max_uses: Option<u32>,
     pub expires_at: Option<Timestamp>,
     pub created_by: UserId,
+}
+
+/// A new membership row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMember<'a> {
+    pub class_id: ClassId,
+    pub user_id: UserId,
+    pub role: MemberRole,
+    pub code: Option<InviteCodeId>,
+    /// A lab student's email (lower-cased): one per class, held by a unique index.
+    pub email: Option<&'a str>,
 }
 
 /// API credentials (CloudShare `cs_sha1`): who holds them, and the sealed key.
@@ -54,14 +66,6 @@ pub struct NewCode<'a> {
 pub struct ApiCredential {
     pub principal: Principal,
     pub sealed_key: Vec<u8>,
-}
-
-/// A sponsored login link of a lab class.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SponsoredLink {
-    pub class_id: ClassId,
-    pub email: String,
-    pub disabled: bool,
 }
 
 /// An email waiting in the outbox.
@@ -79,6 +83,10 @@ pub trait Read {
     /// The user holding an unrevoked token with this hash.
     async fn principal_by_token(&mut self, hash: &[u8; 32]) -> Result<Option<Principal>>;
     async fn user(&mut self, id: UserId) -> Result<Option<User>>;
+    /// Of these ids, the users that exist.
+    async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>>;
+    /// The user with this login name, and their password hash.
+    async fn user_by_username(&mut self, username: &str) -> Result<Option<(User, Option<String>)>>;
     /// Whether anyone has been created yet (the demo seeds only an empty database).
     async fn has_users(&mut self) -> Result<bool>;
 
@@ -87,6 +95,10 @@ pub trait Read {
     async fn classes(&mut self, owner: UserId, filter: &ClassFilter, page: PageRequest) -> Result<Page<Class>>;
     /// A page of the classes a user is a member of, most recently joined first.
     async fn classes_of_member(&mut self, user: UserId, page: PageRequest) -> Result<Page<Class>>;
+    /// Every class an owner has, newest first.
+    async fn classes_owned(&mut self, owner: UserId) -> Result<Vec<Class>>;
+    /// The owner's group with exactly this name.
+    async fn group_named(&mut self, owner: UserId, name: &str) -> Result<Option<ClassId>>;
 
     /// Codes of these classes, each class's newest first.
     async fn codes_of(&mut self, classes: &[ClassId]) -> Result<Vec<InviteCode>>;
@@ -103,8 +115,15 @@ pub trait Read {
     async fn code_by_value(&mut self, code: &str) -> Result<Option<InviteCode>>;
 
     async fn membership(&mut self, class: ClassId, user: UserId) -> Result<Option<Membership>>;
+    /// Every membership of a user.
+    async fn memberships_of(&mut self, user: UserId) -> Result<Vec<Membership>>;
     /// A page of a class's members, most recently joined first.
     async fn members(&mut self, class: ClassId, page: PageRequest) -> Result<Page<Member>>;
+    /// A class's members of one role, in their order.
+    async fn members_by_role(&mut self, class: ClassId, role: MemberRole) -> Result<Vec<Member>>;
+    async fn member(&mut self, id: MembershipId) -> Result<Option<Member>>;
+    /// The lab student of a class with this (lower-cased) email.
+    async fn member_by_email(&mut self, class: ClassId, email: &str) -> Result<Option<Member>>;
 
     /// A page of a class's audit events, newest first.
     async fn history(&mut self, class: ClassId, page: PageRequest) -> Result<Page<AuditEvent>>;
@@ -118,6 +137,8 @@ pub trait Read {
     async fn project(&mut self, id: ProjectId) -> Result<Option<Project>>;
     /// The projects a user belongs to, with the membership, by project id.
     async fn projects_of(&mut self, user: UserId) -> Result<Vec<(Project, ProjectMember)>>;
+    /// A user's membership of one project.
+    async fn project_membership(&mut self, user: UserId, project: ProjectId) -> Result<Option<ProjectMember>>;
     async fn policies(&mut self, project: ProjectId) -> Result<Vec<Policy>>;
     async fn policy(&mut self, id: PolicyId) -> Result<Option<Policy>>;
     async fn blueprints(&mut self, project: ProjectId) -> Result<Vec<Blueprint>>;
@@ -131,38 +152,35 @@ pub trait Read {
     /// The lab classes of these projects, newest first.
     async fn labs_in(&mut self, projects: &[ProjectId]) -> Result<Vec<(Class, LabSettings)>>;
     async fn class_by_short_id(&mut self, short_id: &str) -> Result<Option<ClassId>>;
-    /// A class's members of one role, in the order they were added.
-    async fn members_by_role(&mut self, class: ClassId, role: MemberRole) -> Result<Vec<Member>>;
-    async fn member(&mut self, id: MembershipId) -> Result<Option<Member>>;
-    async fn member_by_email(&mut self, class: ClassId, role: MemberRole, email: &str) -> Result<Option<Member>>;
-    async fn sponsored_link(&mut self, hash: &[u8; 32]) -> Result<Option<SponsoredLink>>;
+    async fn sponsored_link(&mut self, hash: &[u8; 32]) -> Result<Option<Link>>;
 
-    /// The user with this login name, and their password hash.
-    async fn user_by_username(&mut self, username: &str) -> Result<Option<(User, Option<String>)>>;
-    /// Of these ids, the users that exist.
-    async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>>;
-    /// Every class an owner has, newest first.
-    async fn classes_owned(&mut self, owner: UserId) -> Result<Vec<Class>>;
-    /// The owner's classes with exactly this name.
-    async fn classes_named(&mut self, owner: UserId, name: &str) -> Result<Vec<ClassId>>;
-
-    /// Every membership of a user.
-    async fn memberships_of(&mut self, user: UserId) -> Result<Vec<Membership>>;
     async fn institution(&mut self, id: InstitutionId) -> Result<Option<Institution>>;
     async fn institution_named(&mut self, name: &str) -> Result<Option<Institution>>;
     async fn setting(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The database's invariants that do not hold, each described (empty: all hold).
+    async fn broken_invariants(&mut self) -> Result<Vec<String>>;
 }
 
 /// Writes, inside one transaction. An error returned from a script rolls back everything
 /// the script wrote.
 pub trait Tx: Read {
-    /// The class, locked against concurrent writers until the transaction ends.
+    /// The class, locked against concurrent writers until the transaction ends. Every
+    /// script that changes a class or its rows takes this lock first (see `ops`).
     async fn class_for_update(&mut self, id: ClassId) -> Result<Option<Class>>;
-    async fn insert_class(&mut self, owner: UserId, fields: &ClassFields, now: Timestamp) -> Result<Class>;
+    /// The user, locked likewise (scripts that rewrite a user's attributes).
+    async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>>;
+    async fn insert_class(
+        &mut self,
+        owner: UserId,
+        kind: ClassKind,
+        fields: &ClassFields,
+        now: Timestamp,
+    ) -> Result<Class>;
     /// Stores new fields, bumping the version and `updated_at`.
     async fn update_class(&mut self, id: ClassId, fields: &ClassFields, now: Timestamp) -> Result<Class>;
     /// Bumps the version of a class whose representation changed without its fields
-    /// changing (its codes did).
+    /// changing (its codes or lab settings did).
     async fn touch_class(&mut self, id: ClassId) -> Result<()>;
     async fn delete_class(&mut self, id: ClassId) -> Result<()>;
     /// Changes an owner's class count (for list totals).
@@ -180,19 +198,38 @@ pub trait Tx: Read {
     /// `UPDATE … WHERE used_count < max_uses`. Returns false when it is not.
     async fn use_code(&mut self, id: InviteCodeId, now: Timestamp) -> Result<bool>;
 
-    async fn insert_membership(
+    async fn insert_membership(&mut self, m: NewMember<'_>, now: Timestamp) -> Result<Membership>;
+    /// Deletes one membership; false when it was already gone.
+    async fn delete_membership(&mut self, id: MembershipId) -> Result<bool>;
+    /// Gives a class's members of `role` the positions of `users`' order.
+    async fn order_members(&mut self, class: ClassId, role: MemberRole, users: &[UserId]) -> Result<()>;
+    /// Makes `users`, in this order, the class's members of `role`; the seat count follows.
+    async fn replace_members(
         &mut self,
         class: ClassId,
-        user: UserId,
         role: MemberRole,
-        code: Option<InviteCodeId>,
+        users: &[UserId],
         now: Timestamp,
-    ) -> Result<Membership>;
-    async fn delete_membership(&mut self, class: ClassId, user: UserId) -> Result<()>;
+    ) -> Result<()>;
+    async fn set_member_times(
+        &mut self,
+        id: MembershipId,
+        invited_at: Option<Timestamp>,
+        logged_in_at: Option<Timestamp>,
+    ) -> Result<()>;
 
     async fn insert_user(&mut self, user: &NewUser, now: Timestamp) -> Result<User>;
-    /// Deletes a user with their tokens, credentials and memberships.
+    /// Deletes a user with their tokens and credentials (their memberships must be gone).
     async fn delete_user(&mut self, user: UserId) -> Result<()>;
+    /// Sets a lab student's name, email and name parts (user and membership).
+    async fn update_student(
+        &mut self,
+        membership: MembershipId,
+        user: UserId,
+        name: &str,
+        profile: &StudentProfile,
+    ) -> Result<()>;
+    async fn set_user_profile(&mut self, user: UserId, profile: &serde_json::Value) -> Result<()>;
     async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], now: Timestamp) -> Result<()>;
     /// Revokes a live token; returns its user, or None if no live token has this hash.
     async fn revoke_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<Option<UserId>>;
@@ -230,14 +267,6 @@ pub trait Tx: Read {
     async fn insert_lab(&mut self, class: ClassId, lab: &LabSettings) -> Result<()>;
     async fn update_lab(&mut self, class: ClassId, lab: &LabSettings) -> Result<()>;
     async fn short_id_exists(&mut self, short_id: &str) -> Result<bool>;
-    /// Sets a user's name, email and name parts.
-    async fn update_profile(&mut self, user: UserId, name: &str, profile: &StudentProfile) -> Result<()>;
-    async fn set_member_times(
-        &mut self,
-        id: MembershipId,
-        invited_at: Option<Timestamp>,
-        logged_in_at: Option<Timestamp>,
-    ) -> Result<()>;
     async fn insert_sponsored_link(
         &mut self,
         hash: &[u8; 32],
@@ -256,15 +285,6 @@ pub trait Tx: Read {
     async fn outbox_failed(&mut self, id: OutboxId, error: &str, next: Timestamp) -> Result<()>;
 
     async fn insert_institution(&mut self, institution: &Institution, now: Timestamp) -> Result<Institution>;
-    async fn set_user_profile(&mut self, user: UserId, profile: &serde_json::Value) -> Result<()>;
-    /// Makes `users`, in this order, the class's members of `role` (seats follow).
-    async fn replace_members(
-        &mut self,
-        class: ClassId,
-        role: MemberRole,
-        users: &[UserId],
-        now: Timestamp,
-    ) -> Result<()>;
     /// Stores a setting unless one of that name exists; returns the stored value.
     async fn setting_or_insert(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
 }

@@ -10,9 +10,11 @@
 //! locks in this process, so several processes on one database stay correct.
 #![allow(async_fn_in_trait)]
 
+mod db;
 pub mod engine;
 pub mod ops;
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::time::Duration;
@@ -42,6 +44,11 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A transaction: runs whole inside one database transaction, and may be run again from
 /// the start when the engine reports a transient conflict.
+///
+/// `run` must await nothing but the engine's primitives (`Read`/`Tx`): SQLite's writer
+/// thread polls a script once and relies on it completing then, because its primitives
+/// never wait. A script that awaited a timer, a channel or another task would be refused
+/// there ("a SQLite script waited on something").
 pub trait WriteOp: Send + 'static {
     type Out: Send + 'static;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Out>;

@@ -1,11 +1,12 @@
 //! Classes: create, change, delete, read, list, history.
 
-use classhub_core::audit::{Action, AuditEvent, Context, NewAuditEvent};
-use classhub_core::class::{self, Class, ClassPatch, IfMatch, PatchFacts};
+use classhub_core::audit::{Action, AuditEvent, Context};
+use classhub_core::class::{self, Class, ClassKind, ClassPatch, IfMatch, PatchFacts};
 use classhub_core::invite::{InviteCode, MemberRole, NewCodeSettings};
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::{ClassId, UserId};
 
+use super::audit;
 use crate::engine::{ClassFilter, Read, Tx};
 use crate::{ReadOp, Result, WriteOp};
 
@@ -27,9 +28,9 @@ async fn patch_facts<R: Read>(r: &mut R, patch: &ClassPatch, owner: UserId, enro
     Ok(PatchFacts { owner, known_models, course_owner, enrolled })
 }
 
-/// The owner's class, locked for update, if the caller's precondition holds.
+/// The owner's class, locked, if the caller's precondition holds.
 async fn owned_for_update<T: Tx>(tx: &mut T, owner: UserId, id: ClassId, if_match: Option<&IfMatch>) -> Result<Class> {
-    let class = class::owned_by(tx.class_for_update(id).await?, owner)?;
+    let class = class::owned_by(tx.class_for_update(id).await?, owner, ClassKind::Class)?;
     class::check_version(class.version, if_match)?;
     Ok(class)
 }
@@ -47,10 +48,9 @@ impl WriteOp for CreateClass {
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<ClassView> {
         let facts = patch_facts(tx, &self.patch, self.owner, 0).await?;
         let fields = class::create(self.patch.clone(), &facts)?;
-        let class = tx.insert_class(self.owner, &fields, self.ctx.now).await?;
+        let class = tx.insert_class(self.owner, ClassKind::Class, &fields, self.ctx.now).await?;
         tx.add_to_class_count(self.owner, 1).await?;
-        let event = NewAuditEvent::of(Action::ClassCreate, Some(class.id), class.id.0, None, Some(&class));
-        tx.insert_audit(&self.ctx, &event).await?;
+        audit(tx, &self.ctx, Action::ClassCreate, Some(class.id), class.id.0, None, Some(&class)).await?;
         let settings = NewCodeSettings { target_role: MemberRole::Student, max_uses: None, expires_at: None };
         let code = super::insert_new_code(tx, &self.ctx, class.id, self.owner, settings, self.code_length).await?;
         Ok(ClassView { class, codes: vec![code] })
@@ -77,9 +77,8 @@ impl WriteOp for UpdateClass {
             current
         } else {
             let updated = tx.update_class(self.class_id, &fields, self.ctx.now).await?;
-            let event =
-                NewAuditEvent::of(Action::ClassUpdate, Some(updated.id), updated.id.0, Some(&current), Some(&updated));
-            tx.insert_audit(&self.ctx, &event).await?;
+            audit(tx, &self.ctx, Action::ClassUpdate, Some(updated.id), updated.id.0, Some(&current), Some(&updated))
+                .await?;
             updated
         };
         let codes = tx.codes_of(&[self.class_id]).await?;
@@ -101,8 +100,7 @@ impl WriteOp for DeleteClass {
         let current = owned_for_update(tx, self.owner, self.class_id, self.if_match.as_ref()).await?;
         tx.delete_class(self.class_id).await?;
         tx.add_to_class_count(self.owner, -1).await?;
-        let event = NewAuditEvent::of(Action::ClassDelete, Some(current.id), current.id.0, Some(&current), None);
-        tx.insert_audit(&self.ctx, &event).await
+        audit(tx, &self.ctx, Action::ClassDelete, Some(current.id), current.id.0, Some(&current), None).await
     }
 }
 
@@ -115,7 +113,7 @@ pub struct GetClass {
 impl ReadOp for GetClass {
     type Out = ClassView;
     async fn run<R: Read>(&self, r: &mut R) -> Result<ClassView> {
-        let class = class::owned_by(r.class(self.class_id).await?, self.owner)?;
+        let class = class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
         let codes = r.codes_of(&[class.id]).await?;
         Ok(ClassView { class, codes })
     }
@@ -152,7 +150,7 @@ pub struct ClassHistory {
 impl ReadOp for ClassHistory {
     type Out = Page<AuditEvent>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Page<AuditEvent>> {
-        class::owned_by(r.class(self.class_id).await?, self.owner)?;
+        class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
         r.history(self.class_id, self.page).await
     }
 }

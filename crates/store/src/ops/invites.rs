@@ -1,17 +1,15 @@
 //! Invite codes: made and changed by the class's owner, redeemed by students.
 
-use classhub_core::audit::{Action, Context, NewAuditEvent};
-use classhub_core::class;
+use classhub_core::audit::{Action, Context};
+use classhub_core::class::{self, ClassKind};
 use classhub_core::error::Entity;
 use classhub_core::invite::{self, CodeRequest, InviteCode, MemberRole, Membership, Redemption};
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::{ClassId, DomainError, InviteCodeId, UserId};
 
-use crate::engine::{Read, Tx};
-use crate::{ReadOp, Result, WriteOp};
-
-/// Longest input worth looking up; longer can only be a wrong code.
-const CODE_INPUT_MAX: usize = 64;
+use super::audit;
+use crate::engine::{NewMember, Read, Tx};
+use crate::{ReadOp, Result, StoreError, WriteOp};
 
 /// Makes a new invite code for one of the owner's classes.
 pub struct CreateCode {
@@ -25,7 +23,7 @@ pub struct CreateCode {
 impl WriteOp for CreateCode {
     type Out = InviteCode;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<InviteCode> {
-        let class = class::owned_by(tx.class_for_update(self.class_id).await?, self.owner)?;
+        let class = class::owned_by(tx.class_for_update(self.class_id).await?, self.owner, ClassKind::Class)?;
         let settings = invite::new_code(&self.request, class.fields.timezone.as_ref(), self.ctx.now)?;
         let code = super::insert_new_code(tx, &self.ctx, class.id, self.owner, settings, self.code_length).await?;
         tx.touch_class(class.id).await?;
@@ -45,16 +43,15 @@ pub struct UpdateCode {
 impl WriteOp for UpdateCode {
     type Out = InviteCode;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<InviteCode> {
-        let class = class::owned_by(tx.class_for_update(self.class_id).await?, self.owner)?;
+        let class = class::owned_by(tx.class_for_update(self.class_id).await?, self.owner, ClassKind::Class)?;
         let code = tx.code(self.code_id).await?.filter(|c| c.class_id == class.id);
         let code = code.ok_or(DomainError::NotFound(Entity::InviteCode))?;
         let changed = invite::change_code(&code, &self.request, class.fields.timezone.as_ref(), self.ctx.now)?;
         if changed != code {
             tx.update_code(&changed).await?;
             tx.touch_class(class.id).await?;
-            let event =
-                NewAuditEvent::of(Action::InviteCodeUpdate, Some(class.id), code.id.0, Some(&code), Some(&changed));
-            tx.insert_audit(&self.ctx, &event).await?;
+            audit(tx, &self.ctx, Action::InviteCodeUpdate, Some(class.id), code.id.0, Some(&code), Some(&changed))
+                .await?;
         }
         Ok(changed)
     }
@@ -71,14 +68,14 @@ pub struct ListCodes {
 impl ReadOp for ListCodes {
     type Out = Page<InviteCode>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Page<InviteCode>> {
-        class::owned_by(r.class(self.class_id).await?, self.owner)?;
+        class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
         let active_at = self.active_only.then(classhub_core::time::now);
         r.codes_page(self.class_id, active_at, self.page).await
     }
 }
 
-/// A student redeems a code. Seats and uses are taken by guarded `UPDATE`s in this
-/// transaction, so concurrent redemptions (from any number of processes) never oversell.
+/// A student redeems a code. The code's class is locked first, so redemptions, leaves,
+/// removals and changes of one class take turns, from any number of processes.
 pub struct Redeem {
     pub ctx: Context,
     pub student: UserId,
@@ -97,32 +94,31 @@ impl WriteOp for Redeem {
     type Out = Enrollment;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Enrollment> {
         let unknown = || DomainError::NotFound(Entity::InviteCode);
-        if self.code.len() > CODE_INPUT_MAX {
-            return Err(unknown().into());
-        }
-        let value = invite::normalize_code(&self.code);
-        let code = tx.code_by_value(&value).await?.ok_or_else(unknown)?;
-        let class = tx.class(code.class_id).await?.ok_or_else(unknown)?;
+        let key = invite::lookup_key(&self.code).ok_or_else(unknown)?;
+        let found = tx.code_by_value(&key).await?.ok_or_else(unknown)?;
+        let class = tx.class_for_update(found.class_id).await?.ok_or_else(unknown)?;
+        // The code as it is now that its class is locked.
+        let code = tx.code(found.id).await?.ok_or_else(unknown)?;
         let existing = tx.membership(class.id, self.student).await?;
         let now = self.ctx.now;
         if let Redemption::AlreadyMember(membership) = invite::decide_redemption(&code, &class, existing, now)? {
             return Ok(Enrollment { membership, created: false });
         }
-        // The decision above read a snapshot; the guards below hold under concurrency (the
-        // class row before the code row, the order every writer locks them in). When the
-        // code's guard fails, the code as it is now says why.
-        if !tx.take_seat(class.id).await? {
-            return Err(DomainError::ClassFull.into());
+        // The guards hold what the decision saw; under the class's lock they cannot fail
+        // unless the facts changed, and then the transaction decides again.
+        if !tx.take_seat(class.id).await? || !tx.use_code(code.id, now).await? {
+            return Err(StoreError::Retry("the seat or the code changed under the class's lock".into()));
         }
-        if !tx.use_code(code.id, now).await? {
-            let current = tx.code(code.id).await?.ok_or_else(unknown)?;
-            invite::decide_redemption(&current, &class, None, now)?;
-            return Err(DomainError::CodeUnavailable(invite::CodeUnavailable::UsedUp).into());
-        }
-        let membership = tx.insert_membership(class.id, self.student, MemberRole::Student, Some(code.id), now).await?;
-        let event =
-            NewAuditEvent::of(Action::MembershipCreate, Some(class.id), membership.id.0, None, Some(&membership));
-        tx.insert_audit(&self.ctx, &event).await?;
+        let new = NewMember {
+            class_id: class.id,
+            user_id: self.student,
+            role: MemberRole::Student,
+            code: Some(code.id),
+            email: None,
+        };
+        let membership = tx.insert_membership(new, now).await?;
+        audit(tx, &self.ctx, Action::MembershipCreate, Some(class.id), membership.id.0, None, Some(&membership))
+            .await?;
         Ok(Enrollment { membership, created: true })
     }
 }

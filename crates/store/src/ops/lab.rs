@@ -1,27 +1,26 @@
-//! Virtual-lab classes (CloudShare): the project catalog, classes, students, instructors,
-//! sponsored links and invitations. Who may do what: any member of a class's project may
-//! read it; members who can instruct may create, change and delete classes and manage
-//! their students and instructors. Everyone else is told the class does not exist.
-
-use std::collections::BTreeMap;
+//! Virtual-lab classes (CloudShare): classes, students, instructors, sponsored links and
+//! invitations. Who may do what is the core's rule (`lab::access`): members of a class's
+//! project may read it, members who can instruct may change it, everyone else is told it
+//! does not exist.
 
 use base64::Engine as _;
-use classhub_core::audit::{Action, Context, NewAuditEvent};
-use classhub_core::class::Class;
+use classhub_core::audit::{Action, Context};
+use classhub_core::class::{Class, ClassKind};
 use classhub_core::error::Entity;
 use classhub_core::invite::{MemberRole, Membership};
 use classhub_core::lab::{
     self, Blueprint, CustomField, InvitationValues, LabClass, LabFacts, LabRequest, LabSettings, Policy, Project,
     ProjectMember, StudentProfile,
 };
-use classhub_core::secret::SecretBox;
+use classhub_core::time::ZoneName;
 use classhub_core::user::{self, NewUser, User, UserKind};
 use classhub_core::{ClassId, DomainError, MembershipId, PolicyId, ProjectId, ProjectMemberId, UserId};
 use jiff::Timestamp;
 use rand::Rng;
 
-use crate::engine::{Member, OutboxMessage, Read, Tx};
-use crate::{ReadOp, Result, WriteOp};
+use super::audit;
+use crate::engine::{Member, NewMember, Read, Tx};
+use crate::{ReadOp, Result, StoreError, WriteOp};
 
 /// A lab class with everything its representation shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +31,7 @@ pub struct LabView {
     pub blueprint: Blueprint,
     pub policy: Policy,
     pub creator: Option<User>,
-    /// The lead instructor: the first one added.
+    /// The lead instructor: the first one.
     pub instructor: Option<(ProjectMember, User)>,
     pub fields: Vec<CustomField>,
 }
@@ -41,51 +40,44 @@ fn not_found() -> DomainError {
     DomainError::NotFound(Entity::Class)
 }
 
-/// The caller's membership of a project, or "not found".
-async fn membership_of<R: Read>(r: &mut R, caller: UserId, project: ProjectId) -> Result<ProjectMember> {
-    let projects = r.projects_of(caller).await?;
-    let found = projects.into_iter().find(|(p, _)| p.id == project).map(|(_, m)| m);
-    Ok(found.ok_or(DomainError::NotFound(Entity::Class))?)
-}
-
 /// `to` in place of a "not found" error; other errors (403, the database's) stay as they
 /// are, so that a refusal is not disguised and an outage is not reported as a 404.
-fn or_not_found(e: crate::StoreError, to: impl FnOnce() -> DomainError) -> crate::StoreError {
+fn or_not_found(e: StoreError, to: impl FnOnce() -> DomainError) -> StoreError {
     match e {
-        crate::StoreError::Domain(DomainError::NotFound(_)) => to().into(),
+        StoreError::Domain(DomainError::NotFound(_)) => to().into(),
         other => other,
     }
 }
 
-/// A lab class the caller may see, with the caller's project membership.
-async fn visible<R: Read>(r: &mut R, caller: UserId, class: ClassId) -> Result<(Class, LabSettings, ProjectMember)> {
-    let (Some(c), Some(l)) = (r.class(class).await?, r.lab(class).await?) else {
-        return Err(not_found().into());
-    };
-    let member = membership_of(r, caller, l.project_id).await.map_err(|e| or_not_found(e, not_found))?;
-    Ok((c, l, member))
+/// A lab class the caller may see (or, with `manage`, change), unlocked: for reads.
+async fn visible<R: Read>(r: &mut R, caller: UserId, id: ClassId, manage: bool) -> Result<(Class, LabSettings)> {
+    let class = r.class(id).await?.filter(|c| c.kind == ClassKind::Lab).ok_or_else(not_found)?;
+    allowed(r, caller, class, manage).await
 }
 
-/// As [`visible`], for callers who must be able to instruct (403 otherwise).
-async fn manageable<R: Read>(r: &mut R, caller: UserId, class: ClassId) -> Result<(Class, LabSettings)> {
-    let (c, l, member) = visible(r, caller, class).await?;
-    if !member.can_instruct {
-        return Err(DomainError::Forbidden.into());
-    }
-    Ok((c, l))
+/// A lab class the caller may change, locked: every write about a lab class starts here.
+async fn locked<T: Tx>(tx: &mut T, caller: UserId, id: ClassId) -> Result<(Class, LabSettings)> {
+    let class = tx.class_for_update(id).await?.filter(|c| c.kind == ClassKind::Lab).ok_or_else(not_found)?;
+    allowed(tx, caller, class, true).await
+}
+
+async fn allowed<R: Read>(r: &mut R, caller: UserId, class: Class, manage: bool) -> Result<(Class, LabSettings)> {
+    let settings = r.lab(class.id).await?.ok_or_else(not_found)?;
+    let member = r.project_membership(caller, settings.project_id).await?;
+    lab::access(member.as_ref(), manage)?;
+    Ok((class, settings))
 }
 
 async fn view<R: Read>(r: &mut R, class: Class, lab: LabSettings) -> Result<LabView> {
-    let missing = || crate::StoreError::Internal(format!("lab class {} lost a catalog entry", class.id));
+    let missing = || StoreError::Internal(format!("lab class {} lost a catalog entry", class.id));
     let project = r.project(lab.project_id).await?.ok_or_else(missing)?;
     let blueprint = r.blueprint(lab.blueprint_id).await?.ok_or_else(missing)?;
     let policy = r.policy(lab.policy_id).await?.ok_or_else(missing)?;
     let creator = r.user(class.owner_id).await?;
-    let lead = r.members_by_role(class.id, MemberRole::Instructor).await?.into_iter().next();
-    let instructor = match lead {
-        Some(m) => {
-            let members = r.project_members(lab.project_id).await?;
-            members.into_iter().find(|(pm, _)| pm.user_id == m.user.id)
+    let instructor = match r.members_by_role(class.id, MemberRole::Instructor).await?.into_iter().next() {
+        Some(lead) => {
+            let member = r.project_membership(lead.user.id, lab.project_id).await?;
+            member.map(|m| (m, lead.user))
         }
         None => None,
     };
@@ -111,7 +103,12 @@ async fn facts<R: Read>(r: &mut R, project: ProjectId, req: &LabRequest, enrolle
     Ok(LabFacts { policy, blueprint, instructor, fields, enrolled })
 }
 
-/// Creates a lab class, its lead instructor, in one transaction.
+/// The lead instructor of a lab class, as its history records it.
+async fn lead<R: Read>(r: &mut R, class: ClassId) -> Result<Option<UserId>> {
+    Ok(r.members_by_role(class, MemberRole::Instructor).await?.first().map(|m| m.user.id))
+}
+
+/// Creates a lab class with its lead instructor.
 pub struct CreateLab {
     pub ctx: Context,
     pub caller: UserId,
@@ -123,16 +120,15 @@ impl WriteOp for CreateLab {
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<LabView> {
         lab::check_required(&self.request)?;
         let project =
-            self.request.project_id.ok_or(DomainError::invalid("projectId", classhub_core::Problem::Required))?;
-
-        let member = membership_of(tx, self.caller, project).await.map_err(|e| {
-            or_not_found(e, || {
-                DomainError::invalid("projectId", classhub_core::Problem::Other("project not found".into()))
-            })
+            self.request.project_id.ok_or(DomainError::invalid("project_id", classhub_core::Problem::Required))?;
+        // A project the caller is not in is, to them, a project that does not exist.
+        let member = tx.project_membership(self.caller, project).await?;
+        lab::access(member.as_ref(), true).map_err(|e| match e {
+            DomainError::NotFound(_) => {
+                DomainError::invalid("project_id", classhub_core::Problem::Unknown(Entity::Project))
+            }
+            other => other,
         })?;
-        if !member.can_instruct {
-            return Err(DomainError::Forbidden.into());
-        }
         let facts = facts(tx, project, &self.request, 0).await?;
         let short_id = loop {
             let candidate = lab::generate_short_id(&mut rand::rng());
@@ -141,17 +137,22 @@ impl WriteOp for CreateLab {
             }
         };
         let LabClass { fields, lab } = lab::create(&self.request, &facts, short_id)?;
-        let class = tx.insert_class(self.caller, &fields, self.ctx.now).await?;
+        let class = tx.insert_class(self.caller, ClassKind::Lab, &fields, self.ctx.now).await?;
         tx.add_to_class_count(self.caller, 1).await?;
         tx.insert_lab(class.id, &lab).await?;
         if let Some(instructor) = &facts.instructor {
-            let m =
-                tx.insert_membership(class.id, instructor.user_id, MemberRole::Instructor, None, self.ctx.now).await?;
-            let event = NewAuditEvent::of(Action::MembershipCreate, Some(class.id), m.id.0, None, Some(&m));
-            tx.insert_audit(&self.ctx, &event).await?;
+            let new = NewMember {
+                class_id: class.id,
+                user_id: instructor.user_id,
+                role: MemberRole::Instructor,
+                code: None,
+                email: None,
+            };
+            let m = tx.insert_membership(new, self.ctx.now).await?;
+            audit(tx, &self.ctx, Action::MembershipCreate, Some(class.id), m.id.0, None, Some(&m)).await?;
         }
-        let event = NewAuditEvent::of(Action::ClassCreate, Some(class.id), class.id.0, None, Some(&(&class, &lab)));
-        tx.insert_audit(&self.ctx, &event).await?;
+        let after = (&class, &lab, facts.instructor.as_ref().map(|m| m.user_id));
+        audit(tx, &self.ctx, Action::ClassCreate, Some(class.id), class.id.0, None, Some(&after)).await?;
         view(tx, class, lab).await
     }
 }
@@ -167,61 +168,48 @@ pub struct ModifyLab {
 impl WriteOp for ModifyLab {
     type Out = LabView;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<LabView> {
-        let (class, lab) = manageable(tx, self.caller, self.class_id).await?;
-        let class = tx.class_for_update(class.id).await?.ok_or_else(not_found)?;
-        let facts = facts(tx, lab.project_id, &self.request, class.member_count).await?;
-        let current = LabClass { fields: class.fields.clone(), lab: lab.clone() };
+        let (class, settings) = locked(tx, self.caller, self.class_id).await?;
+        let facts = facts(tx, settings.project_id, &self.request, class.member_count).await?;
+        let current = LabClass { fields: class.fields.clone(), lab: settings.clone() };
         let next = lab::modify(&current, &self.request, &facts)?;
+        let lead_before = lead(tx, class.id).await?;
         if let Some(new_lead) = &facts.instructor {
-            set_lead_instructor(tx, &self.ctx, class.id, new_lead.user_id).await?;
+            set_lead(tx, &self.ctx, &class, new_lead.user_id).await?;
         }
-        if next == current {
-            return view(tx, class, lab).await;
+        let lead_after = lead(tx, class.id).await?;
+        if next == current && lead_after == lead_before {
+            return view(tx, class, settings).await;
         }
         let updated = if next.fields == class.fields {
-            class.clone()
+            tx.touch_class(class.id).await?;
+            tx.class(class.id).await?.ok_or_else(not_found)?
         } else {
             tx.update_class(class.id, &next.fields, self.ctx.now).await?
         };
-        if next.lab != lab {
+        if next.lab != settings {
             tx.update_lab(class.id, &next.lab).await?;
-            if next.fields == class.fields {
-                tx.touch_class(class.id).await?;
-            }
         }
-        let event = NewAuditEvent::of(
-            Action::ClassUpdate,
-            Some(class.id),
-            class.id.0,
-            Some(&(&class, &lab)),
-            Some(&(&updated, &next.lab)),
-        );
-        tx.insert_audit(&self.ctx, &event).await?;
-        let updated = tx.class(class.id).await?.ok_or_else(not_found)?;
+        let before = (&class, &settings, lead_before);
+        let after = (&updated, &next.lab, lead_after);
+        audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&before), Some(&after)).await?;
         view(tx, updated, next.lab).await
     }
 }
 
-/// Makes `user` the class's lead (first) instructor, keeping any others.
-async fn set_lead_instructor<T: Tx>(tx: &mut T, ctx: &Context, class: ClassId, user: UserId) -> Result<()> {
-    let instructors = tx.members_by_role(class, MemberRole::Instructor).await?;
-    if instructors.first().is_some_and(|m| m.user.id == user) {
+/// Makes `user` the class's lead (first) instructor, keeping any others after it.
+async fn set_lead<T: Tx>(tx: &mut T, ctx: &Context, class: &Class, user: UserId) -> Result<()> {
+    let instructors: Vec<UserId> =
+        tx.members_by_role(class.id, MemberRole::Instructor).await?.iter().map(|m| m.user.id).collect();
+    if instructors.first() == Some(&user) {
         return Ok(());
     }
-    // The lead is the instructor added first: the old lead and the new one leave, the new
-    // one comes back first by position.
-    for m in instructors.iter().filter(|m| m.user.id == user) {
-        tx.delete_membership(class, m.user.id).await?;
+    if !instructors.contains(&user) {
+        let new =
+            NewMember { class_id: class.id, user_id: user, role: MemberRole::Instructor, code: None, email: None };
+        let m = tx.insert_membership(new, ctx.now).await?;
+        audit(tx, ctx, Action::MembershipCreate, Some(class.id), m.id.0, None, Some(&m)).await?;
     }
-    if let Some(old) = instructors.first() {
-        tx.delete_membership(class, old.user.id).await?;
-    }
-    let lead = tx.insert_membership(class, user, MemberRole::Instructor, None, ctx.now).await?;
-    if let Some(old) = instructors.first() {
-        tx.insert_membership(class, old.user.id, MemberRole::Instructor, None, ctx.now).await?;
-    }
-    let event = NewAuditEvent::of(Action::MembershipCreate, Some(class), lead.id.0, None, Some(&lead));
-    tx.insert_audit(ctx, &event).await
+    tx.order_members(class.id, MemberRole::Instructor, &lab::lead_first(&instructors, user)).await
 }
 
 /// Deletes a lab class with its students, instructors and links.
@@ -234,15 +222,16 @@ pub struct DeleteLab {
 impl WriteOp for DeleteLab {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        let (class, lab) = manageable(tx, self.caller, self.class_id).await?;
+        let (class, settings) = locked(tx, self.caller, self.class_id).await?;
         let students = tx.members_by_role(class.id, MemberRole::Student).await?;
         tx.delete_class(class.id).await?;
+        // A student's identity belongs to the class: it goes with it.
         for s in students {
             tx.delete_user(s.user.id).await?;
         }
         tx.add_to_class_count(class.owner_id, -1).await?;
-        let event = NewAuditEvent::of(Action::ClassDelete, Some(class.id), class.id.0, Some(&(&class, &lab)), None);
-        tx.insert_audit(&self.ctx, &event).await
+        let before = (&class, &settings);
+        audit(tx, &self.ctx, Action::ClassDelete, Some(class.id), class.id.0, Some(&before), None).await
     }
 }
 
@@ -255,8 +244,8 @@ pub struct GetLab {
 impl ReadOp for GetLab {
     type Out = LabView;
     async fn run<R: Read>(&self, r: &mut R) -> Result<LabView> {
-        let (class, lab, _) = visible(r, self.caller, self.class_id).await?;
-        view(r, class, lab).await
+        let (class, settings) = visible(r, self.caller, self.class_id, false).await?;
+        view(r, class, settings).await
     }
 }
 
@@ -270,8 +259,8 @@ impl ReadOp for ListLabs {
     async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<LabView>> {
         let projects: Vec<ProjectId> = r.projects_of(self.caller).await?.into_iter().map(|(p, _)| p.id).collect();
         let mut out = Vec::new();
-        for (class, lab) in r.labs_in(&projects).await? {
-            out.push(view(r, class, lab).await?);
+        for (class, settings) in r.labs_in(&projects).await? {
+            out.push(view(r, class, settings).await?);
         }
         Ok(out)
     }
@@ -307,10 +296,9 @@ pub struct Catalog {
 impl ReadOp for ProjectCatalog {
     type Out = Catalog;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Catalog> {
-        let member = membership_of(r, self.caller, self.project)
-            .await
-            .map_err(|e| or_not_found(e, || DomainError::NotFound(Entity::Project)))?;
-        let project = r.project(self.project).await?.ok_or(DomainError::NotFound(Entity::Project))?;
+        let gone = || DomainError::NotFound(Entity::Project);
+        let member = r.project_membership(self.caller, self.project).await?.ok_or_else(gone)?;
+        let project = r.project(self.project).await?.ok_or_else(gone)?;
         Ok(Catalog {
             project,
             member,
@@ -330,16 +318,15 @@ pub struct PolicyInstructors {
 impl ReadOp for PolicyInstructors {
     type Out = Vec<(ProjectMember, User)>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<(ProjectMember, User)>> {
-        let policy = r.policy(self.policy).await?.ok_or(DomainError::NotFound(Entity::Policy))?;
-        membership_of(r, self.caller, policy.project_id)
-            .await
-            .map_err(|e| or_not_found(e, || DomainError::NotFound(Entity::Policy)))?;
+        let gone = || DomainError::NotFound(Entity::Policy);
+        let policy = r.policy(self.policy).await?.ok_or_else(gone)?;
+        r.project_membership(self.caller, policy.project_id).await?.ok_or_else(gone)?;
         let members = r.project_members(policy.project_id).await?;
         Ok(members.into_iter().filter(|(m, _)| m.can_instruct).collect())
     }
 }
 
-/// A class's students (or instructors), in the order they were added.
+/// A class's students (or instructors), in their order.
 pub struct LabMembers {
     pub caller: UserId,
     pub class_id: ClassId,
@@ -349,9 +336,9 @@ pub struct LabMembers {
 impl ReadOp for LabMembers {
     type Out = (LabView, Vec<Member>);
     async fn run<R: Read>(&self, r: &mut R) -> Result<(LabView, Vec<Member>)> {
-        let (class, lab, _) = visible(r, self.caller, self.class_id).await?;
+        let (class, settings) = visible(r, self.caller, self.class_id, false).await?;
         let members = r.members_by_role(class.id, self.role).await?;
-        Ok((view(r, class, lab).await?, members))
+        Ok((view(r, class, settings).await?, members))
     }
 }
 
@@ -371,40 +358,37 @@ pub struct GetStudent {
 impl ReadOp for GetStudent {
     type Out = Member;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Member> {
-        visible(r, self.caller, self.class_id).await?;
+        visible(r, self.caller, self.class_id, false).await?;
         student_of(r, self.class_id, self.student).await
     }
 }
 
-/// Registers a student in a class: a user of its own, a seat taken atomically.
-async fn register<T: Tx>(tx: &mut T, ctx: &Context, class: ClassId, profile: &StudentProfile) -> Result<Membership> {
+/// Registers a student in a locked class: a user of its own, a seat, a membership whose
+/// email is unique in the class.
+async fn register<T: Tx>(tx: &mut T, ctx: &Context, class: &Class, profile: &StudentProfile) -> Result<Membership> {
     let email = profile.email.clone().unwrap_or_default();
-    if tx.member_by_email(class, MemberRole::Student, &email).await?.is_some() {
-        return Err(DomainError::AlreadyExists(Entity::Student).into());
-    }
-    if !tx.take_seat(class).await? {
-        return Err(DomainError::ClassFull.into());
+    let taken = tx.member_by_email(class.id, &email).await?.is_some();
+    lab::decide_new_student(taken, class)?;
+    if !tx.take_seat(class.id).await? {
+        return Err(StoreError::Retry("a seat changed under the class's lock".into()));
     }
     let new = NewUser {
         first_name: profile.first_name.clone(),
         last_name: profile.last_name.clone(),
-        ..NewUser::named(UserKind::ClassStudent, lab::student_name(profile), Some(email))
+        ..NewUser::named(UserKind::ClassStudent, lab::student_name(profile), Some(email.clone()))
     };
     let user = tx.insert_user(&new, ctx.now).await?;
-    let m = tx.insert_membership(class, user.id, MemberRole::Student, None, ctx.now).await?;
-    let event = NewAuditEvent::of(Action::MembershipCreate, Some(class), m.id.0, None, Some(&m));
-    tx.insert_audit(ctx, &event).await?;
+    let new =
+        NewMember { class_id: class.id, user_id: user.id, role: MemberRole::Student, code: None, email: Some(&email) };
+    let m = tx.insert_membership(new, ctx.now).await?;
+    audit(tx, ctx, Action::MembershipCreate, Some(class.id), m.id.0, None, Some(&m)).await?;
     Ok(m)
 }
 
-/// Removes a student: the membership, the seat, and the student's own user.
+/// Removes a student of a locked class: the membership, the seat, the student's own user.
 async fn unregister<T: Tx>(tx: &mut T, ctx: &Context, member: &Member) -> Result<()> {
-    let m = &member.membership;
-    tx.delete_membership(m.class_id, m.user_id).await?;
-    tx.free_seat(m.class_id).await?;
-    tx.delete_user(m.user_id).await?;
-    let event = NewAuditEvent::of(Action::MembershipDelete, Some(m.class_id), m.id.0, Some(m), None);
-    tx.insert_audit(ctx, &event).await
+    super::remove_member(tx, ctx, &member.membership).await?;
+    tx.delete_user(member.user.id).await
 }
 
 pub struct AddStudent {
@@ -418,9 +402,13 @@ impl WriteOp for AddStudent {
     type Out = Membership;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Membership> {
         let profile = lab::check_profile(&self.profile, true)?;
-        manageable(tx, self.caller, self.class_id).await?;
-        register(tx, &self.ctx, self.class_id, &profile).await
+        let (class, _) = locked(tx, self.caller, self.class_id).await?;
+        register(tx, &self.ctx, &class, &profile).await
     }
+}
+
+fn profile_of(u: &User) -> StudentProfile {
+    StudentProfile { email: u.email.clone(), first_name: u.first_name.clone(), last_name: u.last_name.clone() }
 }
 
 /// Changes a student's names, and email while the student has not signed in.
@@ -436,35 +424,22 @@ impl WriteOp for UpdateStudent {
     type Out = Member;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Member> {
         let change = lab::check_profile(&self.profile, false)?;
-        manageable(tx, self.caller, self.class_id).await?;
-        let current = student_of(tx, self.class_id, self.student).await?;
-        let before = StudentProfile {
-            email: current.user.email.clone(),
-            first_name: current.user.first_name.clone(),
-            last_name: current.user.last_name.clone(),
-        };
-        let after = StudentProfile {
-            email: change.email.clone().or(before.email.clone()),
-            first_name: change.first_name.clone().or(before.first_name.clone()),
-            last_name: change.last_name.clone().or(before.last_name.clone()),
-        };
-        if after.email != before.email {
-            if current.membership.logged_in_at.is_some() {
-                return Err(DomainError::invalid(
-                    "email",
-                    classhub_core::Problem::Other("email cannot change after the student has logged in".into()),
-                )
-                .into());
+        let (class, _) = locked(tx, self.caller, self.class_id).await?;
+        let current = student_of(tx, class.id, self.student).await?;
+        let before = profile_of(&current.user);
+        let taken = match change.email.as_deref() {
+            Some(e) if Some(e) != before.email.as_deref() => {
+                tx.member_by_email(class.id, e).await?.is_some_and(|m| m.membership.id != current.membership.id)
             }
-            let email = after.email.clone().unwrap_or_default();
-            if tx.member_by_email(self.class_id, MemberRole::Student, &email).await?.is_some() {
-                return Err(DomainError::AlreadyExists(Entity::Student).into());
-            }
+            _ => false,
+        };
+        let logged_in = current.membership.logged_in_at.is_some();
+        if let Some(after) = lab::decide_student_change(&before, &change, logged_in, taken)? {
+            tx.update_student(current.membership.id, current.user.id, &lab::student_name(&after), &after).await?;
+            let id = current.membership.id.0;
+            audit(tx, &self.ctx, Action::UserUpdate, Some(class.id), id, Some(&before), Some(&after)).await?;
         }
-        if after != before {
-            tx.update_profile(current.user.id, &lab::student_name(&after), &after).await?;
-        }
-        student_of(tx, self.class_id, self.student).await
+        student_of(tx, class.id, self.student).await
     }
 }
 
@@ -478,8 +453,8 @@ pub struct RemoveLabStudent {
 impl WriteOp for RemoveLabStudent {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        manageable(tx, self.caller, self.class_id).await?;
-        let member = student_of(tx, self.class_id, self.student).await?;
+        let (class, _) = locked(tx, self.caller, self.class_id).await?;
+        let member = student_of(tx, class.id, self.student).await?;
         unregister(tx, &self.ctx, &member).await
     }
 }
@@ -496,17 +471,18 @@ pub struct SendInvitations {
     pub class_id: ClassId,
     pub students: Vec<MembershipId>,
     pub public_base: String,
-    /// How the class's start is written in the email (the dialect's date format).
-    pub start_time: String,
+    /// How the dialect writes the class's start in the email, in the class's zone.
+    pub format_start: fn(Timestamp, Option<&ZoneName>) -> String,
 }
 
 impl WriteOp for SendInvitations {
     type Out = u32;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<u32> {
-        let (class, lab) = manageable(tx, self.caller, self.class_id).await?;
-        let blueprint = tx.blueprint(lab.blueprint_id).await?.map(|b| b.name).unwrap_or_default();
-        let zone = classhub_core::windows_zones::by_windows_id(&lab.windows_zone).map_or("", |z| z.display_name);
-        let url = login_url(&self.public_base, &lab.short_id);
+        let (class, settings) = locked(tx, self.caller, self.class_id).await?;
+        let blueprint = tx.blueprint(settings.blueprint_id).await?.map(|b| b.name).unwrap_or_default();
+        let zone = classhub_core::windows_zones::by_windows_id(&settings.windows_zone).map_or("", |z| z.display_name);
+        let start = class.fields.start_at.map(|t| (self.format_start)(t, class.fields.timezone.as_ref()));
+        let url = login_url(&self.public_base, &settings.short_id);
         let mut sent = 0;
         for id in &self.students {
             let s = student_of(tx, class.id, *id).await?;
@@ -516,14 +492,15 @@ impl WriteOp for SendInvitations {
                 blueprint_name: &blueprint,
                 first_name: s.user.first_name.as_deref().unwrap_or(""),
                 email: &email,
-                student_passphrase: &lab.passphrase,
-                start_time: &self.start_time,
+                student_passphrase: &settings.passphrase,
+                start_time: start.as_deref().unwrap_or(""),
                 time_zone: zone,
                 student_login_url: &url,
             };
-            let (subject, body) = lab::invitation(&lab, &values);
+            let (subject, body) = lab::invitation(&settings, &values);
             tx.insert_outbox(&email, &subject, &body, self.ctx.now).await?;
             tx.set_member_times(s.membership.id, Some(self.ctx.now), s.membership.logged_in_at).await?;
+            audit(tx, &self.ctx, Action::InvitationSend, Some(class.id), s.membership.id.0, None, Some(&email)).await?;
             sent += 1;
         }
         Ok(sent)
@@ -545,25 +522,15 @@ impl WriteOp for CreateSponsoredLink {
     type Out = (LabSettings, String);
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<(LabSettings, String)> {
         let profile = lab::check_profile(&self.profile, true)?;
-        let (class, lab) = manageable(tx, self.caller, self.class_id).await?;
+        let (class, settings) = locked(tx, self.caller, self.class_id).await?;
         let email = profile.email.clone().unwrap_or_default();
-        let registered = tx.member_by_email(class.id, MemberRole::Student, &email).await?.is_some();
-        if !registered {
-            if self.pre_register || lab.permit_non_registered {
-                register(tx, &self.ctx, class.id, &profile).await?;
-            } else {
-                return Err(DomainError::invalid(
-                    "studentEmail",
-                    classhub_core::Problem::Other(
-                        "the student is not registered and the class does not permit non-registered students".into(),
-                    ),
-                )
-                .into());
-            }
+        let registered = tx.member_by_email(class.id, &email).await?.is_some();
+        if lab::decide_link(registered, self.pre_register, &settings, &class)? {
+            register(tx, &self.ctx, &class, &profile).await?;
         }
         let token = link_token();
         tx.insert_sponsored_link(&user::token_hash(&token), class.id, &email, self.ctx.now).await?;
-        Ok((lab, token))
+        Ok((settings, token))
     }
 }
 
@@ -585,11 +552,14 @@ pub struct DisableSponsoredLink {
 impl WriteOp for DisableSponsoredLink {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        let (class, _) = manageable(tx, self.caller, self.class_id).await?;
-        let email = self.email.trim().to_lowercase();
+        let (class, _) = locked(tx, self.caller, self.class_id).await?;
+        let email = user::normalize_email(&self.email);
+        if classhub_core::text::no_nul(&email).is_err() {
+            return Ok(()); // no link can have it
+        }
         tx.disable_sponsored_links(class.id, &email, self.ctx.now).await?;
         if self.unregister
-            && let Some(member) = tx.member_by_email(class.id, MemberRole::Student, &email).await?
+            && let Some(member) = tx.member_by_email(class.id, &email).await?
         {
             unregister(tx, &self.ctx, &member).await?;
         }
@@ -609,24 +579,27 @@ impl WriteOp for SponsoredLogin {
     type Out = (Class, Member);
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<(Class, Member)> {
         let unknown = || DomainError::NotFound(Entity::SponsoredLink);
+        if !lab::short_id_shaped(&self.short_id) {
+            return Err(unknown().into());
+        }
         let class_id = tx.class_by_short_id(&self.short_id).await?.ok_or_else(unknown)?;
+        let class = tx.class_for_update(class_id).await?.ok_or_else(unknown)?;
+        let settings = tx.lab(class_id).await?.ok_or_else(unknown)?;
         let link = tx.sponsored_link(&user::token_hash(&self.token)).await?;
-        let link = link.filter(|l| l.class_id == class_id && !l.disabled).ok_or_else(unknown)?;
-        let class = tx.class(class_id).await?.ok_or_else(unknown)?;
-        let member = match tx.member_by_email(class_id, MemberRole::Student, &link.email).await? {
-            Some(m) => m,
-            None => {
-                let lab = tx.lab(class_id).await?.ok_or_else(unknown)?;
-                if !lab.permit_non_registered {
-                    return Err(unknown().into());
-                }
-                let profile = StudentProfile { email: Some(link.email.clone()), ..StudentProfile::default() };
-                let m = register(tx, &self.ctx, class_id, &profile).await?;
-                tx.member(m.id).await?.ok_or_else(unknown)?
-            }
+        let email = link.as_ref().map(|l| l.email.clone()).unwrap_or_default();
+        let existing = tx.member_by_email(class_id, &email).await?;
+        let member = if lab::decide_login(link.as_ref(), &class, &settings, existing.is_some())? {
+            let profile = StudentProfile { email: Some(email), ..StudentProfile::default() };
+            let m = register(tx, &self.ctx, &class, &profile).await?;
+            tx.member(m.id).await?.ok_or_else(unknown)?
+        } else {
+            existing.ok_or_else(unknown)?
         };
         if member.membership.logged_in_at.is_none() {
-            tx.set_member_times(member.membership.id, member.membership.invited_at, Some(self.ctx.now)).await?;
+            let m = &member.membership;
+            tx.set_member_times(m.id, m.invited_at, Some(self.ctx.now)).await?;
+            audit(tx, &self.ctx, Action::MembershipUpdate, Some(class_id), m.id.0, Some(m), None::<&Membership>)
+                .await?;
         }
         let member = tx.member(member.membership.id).await?.ok_or_else(unknown)?;
         Ok((class, member))
@@ -644,17 +617,17 @@ pub struct AddInstructor {
 impl WriteOp for AddInstructor {
     type Out = Membership;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Membership> {
-        let (class, lab) = manageable(tx, self.caller, self.class_id).await?;
+        let (class, settings) = locked(tx, self.caller, self.class_id).await?;
         let who = tx.project_member(self.member).await?.map(|(m, _)| m);
-        let who = who
-            .filter(|m| m.project_id == lab.project_id && m.can_instruct)
-            .ok_or(DomainError::NotFound(Entity::ProjectMember))?;
-        if tx.membership(class.id, who.user_id).await?.is_some() {
-            return Err(DomainError::AlreadyExists(Entity::Instructor).into());
-        }
-        let m = tx.insert_membership(class.id, who.user_id, MemberRole::Instructor, None, self.ctx.now).await?;
-        let event = NewAuditEvent::of(Action::MembershipCreate, Some(class.id), m.id.0, None, Some(&m));
-        tx.insert_audit(&self.ctx, &event).await?;
+        let already = match &who {
+            Some(w) => tx.membership(class.id, w.user_id).await?.is_some(),
+            None => false,
+        };
+        lab::decide_new_instructor(who.as_ref(), settings.project_id, already)?;
+        let user_id = who.map(|w| w.user_id).ok_or(DomainError::NotFound(Entity::ProjectMember))?;
+        let new = NewMember { class_id: class.id, user_id, role: MemberRole::Instructor, code: None, email: None };
+        let m = tx.insert_membership(new, self.ctx.now).await?;
+        audit(tx, &self.ctx, Action::MembershipCreate, Some(class.id), m.id.0, None, Some(&m)).await?;
         Ok(m)
     }
 }
@@ -670,30 +643,14 @@ impl WriteOp for RemoveInstructor {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
         let gone = || DomainError::NotFound(Entity::Instructor);
-        let m = tx
-            .member(self.instructor)
-            .await?
-            .filter(|m| m.membership.role == MemberRole::Instructor)
-            .ok_or_else(gone)?;
+        let instructor = |m: &Member| m.membership.role == MemberRole::Instructor;
+        let found = tx.member(self.instructor).await?.filter(instructor).ok_or_else(gone)?;
         // Members of another project learn nothing (404); members of this one who cannot
         // instruct are refused (403), as for every other change to a class.
-        manageable(tx, self.caller, m.membership.class_id).await.map_err(|e| or_not_found(e, gone))?;
-        if tx.members_by_role(m.membership.class_id, MemberRole::Instructor).await?.len() <= 1 {
-            return Err(DomainError::invalid(
-                "instructor",
-                classhub_core::Problem::Other("a class needs at least one instructor".into()),
-            )
-            .into());
-        }
-        tx.delete_membership(m.membership.class_id, m.membership.user_id).await?;
-        let event = NewAuditEvent::of(
-            Action::MembershipDelete,
-            Some(m.membership.class_id),
-            m.membership.id.0,
-            Some(&m.membership),
-            None,
-        );
-        tx.insert_audit(&self.ctx, &event).await
+        let (class, _) = locked(tx, self.caller, found.membership.class_id).await.map_err(|e| or_not_found(e, gone))?;
+        let m = tx.member(self.instructor).await?.filter(instructor).ok_or_else(gone)?;
+        lab::decide_instructor_removal(tx.members_by_role(class.id, MemberRole::Instructor).await?.len())?;
+        super::remove_member(tx, &self.ctx, &m.membership).await
     }
 }
 
@@ -706,160 +663,15 @@ pub struct LabInstructors {
 impl ReadOp for LabInstructors {
     type Out = Vec<(Member, Option<ProjectMember>)>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<(Member, Option<ProjectMember>)>> {
-        let (class, lab, _) = visible(r, self.caller, self.class_id).await?;
-        let members = r.project_members(lab.project_id).await?;
+        let (class, settings) = visible(r, self.caller, self.class_id, false).await?;
         let instructors = r.members_by_role(class.id, MemberRole::Instructor).await?;
-        Ok(instructors
-            .into_iter()
-            .map(|m| {
-                let pm = members.iter().find(|(pm, _)| pm.user_id == m.user.id).map(|(pm, _)| pm.clone());
-                (m, pm)
-            })
-            .collect())
-    }
-}
-
-// ---- administration -----------------------------------------------------------------
-
-pub struct CreateProject {
-    pub ctx: Context,
-    pub name: String,
-}
-
-impl WriteOp for CreateProject {
-    type Out = Project;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Project> {
-        let mut errors = Vec::new();
-        let name = classhub_core::catalog::label("name", &self.name, &mut errors);
-        classhub_core::catalog::done((), errors)?;
-        let p = tx.insert_project(&name, self.ctx.now).await?;
-        tx.insert_audit(&self.ctx, &NewAuditEvent::of(Action::CatalogCreate, None, p.id.0, None, Some(&p))).await?;
-        Ok(p)
-    }
-}
-
-async fn existing_project<T: Tx>(tx: &mut T, id: ProjectId) -> Result<Project> {
-    Ok(tx.project(id).await?.ok_or(DomainError::NotFound(Entity::Project))?)
-}
-
-pub struct CreatePolicy {
-    pub ctx: Context,
-    pub project: ProjectId,
-    pub name: String,
-    pub default_duration_minutes: i64,
-}
-
-impl WriteOp for CreatePolicy {
-    type Out = Policy;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Policy> {
-        let mut errors = Vec::new();
-        let name = classhub_core::catalog::label("name", &self.name, &mut errors);
-        let minutes = self.default_duration_minutes;
-        if !(1..=lab::POLICY_MINUTES_MAX).contains(&minutes) {
-            let p = if minutes < 1 {
-                classhub_core::Problem::BelowMin { min: 1 }
-            } else {
-                classhub_core::Problem::AboveMax { max: lab::POLICY_MINUTES_MAX }
-            };
-            errors.push(classhub_core::Violation::new("default_duration_minutes", p));
+        let mut out = Vec::with_capacity(instructors.len());
+        for m in instructors {
+            let pm = r.project_membership(m.user.id, settings.project_id).await?;
+            out.push((m, pm));
         }
-        classhub_core::catalog::done((), errors)?;
-        existing_project(tx, self.project).await?;
-        let p = tx.insert_policy(self.project, &name, minutes as u32, self.ctx.now).await?;
-        tx.insert_audit(&self.ctx, &NewAuditEvent::of(Action::CatalogCreate, None, p.id.0, None, Some(&p))).await?;
-        Ok(p)
+        Ok(out)
     }
-}
-
-pub struct CreateBlueprint {
-    pub ctx: Context,
-    pub project: ProjectId,
-    pub name: String,
-    pub description: Option<String>,
-}
-
-impl WriteOp for CreateBlueprint {
-    type Out = Blueprint;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Blueprint> {
-        let mut errors = Vec::new();
-        let name = classhub_core::catalog::label("name", &self.name, &mut errors);
-        classhub_core::catalog::done((), errors)?;
-        existing_project(tx, self.project).await?;
-        let token = loop {
-            let candidate = lab::generate_blueprint_token(&mut rand::rng());
-            if !tx.blueprint_token_exists(&candidate).await? {
-                break candidate;
-            }
-        };
-        let b = tx.insert_blueprint(self.project, &name, self.description.as_deref(), &token, self.ctx.now).await?;
-        tx.insert_audit(&self.ctx, &NewAuditEvent::of(Action::CatalogCreate, None, b.id.0, None, Some(&b))).await?;
-        Ok(b)
-    }
-}
-
-pub struct CreateCustomField {
-    pub ctx: Context,
-    pub field: CustomField,
-}
-
-impl WriteOp for CreateCustomField {
-    type Out = CustomField;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<CustomField> {
-        let mut errors = Vec::new();
-        let name = classhub_core::catalog::label("name", &self.field.name, &mut errors);
-        classhub_core::catalog::done((), errors)?;
-        lab::check_pattern(self.field.regex.as_deref())?;
-        existing_project(tx, self.field.project_id).await?;
-        let f = tx.insert_custom_field(&CustomField { name, ..self.field.clone() }, self.ctx.now).await?;
-        tx.insert_audit(&self.ctx, &NewAuditEvent::of(Action::CatalogCreate, None, f.id.0, None, Some(&f))).await?;
-        Ok(f)
-    }
-}
-
-/// A project member with API credentials; the key is returned once and stored sealed.
-pub struct CreateProjectMember {
-    pub ctx: Context,
-    pub name: String,
-    pub email: String,
-    pub projects: Vec<ProjectId>,
-    pub can_instruct: bool,
-    pub secrets: SecretBox,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemberCredentials {
-    pub user: User,
-    pub memberships: BTreeMap<ProjectId, ProjectMemberId>,
-    pub api_id: String,
-    pub api_key: String,
-}
-
-impl WriteOp for CreateProjectMember {
-    type Out = MemberCredentials;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<MemberCredentials> {
-        let new = NewUser::named(UserKind::ProjectMember, self.name.clone(), Some(self.email.clone())).validated()?;
-        for p in &self.projects {
-            existing_project(tx, *p).await?;
-        }
-        let user = tx.insert_user(&new, self.ctx.now).await?;
-        let mut memberships = BTreeMap::new();
-        for p in &self.projects {
-            if !memberships.contains_key(p) {
-                let m = tx.insert_project_member(*p, user.id, self.can_instruct, self.ctx.now).await?;
-                memberships.insert(*p, m.id);
-            }
-        }
-        let api_id = random_text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20);
-        let api_key = random_text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 32);
-        tx.insert_api_credential(&api_id, user.id, &self.secrets.seal(api_key.as_bytes()), self.ctx.now).await?;
-        tx.insert_audit(&self.ctx, &NewAuditEvent::of(Action::UserCreate, None, user.id.0, None, Some(&user))).await?;
-        Ok(MemberCredentials { user, memberships, api_id, api_key })
-    }
-}
-
-fn random_text(alphabet: &[u8], len: usize) -> String {
-    let mut rng = rand::rng();
-    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
 }
 
 /// The credentials of an API id, sealed.
@@ -871,39 +683,5 @@ impl ReadOp for ApiKeyOf<'_> {
     type Out = Option<crate::engine::ApiCredential>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Option<crate::engine::ApiCredential>> {
         r.api_credential(self.api_id).await
-    }
-}
-
-// ---- the outbox ---------------------------------------------------------------------
-
-/// Takes due messages for a sender, holding them until `hold_until`.
-pub struct ClaimOutbox {
-    pub now: Timestamp,
-    pub hold_until: Timestamp,
-    pub limit: u32,
-}
-
-impl WriteOp for ClaimOutbox {
-    type Out = Vec<OutboxMessage>;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Vec<OutboxMessage>> {
-        tx.claim_outbox(self.now, self.hold_until, self.limit).await
-    }
-}
-
-/// Records the outcome of one delivery attempt.
-pub struct OutboxOutcome {
-    pub id: classhub_core::OutboxId,
-    pub now: Timestamp,
-    /// `Some((error, next attempt))` when delivery failed.
-    pub failure: Option<(String, Timestamp)>,
-}
-
-impl WriteOp for OutboxOutcome {
-    type Out = ();
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        match &self.failure {
-            None => tx.outbox_sent(self.id, self.now).await,
-            Some((error, next)) => tx.outbox_failed(self.id, error, *next).await,
-        }
     }
 }

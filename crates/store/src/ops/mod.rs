@@ -1,24 +1,54 @@
-//! Every operation on the store, written once over the engine trait: load what the rules
-//! need, let the core decide, write the outcome and its audit event.
+//! Every operation on the store, written once over the primitives of [`crate::engine`].
+//!
+//! Each write has one shape: load the facts inside the transaction — the class row first,
+//! locked (`class_for_update`), then what hangs off it — let the core decide, then apply
+//! the decision with statements whose affected-row counts are checked (a row that is not
+//! there to change makes the transaction run again and decide afresh). Uniqueness rules are
+//! also unique indexes, so a decision made on facts a concurrent commit changed ends in a
+//! constraint error, a rerun, and the rule's own answer.
+//!
+//! **Lock order**, kept by every script so that no two can wait on each other in a cycle:
+//! 1. classes — one, or several in ascending id order;
+//! 2. the rows of those classes: codes, memberships, lab settings, links;
+//! 3. users: a class's owner (its class count) and members, then accounts whose attributes
+//!    change.
+//!
+//! Scripts that create a class hold no class lock before they insert it; scripts about a
+//! user alone (accounts, tokens) lock only that user.
 
 pub mod catalog;
+pub mod check;
 pub mod classes;
 pub mod invites;
 pub mod lab;
 pub mod ocariot;
-
+pub mod outbox;
 pub mod roster;
 pub mod users;
 
 use classhub_core::audit::{Action, Context, NewAuditEvent};
-use classhub_core::invite::{self, InviteCode, NewCodeSettings};
+use classhub_core::invite::{self, InviteCode, Membership, NewCodeSettings};
 use classhub_core::{ClassId, UserId};
+use serde::Serialize;
 
-use crate::Result;
 use crate::engine::{NewCode, Tx};
+use crate::{Result, StoreError};
+
+/// Records an event with snapshots of `before` and `after`.
+pub(crate) async fn audit<T: Tx, S: Serialize>(
+    tx: &mut T,
+    ctx: &Context,
+    action: Action,
+    class: Option<ClassId>,
+    entity: i64,
+    before: Option<&S>,
+    after: Option<&S>,
+) -> Result<()> {
+    tx.insert_audit(ctx, &NewAuditEvent::of(action, class, entity, before, after)).await
+}
 
 /// Creates an invite code with a fresh random value and records it. Values are unique
-/// among all codes; a collision draws again.
+/// among all codes (a unique index); a collision draws again.
 pub(crate) async fn insert_new_code<T: Tx>(
     tx: &mut T,
     ctx: &Context,
@@ -37,7 +67,18 @@ pub(crate) async fn insert_new_code<T: Tx>(
     let code = tx
         .insert_code(NewCode { class_id, code: &value, target_role, max_uses, expires_at, created_by }, ctx.now)
         .await?;
-    let event = NewAuditEvent::of(Action::InviteCodeCreate, Some(class_id), code.id.0, None, Some(&code));
-    tx.insert_audit(ctx, &event).await?;
+    audit(tx, ctx, Action::InviteCodeCreate, Some(class_id), code.id.0, None, Some(&code)).await?;
     Ok(code)
+}
+
+/// Removes a member (whose class the caller has locked): the membership, the seat it held,
+/// and the record of it.
+pub(crate) async fn remove_member<T: Tx>(tx: &mut T, ctx: &Context, m: &Membership) -> Result<()> {
+    if !tx.delete_membership(m.id).await? {
+        return Err(StoreError::Retry(format!("membership {} vanished", m.id)));
+    }
+    if classhub_core::roster::frees_seat(m) {
+        tx.free_seat(m.class_id).await?;
+    }
+    audit(tx, ctx, Action::MembershipDelete, Some(m.class_id), m.id.0, Some(m), None).await
 }

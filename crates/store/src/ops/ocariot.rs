@@ -1,17 +1,18 @@
 //! OCARIoT: institutions, users who sign in with a password, and children groups (classes
 //! owned by an educator or a health professional whose members are children, in order).
 
-use classhub_core::audit::{Action, Context, NewAuditEvent};
-use classhub_core::class::{Class, ClassFields};
+use classhub_core::audit::{Action, Context};
+use classhub_core::class::{Class, ClassFields, ClassKind};
 use classhub_core::error::Entity;
 use classhub_core::invite::MemberRole;
-use classhub_core::ocariot::{self, ChildChange, ChildProfile, Institution};
-use classhub_core::user::{NewUser, User, UserKind};
+use classhub_core::ocariot::{self, ChildChange, ChildProfile, GroupFacts, Institution};
+use classhub_core::user::{self, NewUser, User, UserKind};
 use classhub_core::{ClassId, DomainError, UserId};
 use rand::Rng;
 
+use super::audit;
 use crate::engine::{Read, Tx};
-use crate::{ReadOp, Result, WriteOp};
+use crate::{ReadOp, Result, StoreError, WriteOp};
 
 /// The user kinds OCARIoT manages (and may delete).
 pub const KINDS: [UserKind; 6] = [
@@ -41,43 +42,56 @@ impl WriteOp for CreateInstitution {
     type Out = Institution;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Institution> {
         let i = &self.institution;
+        ocariot::check_institution(i)?;
+        // Names are unique (an index): a concurrent registration of the name makes this
+        // transaction run again, and then it finds the name taken.
         if tx.institution_named(&i.name).await?.is_some() {
             return Err(DomainError::AlreadyExists(Entity::Institution).into());
         }
         let made = tx.insert_institution(i, self.ctx.now).await?;
-        tx.insert_audit(&self.ctx, &NewAuditEvent::of(Action::CatalogCreate, None, made.id.0, None, Some(&made)))
-            .await?;
+        audit(tx, &self.ctx, Action::CatalogCreate, None, made.id.0, None, Some(&made)).await?;
         Ok(made)
     }
 }
 
-/// Registers a user who signs in with a username; the institution must exist and the
-/// username be free.
+/// Registers a user who signs in with a username; the institution must exist, the username
+/// be free (a unique index), and a family's children be registered children.
 pub struct CreateAccount {
     pub ctx: Context,
     pub user: NewUser,
+    /// A family's children (empty for other kinds).
+    pub children: Vec<UserId>,
 }
 
 impl WriteOp for CreateAccount {
     type Out = User;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<User> {
-        if let Some(i) = self.user.institution_id
+        let new = self.user.clone().validated()?;
+        if let Some(i) = new.institution_id
             && tx.institution(i).await?.is_none()
         {
             return Err(DomainError::NotFound(Entity::Institution).into());
         }
-        if let Some(name) = &self.user.username
+        let children = ocariot::distinct_children(&self.children);
+        let registered: Vec<UserId> =
+            tx.users(&children).await?.into_iter().filter(|u| u.kind == UserKind::Child).map(|u| u.id).collect();
+        let missing = ocariot::unregistered(&children, &registered);
+        if !missing.is_empty() {
+            return Err(DomainError::UnknownMembers(missing).into());
+        }
+        if let Some(name) = &new.username
             && tx.user_by_username(name).await?.is_some()
         {
-            return Err(DomainError::AlreadyExists(entity_of(self.user.kind)).into());
+            return Err(DomainError::AlreadyExists(entity_of(new.kind)).into());
         }
-        let user = tx.insert_user(&self.user, self.ctx.now).await?;
-        tx.insert_audit(&self.ctx, &NewAuditEvent::of(Action::UserCreate, None, user.id.0, None, Some(&user))).await?;
+        let user = tx.insert_user(&new, self.ctx.now).await?;
+        audit(tx, &self.ctx, Action::UserCreate, None, user.id.0, None, Some(&user)).await?;
         Ok(user)
     }
 }
 
-/// The user with this username, with their password hash.
+/// The user with this username, with their password hash. A name no user can have (too
+/// long, a NUL) is nobody's, and is not looked up.
 pub struct AccountByUsername<'a> {
     pub username: &'a str,
 }
@@ -85,6 +99,9 @@ pub struct AccountByUsername<'a> {
 impl ReadOp for AccountByUsername<'_> {
     type Out = Option<(User, Option<String>)>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Self::Out> {
+        if user::valid_username(self.username).is_err() {
+            return Ok(None);
+        }
         r.user_by_username(self.username).await
     }
 }
@@ -102,7 +119,7 @@ impl ReadOp for AccountOf {
     }
 }
 
-/// The OCARIoT administrator's user (`admin`), made on first start.
+/// The OCARIoT administrator's user (`admin`), made on first sign-in.
 pub struct EnsureAdmin;
 
 impl WriteOp for EnsureAdmin {
@@ -139,20 +156,20 @@ pub struct UpdateChild {
 impl WriteOp for UpdateChild {
     type Out = User;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<User> {
-        let user = tx.user(self.child).await?.filter(|u| u.kind == UserKind::Child);
+        let user = tx.user_for_update(self.child).await?.filter(|u| u.kind == UserKind::Child);
         let user = user.ok_or(DomainError::NotFound(Entity::Child))?;
         let before = ChildProfile::from_profile(user.profile.as_ref());
         let after = ocariot::change_child(&before, &self.change)?;
         if after != before {
             tx.set_user_profile(user.id, &after.to_profile()).await?;
-            let event = NewAuditEvent::of(Action::UserUpdate, None, user.id.0, Some(&before), Some(&after));
-            tx.insert_audit(&self.ctx, &event).await?;
+            audit(tx, &self.ctx, Action::UserUpdate, None, user.id.0, Some(&before), Some(&after)).await?;
         }
         Ok(User { profile: Some(after.to_profile()), ..user })
     }
 }
 
-/// Notes a child's sign-in time (`last_login`).
+/// Notes a child's sign-in time (`last_login`). Not audited: signing in changes nothing
+/// anyone manages.
 pub struct RecordLogin {
     pub child: UserId,
     pub at: String,
@@ -161,7 +178,7 @@ pub struct RecordLogin {
 impl WriteOp for RecordLogin {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        if let Some(user) = tx.user(self.child).await?.filter(|u| u.kind == UserKind::Child) {
+        if let Some(user) = tx.user_for_update(self.child).await?.filter(|u| u.kind == UserKind::Child) {
             let mut p = ChildProfile::from_profile(user.profile.as_ref());
             p.last_login = Some(self.at.clone());
             tx.set_user_profile(user.id, &p.to_profile()).await?;
@@ -181,21 +198,36 @@ pub struct DeleteAccount {
 impl WriteOp for DeleteAccount {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        let Some(user) = tx.user(self.id).await?.filter(|u| KINDS.contains(&u.kind) && u.kind != UserKind::Admin)
-        else {
+        let deletable = |u: &User| KINDS.contains(&u.kind) && u.kind != UserKind::Admin;
+        let Some(user) = tx.user(self.id).await?.filter(deletable) else {
             return Ok(());
         };
-        for m in tx.memberships_of(user.id).await? {
-            tx.delete_membership(m.class_id, m.user_id).await?;
-            tx.free_seat(m.class_id).await?;
+        // Classes first, in id order: the groups the user is in and those they own.
+        let mut classes: Vec<ClassId> = tx.memberships_of(user.id).await?.iter().map(|m| m.class_id).collect();
+        classes.extend(tx.classes_owned(user.id).await?.iter().map(|c| c.id));
+        classes.sort_unstable();
+        classes.dedup();
+        for id in &classes {
+            tx.class_for_update(*id).await?;
+        }
+        // Under those locks, what the user is in; a membership that appeared in a class
+        // not locked yet makes the transaction start over.
+        let memberships = tx.memberships_of(user.id).await?;
+        if memberships.iter().any(|m| !classes.contains(&m.class_id)) {
+            return Err(StoreError::Retry("the user joined a class while being deleted".into()));
+        }
+        for m in &memberships {
+            super::remove_member(tx, &self.ctx, m).await?;
         }
         for class in tx.classes_owned(user.id).await? {
             tx.delete_class(class.id).await?;
-            let event = NewAuditEvent::of(Action::ClassDelete, Some(class.id), class.id.0, Some(&class), None);
-            tx.insert_audit(&self.ctx, &event).await?;
+            audit(tx, &self.ctx, Action::ClassDelete, Some(class.id), class.id.0, Some(&class), None).await?;
         }
+        // A membership added since (no class lock can stop an insert into a class made
+        // after the read above) keeps the user: the foreign key refuses, and the
+        // transaction runs again.
         tx.delete_user(user.id).await?;
-        tx.insert_audit(&self.ctx, &NewAuditEvent::of(Action::UserDelete, None, user.id.0, Some(&user), None)).await
+        audit(tx, &self.ctx, Action::UserDelete, None, user.id.0, Some(&user), None).await
     }
 }
 
@@ -211,25 +243,27 @@ async fn group_view<R: Read>(r: &mut R, class: Class) -> Result<GroupView> {
     Ok(GroupView { class, children })
 }
 
-/// The name is not another of the owner's groups'; the children are registered children.
-async fn check_group<T: Read>(
-    r: &mut T,
+fn ids(v: &GroupView) -> Vec<UserId> {
+    v.children.iter().map(|c| c.id).collect()
+}
+
+/// What the rules need to know about a group being made or changed.
+async fn group_facts<R: Read>(
+    r: &mut R,
     owner: UserId,
     this: Option<ClassId>,
     name: Option<&str>,
-    children: &[UserId],
-) -> Result<()> {
-    if let Some(name) = name {
-        let taken = r.classes_named(owner, name).await?.into_iter().any(|id| Some(id) != this);
-
-        if taken {
-            return Err(DomainError::AlreadyExists(Entity::Group).into());
-        }
-    }
-    let known: Vec<UserId> =
-        r.users(children).await?.into_iter().filter(|u| u.kind == UserKind::Child).map(|u| u.id).collect();
-    let missing = ocariot::unregistered(children, &known);
-    if missing.is_empty() { Ok(()) } else { Err(DomainError::UnknownMembers(missing).into()) }
+    children: Option<&[UserId]>,
+) -> Result<GroupFacts> {
+    let name_taken = match name {
+        Some(n) => r.group_named(owner, n).await?.is_some_and(|id| Some(id) != this),
+        None => false,
+    };
+    let registered = match children {
+        Some(c) => r.users(c).await?.into_iter().filter(|u| u.kind == UserKind::Child).map(|u| u.id).collect(),
+        None => Vec::new(),
+    };
+    Ok(GroupFacts { name_taken, registered })
 }
 
 pub struct CreateGroup {
@@ -243,19 +277,18 @@ pub struct CreateGroup {
 impl WriteOp for CreateGroup {
     type Out = GroupView;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<GroupView> {
-        let children = ocariot::distinct_children(&self.children);
-        check_group(tx, self.owner, None, Some(&self.name), &children).await?;
+        ocariot::check_group_text(Some(&self.name), self.school_class.as_deref())?;
+        let facts = group_facts(tx, self.owner, None, Some(&self.name), Some(&self.children)).await?;
+        let children = ocariot::decide_group(Some(&self.children), &facts)?.unwrap_or_default();
         let fields =
             ClassFields { name: self.name.clone(), school_class: self.school_class.clone(), ..ClassFields::blank() };
-        let class = tx.insert_class(self.owner, &fields, self.ctx.now).await?;
+        let class = tx.insert_class(self.owner, ClassKind::Group, &fields, self.ctx.now).await?;
         tx.add_to_class_count(self.owner, 1).await?;
         tx.replace_members(class.id, MemberRole::Student, &children, self.ctx.now).await?;
         let stored = tx.class(class.id).await?.ok_or(DomainError::NotFound(Entity::Group))?;
         let view = group_view(tx, stored).await?;
-        let ids: Vec<UserId> = view.children.iter().map(|c| c.id).collect();
-        let event =
-            NewAuditEvent::of(Action::ClassCreate, Some(class.id), class.id.0, None, Some(&(&view.class, &ids)));
-        tx.insert_audit(&self.ctx, &event).await?;
+        let after = (&view.class, ids(&view));
+        audit(tx, &self.ctx, Action::ClassCreate, Some(class.id), class.id.0, None, Some(&after)).await?;
         Ok(view)
     }
 }
@@ -273,9 +306,14 @@ pub struct UpdateGroup {
 impl WriteOp for UpdateGroup {
     type Out = GroupView;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<GroupView> {
-        let children = self.children.as_deref().map(ocariot::distinct_children);
-        check_group(tx, self.owner, Some(self.group), self.name.as_deref(), children.as_deref().unwrap_or(&[])).await?;
-        let class = tx.class_for_update(self.group).await?.filter(|c| c.owner_id == self.owner);
+        ocariot::check_group_text(self.name.as_deref(), self.school_class.as_deref())?;
+        let owned = |c: &Class| c.owner_id == self.owner && c.kind == ClassKind::Group;
+        let class = tx.class_for_update(self.group).await?.filter(owned);
+        let facts =
+            group_facts(tx, self.owner, Some(self.group), self.name.as_deref(), self.children.as_deref()).await?;
+        // The spec's order: a taken name (409) and unregistered children (400) answer before
+        // a group that is not there (404).
+        let children = ocariot::decide_group(self.children.as_deref(), &facts)?;
         let class = class.ok_or(DomainError::NotFound(Entity::Group))?;
         let before = group_view(tx, class.clone()).await?;
         let mut fields = class.fields.clone();
@@ -288,22 +326,16 @@ impl WriteOp for UpdateGroup {
         if fields != class.fields {
             tx.update_class(class.id, &fields, self.ctx.now).await?;
         }
-        if let Some(c) = &children {
+        if let Some(c) = &children
+            && *c != ids(&before)
+        {
             tx.replace_members(class.id, MemberRole::Student, c, self.ctx.now).await?;
         }
         let stored = tx.class(class.id).await?.ok_or(DomainError::NotFound(Entity::Group))?;
         let after = group_view(tx, stored).await?;
-
         if after != before {
-            let ids = |v: &GroupView| v.children.iter().map(|c| c.id).collect::<Vec<_>>();
-            let event = NewAuditEvent::of(
-                Action::ClassUpdate,
-                Some(class.id),
-                class.id.0,
-                Some(&(&before.class, ids(&before))),
-                Some(&(&after.class, ids(&after))),
-            );
-            tx.insert_audit(&self.ctx, &event).await?;
+            let (b, a) = ((&before.class, ids(&before)), (&after.class, ids(&after)));
+            audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&b), Some(&a)).await?;
         }
         Ok(after)
     }
@@ -321,13 +353,12 @@ impl WriteOp for DeleteGroup {
     type Out = bool;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<bool> {
         let Some(class) = tx.class_for_update(self.group).await? else { return Ok(false) };
-        if class.owner_id != self.owner {
+        if class.owner_id != self.owner || class.kind != ClassKind::Group {
             return Err(DomainError::NotFound(Entity::Group).into());
         }
         tx.delete_class(class.id).await?;
         tx.add_to_class_count(self.owner, -1).await?;
-        let event = NewAuditEvent::of(Action::ClassDelete, Some(class.id), class.id.0, Some(&class), None);
-        tx.insert_audit(&self.ctx, &event).await?;
+        audit(tx, &self.ctx, Action::ClassDelete, Some(class.id), class.id.0, Some(&class), None).await?;
         Ok(true)
     }
 }
@@ -341,7 +372,7 @@ pub struct GetGroup {
 impl ReadOp for GetGroup {
     type Out = GroupView;
     async fn run<R: Read>(&self, r: &mut R) -> Result<GroupView> {
-        let class = r.class(self.group).await?.filter(|c| c.owner_id == self.owner);
+        let class = r.class(self.group).await?.filter(|c| c.owner_id == self.owner && c.kind == ClassKind::Group);
         group_view(r, class.ok_or(DomainError::NotFound(Entity::Group))?).await
     }
 }
@@ -355,22 +386,10 @@ impl ReadOp for ListGroups {
     type Out = Vec<GroupView>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<GroupView>> {
         let mut out = Vec::new();
-        for class in r.classes_owned(self.owner).await? {
+        for class in r.classes_owned(self.owner).await?.into_iter().filter(|c| c.kind == ClassKind::Group) {
             out.push(group_view(r, class).await?);
         }
         Ok(out)
-    }
-}
-
-/// Of these ids, the registered children.
-pub struct RegisteredChildren {
-    pub ids: Vec<UserId>,
-}
-
-impl ReadOp for RegisteredChildren {
-    type Out = Vec<UserId>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<UserId>> {
-        Ok(r.users(&self.ids).await?.into_iter().filter(|u| u.kind == UserKind::Child).map(|u| u.id).collect())
     }
 }
 

@@ -1,10 +1,11 @@
 //! Rosters: who is in a class, removing members, a student's own classes, leaving.
 
-use classhub_core::audit::{Action, Context, NewAuditEvent};
-use classhub_core::class::{self, Class};
+use classhub_core::audit::Context;
+use classhub_core::class::{self, Class, ClassKind};
 use classhub_core::error::Entity;
-use classhub_core::invite::{MemberRole, Membership};
+use classhub_core::invite::MemberRole;
 use classhub_core::page::{Page, PageRequest};
+use classhub_core::roster;
 use classhub_core::{ClassId, DomainError, UserId};
 
 use crate::engine::{Member, Read, Tx};
@@ -20,25 +21,9 @@ pub struct ListStudents {
 impl ReadOp for ListStudents {
     type Out = Page<Member>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Member>> {
-        class::owned_by(r.class(self.class_id).await?, self.owner)?;
+        class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
         r.members(self.class_id, self.page).await
     }
-}
-
-/// Removes a member and frees their seat, recording who did it.
-async fn remove<T: Tx>(tx: &mut T, ctx: &Context, membership: Membership) -> Result<()> {
-    tx.delete_membership(membership.class_id, membership.user_id).await?;
-    if membership.role == MemberRole::Student {
-        tx.free_seat(membership.class_id).await?;
-    }
-    let event = NewAuditEvent::of(
-        Action::MembershipDelete,
-        Some(membership.class_id),
-        membership.id.0,
-        Some(&membership),
-        None,
-    );
-    tx.insert_audit(ctx, &event).await
 }
 
 /// The owner removes a student from a class; the seat is free again.
@@ -52,10 +37,10 @@ pub struct RemoveStudent {
 impl WriteOp for RemoveStudent {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        let class = class::owned_by(tx.class_for_update(self.class_id).await?, self.owner)?;
-        let membership = tx.membership(class.id, self.student).await?.filter(|m| m.role == MemberRole::Student);
-        let membership = membership.ok_or(DomainError::NotFound(Entity::Student))?;
-        remove(tx, &self.ctx, membership).await
+        let class = class::owned_by(tx.class_for_update(self.class_id).await?, self.owner, ClassKind::Class)?;
+        let membership = tx.membership(class.id, self.student).await?;
+        let membership = roster::decide_removal(membership, MemberRole::Student, Entity::Student)?;
+        super::remove_member(tx, &self.ctx, &membership).await
     }
 }
 
@@ -69,9 +54,10 @@ pub struct LeaveClass {
 impl WriteOp for LeaveClass {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        let membership = tx.membership(self.class_id, self.student).await?;
-        let membership = membership.ok_or(DomainError::NotFound(Entity::Class))?;
-        remove(tx, &self.ctx, membership).await
+        let class = tx.class_for_update(self.class_id).await?.ok_or(DomainError::NotFound(Entity::Class))?;
+        let membership = tx.membership(class.id, self.student).await?;
+        let membership = roster::decide_removal(membership, MemberRole::Student, Entity::Class)?;
+        super::remove_member(tx, &self.ctx, &membership).await
     }
 }
 

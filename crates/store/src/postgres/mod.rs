@@ -3,7 +3,7 @@
 //! (row locks and guarded `UPDATE`s), and transactions that collide (deadlocks, unique
 //! races) are run again from the start a bounded number of times.
 
-mod sql;
+mod db;
 
 use std::time::Duration;
 
@@ -11,8 +11,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use rand::Rng;
 use tokio_postgres::NoTls;
 
+use crate::sql::Sql;
 use crate::{ReadOp, Result, StoreError, StoreOptions, StoreStats, WriteOp};
-use sql::Pg;
+use db::{Pg, error};
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
@@ -54,10 +55,10 @@ impl PgEngine {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         const LOCK: &str = "SELECT pg_advisory_lock(hashtext('classhub:' || current_schema()))";
         const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtext('classhub:' || current_schema()))";
-        client.batch_execute(LOCK).await.map_err(sql::error)?;
+        client.batch_execute(LOCK).await.map_err(error)?;
         let client_mut: &mut tokio_postgres::Client = &mut client;
         let result = embedded::migrations::runner().run_async(client_mut).await;
-        client.batch_execute(UNLOCK).await.map_err(sql::error)?;
+        client.batch_execute(UNLOCK).await.map_err(error)?;
         result.map(drop).map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))
     }
 
@@ -80,11 +81,11 @@ impl PgEngine {
 
     async fn attempt<O: WriteOp>(&self, op: &O) -> Result<O::Out> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(sql::error)?;
-        let out = op.run(&mut Pg(&tx)).await;
+        let tx = client.transaction().await.map_err(error)?;
+        let out = op.run(&mut Sql::writer(&Pg(&tx))).await;
         match out {
             Ok(v) => {
-                tx.commit().await.map_err(sql::error)?;
+                tx.commit().await.map_err(error)?;
                 Ok(v)
             }
             Err(e) => {
@@ -98,12 +99,12 @@ impl PgEngine {
 
     pub(crate) async fn read<O: ReadOp>(&self, op: O) -> Result<O::Out> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        op.run(&mut Pg(&client)).await
+        op.run(&mut Sql::reader(&Pg(&client))).await
     }
 
     pub(crate) async fn ping(&self) -> Result<()> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        client.simple_query("SELECT 1").await.map(drop).map_err(sql::error)
+        client.simple_query("SELECT 1").await.map(drop).map_err(error)
     }
 
     pub(crate) fn stats(&self) -> StoreStats {
@@ -122,7 +123,7 @@ impl PgEngine {
 
 fn pool_error(e: PoolError) -> StoreError {
     match e {
-        PoolError::Backend(e) => sql::error(e),
+        PoolError::Backend(e) => error(e),
         other => StoreError::Unavailable(format!("no database connection: {other}")),
     }
 }

@@ -3,7 +3,7 @@
 //! of one `BEGIN IMMEDIATE` transaction, commits once, and only then answers each caller.
 //! Reads run on pooled reader connections in WAL mode, never blocked by the writer.
 
-mod sql;
+mod db;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +14,9 @@ use futures::FutureExt;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::sql::Sql;
 use crate::{ReadOp, Result, StoreError, StoreOptions, StoreStats, WriteOp};
-use sql::Sql;
+pub(crate) use db::error;
 
 mod embedded {
     refinery::embed_migrations!("migrations/sqlite");
@@ -48,10 +49,8 @@ impl SqliteEngine {
         let path = PathBuf::from(path);
         let mut writer = open_connection(&path, opts, false)?;
         let synchronous = if opts.sqlite_sync_full { "FULL" } else { "NORMAL" };
-        writer.pragma_update(None, "synchronous", synchronous).map_err(sql::error)?;
-        embedded::migrations::runner()
-            .run(&mut writer)
-            .map_err(|e| StoreError::Internal(format!("migrating {}: {e}", path.display())))?;
+        writer.pragma_update(None, "synchronous", synchronous).map_err(error)?;
+        migrate(&mut writer, &path)?;
 
         let (jobs, rx) = mpsc::channel(QUEUE_LEN);
         let queued = Arc::new(AtomicI64::new(0));
@@ -83,16 +82,16 @@ impl SqliteEngine {
 
     pub(crate) fn read<O: ReadOp>(&self, op: O) -> Result<O::Out> {
         self.readers.with(|conn| {
-            conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map_err(sql::error)?;
-            let out = run_now(op.run(&mut Sql(conn)));
+            conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map_err(error)?;
+            let out = run_now(op.run(&mut Sql::reader(conn)));
             let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            conn.prepare_cached(end).and_then(|mut s| s.execute([])).map_err(sql::error)?;
+            conn.prepare_cached(end).and_then(|mut s| s.execute([])).map_err(error)?;
             out
         })
     }
 
     pub(crate) fn ping(&self) -> Result<()> {
-        self.readers.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql::error))
+        self.readers.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(error))
     }
 
     pub(crate) fn stats(&self) -> StoreStats {
@@ -114,6 +113,30 @@ impl SqliteEngine {
     }
 }
 
+/// Runs the migrations with foreign keys off, as SQLite's procedure for rebuilding tables
+/// requires (a table dropped with them on would take its referencing rows with it), then
+/// checks every foreign key and turns them back on.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    conn.pragma_update(None, "foreign_keys", "OFF").map_err(error)?;
+    let migrated = embedded::migrations::runner()
+        .run(conn)
+        .map(drop)
+        .map_err(|e| StoreError::Internal(format!("migrating {}: {e}", path.display())));
+    let broken: Vec<String> = conn
+        .prepare("PRAGMA foreign_key_check")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok(format!("{} row {:?}", r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))?
+                .collect()
+        })
+        .map_err(error)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(error)?;
+    migrated?;
+    if !broken.is_empty() {
+        return Err(StoreError::Internal(format!("{}: broken foreign keys: {}", path.display(), broken.join(", "))));
+    }
+    Ok(())
+}
+
 /// Polls a script on an engine whose primitives never wait: it completes in one poll.
 fn run_now<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
     fut.now_or_never().unwrap_or_else(|| Err(StoreError::Internal("a SQLite script waited on something".into())))
@@ -123,21 +146,21 @@ fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StoreError::Unavailable(format!("opening {}: {e}", path.display())))?;
-    conn.busy_timeout(opts.busy_timeout).map_err(sql::error)?;
+    conn.busy_timeout(opts.busy_timeout).map_err(error)?;
     conn.set_prepared_statement_cache_capacity(128);
     // Plans that do not depend on bound values. Without this, SQLite marks a statement
     // whose plan looked at a parameter (partial indexes, LIMIT, LIKE) as expired whenever
     // its bindings are cleared, so every cached statement was parsed again on every use.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(sql::error)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(error)?;
 
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(sql::error)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(error)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Internal(format!("{} cannot use WAL (journal_mode = {mode})", path.display())));
     }
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(sql::error)?;
-    conn.pragma_update(None, "mmap_size", 268_435_456).map_err(sql::error)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(error)?;
+    conn.pragma_update(None, "mmap_size", 268_435_456).map_err(error)?;
     if read_only {
-        conn.pragma_update(None, "query_only", "ON").map_err(sql::error)?;
+        conn.pragma_update(None, "query_only", "ON").map_err(error)?;
     }
     Ok(conn)
 }
@@ -186,7 +209,7 @@ struct OpJob<O: WriteOp> {
 
 impl<O: WriteOp> Job for OpJob<O> {
     fn run(&mut self, conn: &Connection) -> bool {
-        let out = run_now(self.op.run(&mut Sql(conn)));
+        let out = run_now(self.op.run(&mut Sql::writer(conn)));
         let ok = out.is_ok();
         self.result = Some(out);
         ok
@@ -242,7 +265,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Msg>, queued: Arc<Atomic
 }
 
 fn commit_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> std::result::Result<(), StoreError> {
-    let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(sql::error);
+    let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(error);
     exec("BEGIN IMMEDIATE")?;
     let result = (|| {
         for job in group.iter_mut() {

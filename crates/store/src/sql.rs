@@ -1,0 +1,1513 @@
+//! Every statement classhub runs, written once for both engines (see [`crate::db`] for the
+//! dialect), and the row mappers, which read columns by name. Column lists alias each
+//! column with its table's letter (`c_name`, `u_name`), so one mapper serves every query
+//! that selects the list, joins included.
+
+use classhub_core::audit::{AuditEvent, Context, NewAuditEvent};
+use classhub_core::catalog::{Course, Model};
+use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
+use classhub_core::invite::{InviteCode, MemberRole, Membership};
+use classhub_core::lab::{
+    Address, Blueprint, CustomField, FieldValue, LabSettings, Link, Policy, Project, ProjectMember, StudentProfile,
+};
+use classhub_core::ocariot::Institution;
+use classhub_core::page::{Page, PageRequest};
+use classhub_core::time::ZoneName;
+use classhub_core::user::{NewUser, Principal, User, UserKind};
+use classhub_core::{
+    AuditEventId, BlueprintId, ClassId, CourseId, CustomFieldId, InstitutionId, InviteCodeId, MembershipId, ModelId,
+    OutboxId, PolicyId, ProjectId, ProjectMemberId, UserId,
+};
+use jiff::Timestamp;
+
+use crate::StoreError;
+use crate::db::{Arg, Db, JsonText, Query, Row, args, query};
+use crate::engine::{ApiCredential, ClassFilter, Member, NewCode, NewMember, OutboxMessage, Read, Result, Tx};
+
+/// An engine's connection seen through the primitives. `Tx` is implemented only for
+/// transactions (`W` = [`Write`]).
+pub(crate) struct Sql<'a, D, W = ReadOnly>(pub &'a D, pub std::marker::PhantomData<W>);
+
+pub(crate) struct ReadOnly;
+pub(crate) struct Write;
+
+impl<'a, D> Sql<'a, D, ReadOnly> {
+    pub(crate) fn reader(db: &'a D) -> Self {
+        Sql(db, std::marker::PhantomData)
+    }
+}
+
+impl<'a, D> Sql<'a, D, Write> {
+    pub(crate) fn writer(db: &'a D) -> Self {
+        Sql(db, std::marker::PhantomData)
+    }
+}
+
+impl<D: Db, W> Sql<'_, D, W> {
+    async fn all<T>(&self, q: &Query, args: &[Arg<'_>], f: impl FnMut(&dyn Row) -> Result<T>) -> Result<Vec<T>> {
+        self.0.rows(q, args, f).await
+    }
+
+    async fn one<T>(&self, q: &Query, args: &[Arg<'_>], f: impl FnMut(&dyn Row) -> Result<T>) -> Result<Option<T>> {
+        let mut rows = self.0.rows(q, args, f).await?;
+        match rows.len() {
+            0 | 1 => Ok(rows.pop()),
+            n => Err(StoreError::Internal(format!("{n} rows where at most one was expected: {}", q.text()))),
+        }
+    }
+
+    async fn count(&self, q: &Query, args: &[Arg<'_>]) -> Result<u64> {
+        Ok(self.one(q, args, |r| r.int("n")).await?.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn exec(&self, q: &Query, args: &[Arg<'_>]) -> Result<u64> {
+        self.0.exec(q, args).await
+    }
+
+    /// Runs a statement that must change exactly one row; a row that is not there (changed
+    /// concurrently) makes the transaction run again.
+    async fn exec_one(&self, q: &Query, args: &[Arg<'_>], what: &str) -> Result<()> {
+        match self.0.exec(q, args).await? {
+            1 => Ok(()),
+            n => Err(StoreError::Retry(format!("{what}: {n} rows changed where one was expected"))),
+        }
+    }
+
+    /// An `INSERT … RETURNING id`.
+    async fn insert(&self, q: &Query, args: &[Arg<'_>]) -> Result<i64> {
+        self.one(q, args, |r| r.int("id"))
+            .await?
+            .ok_or_else(|| StoreError::Internal(format!("INSERT returned no id: {}", q.text())))
+    }
+}
+
+fn page_args(p: PageRequest) -> (i64, i64) {
+    (i64::from(p.limit), i64::try_from(p.offset).unwrap_or(i64::MAX))
+}
+
+fn stored<T>(v: Option<T>, what: &str) -> Result<T> {
+    v.ok_or_else(|| StoreError::Internal(format!("unexpected {what} in the database")))
+}
+
+fn count_of(r: &dyn Row, col: &str) -> Result<u32> {
+    Ok(u32::try_from(r.int(col)?.max(0)).unwrap_or(u32::MAX))
+}
+
+fn opt_count(r: &dyn Row, col: &str) -> Result<Option<u32>> {
+    Ok(r.opt_int(col)?.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX)))
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> JsonText {
+    JsonText(serde_json::to_string(v).unwrap_or_else(|_| "null".into()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(v: Option<serde_json::Value>, col: &str) -> Result<Option<T>> {
+    v.map(|v| serde_json::from_value(v).map_err(|e| crate::db::column(col, e))).transpose()
+}
+
+// ---- column lists and their mappers ----------------------------------------------------------
+
+macro_rules! class_cols {
+    () => {
+        "c.id AS c_id, c.owner_id AS c_owner_id, c.kind AS c_kind, c.name AS c_name, c.status AS c_status, \
+         c.description AS c_description, c.start_at AS c_start_at, c.end_at AS c_end_at, c.capacity AS c_capacity, \
+         c.timezone AS c_timezone, c.location AS c_location, c.online_url AS c_online_url, \
+         c.invite_only AS c_invite_only, c.primary_model_id AS c_primary_model_id, \
+         c.allowed_model_ids AS c_allowed_model_ids, c.course_id AS c_course_id, c.member_count AS c_member_count, \
+         c.version AS c_version, c.created_at AS c_created_at, c.updated_at AS c_updated_at, \
+         c.school_class AS c_school_class"
+    };
+}
+
+fn class_row(r: &dyn Row) -> Result<Class> {
+    let status = r.opt_text("c_status")?.map(|s| stored(ClassStatus::parse(&s), "class status")).transpose()?;
+    Ok(Class {
+        id: ClassId(r.int("c_id")?),
+        owner_id: UserId(r.int("c_owner_id")?),
+        kind: stored(ClassKind::parse(&r.text("c_kind")?), "class kind")?,
+        fields: ClassFields {
+            name: r.text("c_name")?,
+            status,
+            description: r.opt_text("c_description")?,
+            start_at: r.opt_time("c_start_at")?,
+            end_at: r.opt_time("c_end_at")?,
+            capacity: opt_count(r, "c_capacity")?,
+            timezone: r.opt_text("c_timezone")?.map(ZoneName::from_stored),
+            location: r.opt_text("c_location")?,
+            online_url: r.opt_text("c_online_url")?,
+            invite_only: r.opt_bool("c_invite_only")?,
+            primary_model_id: r.opt_int("c_primary_model_id")?.map(ModelId),
+            allowed_model_ids: r.ints("c_allowed_model_ids")?.into_iter().map(ModelId).collect(),
+            course_id: r.opt_int("c_course_id")?.map(CourseId),
+            school_class: r.opt_text("c_school_class")?,
+        },
+        member_count: count_of(r, "c_member_count")?,
+        version: r.int("c_version")?,
+        created_at: r.time("c_created_at")?,
+        updated_at: r.time("c_updated_at")?,
+    })
+}
+
+macro_rules! code_cols {
+    () => {
+        "i.id AS i_id, i.class_id AS i_class_id, c.owner_id AS i_owner_id, i.code AS i_code, \
+         i.target_role AS i_target_role, i.used_count AS i_used_count, i.max_uses AS i_max_uses, \
+         i.expires_at AS i_expires_at, i.disabled AS i_disabled, i.created_by AS i_created_by, \
+         i.created_at AS i_created_at"
+    };
+}
+
+fn code_row(r: &dyn Row) -> Result<InviteCode> {
+    Ok(InviteCode {
+        id: InviteCodeId(r.int("i_id")?),
+        class_id: ClassId(r.int("i_class_id")?),
+        owner_id: UserId(r.int("i_owner_id")?),
+        code: r.text("i_code")?,
+        target_role: stored(MemberRole::parse(&r.text("i_target_role")?), "role")?,
+        used_count: count_of(r, "i_used_count")?,
+        max_uses: opt_count(r, "i_max_uses")?,
+        expires_at: r.opt_time("i_expires_at")?,
+        disabled: r.bool("i_disabled")?,
+        created_by: UserId(r.int("i_created_by")?),
+        created_at: r.time("i_created_at")?,
+    })
+}
+
+macro_rules! membership_cols {
+    () => {
+        "m.id AS m_id, m.class_id AS m_class_id, m.user_id AS m_user_id, m.role AS m_role, \
+         m.joined_at AS m_joined_at, m.invite_code_id AS m_invite_code_id, m.invited_at AS m_invited_at, \
+         m.logged_in_at AS m_logged_in_at"
+    };
+}
+
+fn membership_row(r: &dyn Row) -> Result<Membership> {
+    Ok(Membership {
+        id: MembershipId(r.int("m_id")?),
+        class_id: ClassId(r.int("m_class_id")?),
+        user_id: UserId(r.int("m_user_id")?),
+        role: stored(MemberRole::parse(&r.text("m_role")?), "role")?,
+        joined_at: r.time("m_joined_at")?,
+        invite_code_id: r.opt_int("m_invite_code_id")?.map(InviteCodeId),
+        invited_at: r.opt_time("m_invited_at")?,
+        logged_in_at: r.opt_time("m_logged_in_at")?,
+    })
+}
+
+macro_rules! user_cols {
+    () => {
+        "u.id AS u_id, u.kind AS u_kind, u.name AS u_name, u.email AS u_email, u.first_name AS u_first_name, \
+         u.last_name AS u_last_name, u.created_at AS u_created_at, u.username AS u_username, \
+         u.institution_id AS u_institution_id, u.profile AS u_profile"
+    };
+}
+
+fn user_row(r: &dyn Row) -> Result<User> {
+    Ok(User {
+        id: UserId(r.int("u_id")?),
+        kind: stored(UserKind::parse(&r.text("u_kind")?), "user kind")?,
+        name: r.text("u_name")?,
+        email: r.opt_text("u_email")?,
+        first_name: r.opt_text("u_first_name")?,
+        last_name: r.opt_text("u_last_name")?,
+        username: r.opt_text("u_username")?,
+        institution_id: r.opt_int("u_institution_id")?.map(InstitutionId),
+        profile: r.json("u_profile")?,
+        created_at: r.time("u_created_at")?,
+    })
+}
+
+fn member_row(r: &dyn Row) -> Result<Member> {
+    Ok(Member { membership: membership_row(r)?, user: user_row(r)? })
+}
+
+macro_rules! project_member_cols {
+    () => {
+        "pm.id AS pm_id, pm.project_id AS pm_project_id, pm.user_id AS pm_user_id, pm.can_instruct AS pm_can_instruct"
+    };
+}
+
+fn project_member_row(r: &dyn Row) -> Result<ProjectMember> {
+    Ok(ProjectMember {
+        id: ProjectMemberId(r.int("pm_id")?),
+        project_id: ProjectId(r.int("pm_project_id")?),
+        user_id: UserId(r.int("pm_user_id")?),
+        can_instruct: r.bool("pm_can_instruct")?,
+    })
+}
+
+macro_rules! project_cols {
+    () => {
+        "p.id AS p_id, p.name AS p_name, p.is_active AS p_is_active"
+    };
+}
+
+fn project_row(r: &dyn Row) -> Result<Project> {
+    Ok(Project { id: ProjectId(r.int("p_id")?), name: r.text("p_name")?, is_active: r.bool("p_is_active")? })
+}
+
+macro_rules! policy_cols {
+    () => {
+        "po.id AS po_id, po.project_id AS po_project_id, po.name AS po_name, \
+         po.default_duration_minutes AS po_minutes, po.allow_environment_creation AS po_allow_env"
+    };
+}
+
+fn policy_row(r: &dyn Row) -> Result<Policy> {
+    Ok(Policy {
+        id: PolicyId(r.int("po_id")?),
+        project_id: ProjectId(r.int("po_project_id")?),
+        name: r.text("po_name")?,
+        default_duration_minutes: count_of(r, "po_minutes")?,
+        allow_environment_creation: r.bool("po_allow_env")?,
+    })
+}
+
+macro_rules! blueprint_cols {
+    () => {
+        "b.id AS b_id, b.project_id AS b_project_id, b.name AS b_name, b.description AS b_description, \
+         b.token AS b_token"
+    };
+}
+
+fn blueprint_row(r: &dyn Row) -> Result<Blueprint> {
+    Ok(Blueprint {
+        id: BlueprintId(r.int("b_id")?),
+        project_id: ProjectId(r.int("b_project_id")?),
+        name: r.text("b_name")?,
+        description: r.opt_text("b_description")?,
+        token: r.text("b_token")?,
+    })
+}
+
+macro_rules! field_cols {
+    () => {
+        "f.id AS f_id, f.project_id AS f_project_id, f.name AS f_name, f.position AS f_position, f.kind AS f_kind, \
+         f.is_required AS f_is_required, f.regex AS f_regex, f.default_value AS f_default_value"
+    };
+}
+
+fn field_row(r: &dyn Row) -> Result<CustomField> {
+    Ok(CustomField {
+        id: CustomFieldId(r.int("f_id")?),
+        project_id: ProjectId(r.int("f_project_id")?),
+        name: r.text("f_name")?,
+        order: r.int("f_position")?,
+        kind: r.int("f_kind")?,
+        is_required: r.bool("f_is_required")?,
+        regex: r.opt_text("f_regex")?,
+        default_value: r.opt_text("f_default_value")?,
+    })
+}
+
+macro_rules! lab_cols {
+    () => {
+        "l.project_id AS l_project_id, l.blueprint_id AS l_blueprint_id, l.policy_id AS l_policy_id, \
+         l.short_id AS l_short_id, l.windows_zone AS l_windows_zone, l.passphrase AS l_passphrase, \
+         l.limit_early_access AS l_limit_early_access, l.use_custom_invitation_email AS l_use_custom, \
+         l.custom_invitation_subject AS l_custom_subject, l.custom_invitation_body AS l_custom_body, \
+         l.permit_non_registered AS l_permit_non_registered, l.address AS l_address, \
+         l.field_values AS l_field_values, l.self_paced AS l_self_paced, \
+         l.allow_multiple_student_login AS l_multiple_login"
+    };
+}
+
+fn lab_row(r: &dyn Row) -> Result<LabSettings> {
+    Ok(LabSettings {
+        project_id: ProjectId(r.int("l_project_id")?),
+        blueprint_id: BlueprintId(r.int("l_blueprint_id")?),
+        policy_id: PolicyId(r.int("l_policy_id")?),
+        short_id: r.text("l_short_id")?,
+        windows_zone: r.text("l_windows_zone")?,
+        passphrase: r.text("l_passphrase")?,
+        limit_early_access: u8::try_from(r.int("l_limit_early_access")?).unwrap_or(0),
+        use_custom_invitation_email: r.bool("l_use_custom")?,
+        custom_invitation_subject: r.opt_text("l_custom_subject")?,
+        custom_invitation_body: r.opt_text("l_custom_body")?,
+        permit_non_registered: r.bool("l_permit_non_registered")?,
+        address: from_json::<Address>(r.json("l_address")?, "l_address")?,
+        field_values: from_json::<Vec<FieldValue>>(r.json("l_field_values")?, "l_field_values")?.unwrap_or_default(),
+        self_paced: r.bool("l_self_paced")?,
+        allow_multiple_student_login: r.bool("l_multiple_login")?,
+    })
+}
+
+macro_rules! institution_cols {
+    () => {
+        "n.id AS n_id, n.type AS n_type, n.name AS n_name, n.address AS n_address, n.latitude AS n_latitude, \
+         n.longitude AS n_longitude"
+    };
+}
+
+fn institution_row(r: &dyn Row) -> Result<Institution> {
+    Ok(Institution {
+        id: InstitutionId(r.int("n_id")?),
+        kind: r.text("n_type")?,
+        name: r.text("n_name")?,
+        address: r.opt_text("n_address")?,
+        latitude: r.opt_text("n_latitude")?,
+        longitude: r.opt_text("n_longitude")?,
+    })
+}
+
+fn event_row(r: &dyn Row) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: AuditEventId(r.int("id")?),
+        at: r.time("at")?,
+        actor_id: r.opt_int("actor_id")?.map(UserId),
+        action: r.text("action")?,
+        class_id: r.opt_int("class_id")?.map(ClassId),
+        entity_id: r.int("entity_id")?,
+        before: r.json("before")?,
+        after: r.json("after")?,
+        request_id: r.opt_text("request_id")?,
+    })
+}
+
+fn principal(r: &dyn Row) -> Result<Option<Principal>> {
+    let id = UserId(r.int("id")?);
+    Ok(UserKind::parse(&r.text("kind")?).map(|kind| Principal { user_id: id, kind }))
+}
+
+fn ids<T: Copy>(v: &[T], f: impl Fn(T) -> i64) -> Vec<i64> {
+    v.iter().map(|x| f(*x)).collect()
+}
+
+// ---- reads ----------------------------------------------------------------------------------
+
+impl<D: Db, W> Read for Sql<'_, D, W> {
+    async fn principal_by_token(&mut self, hash: &[u8; 32]) -> Result<Option<Principal>> {
+        let q = query!(
+            "SELECT u.id AS id, u.kind AS kind FROM tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.hash = $1 AND t.revoked_at IS NULL"
+        );
+        Ok(self.one(q, &args![hash], principal).await?.flatten())
+    }
+
+    async fn user(&mut self, id: UserId) -> Result<Option<User>> {
+        self.one(query!("SELECT ", user_cols!(), " FROM users u WHERE u.id = $1"), &args![id.0], user_row).await
+    }
+
+    async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>> {
+        let list = self::ids(ids, |u| u.0);
+        self.all(query!("SELECT ", user_cols!(), " FROM users u WHERE u.id {in $1}"), &args![list], user_row).await
+    }
+
+    async fn user_by_username(&mut self, username: &str) -> Result<Option<(User, Option<String>)>> {
+        let q =
+            query!("SELECT ", user_cols!(), ", u.password_hash AS password_hash FROM users u WHERE u.username = $1");
+        self.one(q, &args![username], |r| Ok((user_row(r)?, r.opt_text("password_hash")?))).await
+    }
+
+    async fn has_users(&mut self) -> Result<bool> {
+        Ok(self.count(query!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM users LIMIT 1) AS any_user"), &[]).await? > 0)
+    }
+
+    async fn class(&mut self, id: ClassId) -> Result<Option<Class>> {
+        self.one(query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1"), &args![id.0], class_row).await
+    }
+
+    async fn classes(&mut self, owner: UserId, filter: &ClassFilter, page: PageRequest) -> Result<Page<Class>> {
+        let (limit, offset) = page_args(page);
+        let course = filter.course_id.map(|c| c.0);
+        let status = filter.status.map(ClassStatus::as_str);
+        // The page's ids first, from the (owner, created_at, id) index alone, then only
+        // those rows: skipping `offset` rows reads index entries, not rows.
+        let items = self
+            .all(
+                query!(
+                    "SELECT ",
+                    class_cols!(),
+                    " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
+                     AND (CAST($2 AS BIGINT) IS NULL OR k.course_id = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR k.status = $3) \
+                     ORDER BY k.created_at DESC, k.id DESC LIMIT $4 OFFSET $5) \
+                     ORDER BY c.created_at DESC, c.id DESC"
+                ),
+                &args![owner.0, course, status, limit, offset],
+                class_row,
+            )
+            .await?;
+        let total = if *filter == ClassFilter::default() {
+            self.count(query!("SELECT class_count AS n FROM users WHERE id = $1"), &args![owner.0]).await?
+        } else {
+            self.count(
+                query!(
+                    "SELECT COUNT(*) AS n FROM classes k WHERE k.owner_id = $1 \
+                     AND (CAST($2 AS BIGINT) IS NULL OR k.course_id = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR k.status = $3)"
+                ),
+                &args![owner.0, course, status],
+            )
+            .await?
+        };
+        Ok(Page { total, items })
+    }
+
+    async fn classes_of_member(&mut self, user: UserId, page: PageRequest) -> Result<Page<Class>> {
+        let (limit, offset) = page_args(page);
+        let items = self
+            .all(
+                query!(
+                    "SELECT ",
+                    class_cols!(),
+                    " FROM memberships m JOIN classes c ON c.id = m.class_id \
+                     WHERE m.user_id = $1 ORDER BY m.joined_at DESC, m.id DESC LIMIT $2 OFFSET $3"
+                ),
+                &args![user.0, limit, offset],
+                class_row,
+            )
+            .await?;
+        let total =
+            self.count(query!("SELECT COUNT(*) AS n FROM memberships WHERE user_id = $1"), &args![user.0]).await?;
+        Ok(Page { total, items })
+    }
+
+    async fn classes_owned(&mut self, owner: UserId) -> Result<Vec<Class>> {
+        let q = query!(
+            "SELECT ",
+            class_cols!(),
+            " FROM classes c WHERE c.owner_id = $1 ORDER BY c.created_at DESC, c.id DESC"
+        );
+        self.all(q, &args![owner.0], class_row).await
+    }
+
+    async fn group_named(&mut self, owner: UserId, name: &str) -> Result<Option<ClassId>> {
+        let q = query!("SELECT id FROM classes WHERE owner_id = $1 AND name = $2 AND kind = 'group'");
+        self.one(q, &args![owner.0, name], |r| Ok(ClassId(r.int("id")?))).await
+    }
+
+    async fn codes_of(&mut self, classes: &[ClassId]) -> Result<Vec<InviteCode>> {
+        // One class (every single-class read and write): a plain `=` keeps one plan.
+        if let [class] = classes {
+            let q = query!(
+                "SELECT ",
+                code_cols!(),
+                " FROM invite_codes i JOIN classes c ON c.id = i.class_id \
+                 WHERE i.class_id = $1 ORDER BY i.created_at DESC, i.id DESC"
+            );
+            return self.all(q, &args![class.0], code_row).await;
+        }
+        let list = ids(classes, |c| c.0);
+        let q = query!(
+            "SELECT ",
+            code_cols!(),
+            " FROM invite_codes i JOIN classes c ON c.id = i.class_id \
+             WHERE i.class_id {in $1} ORDER BY i.class_id, i.created_at DESC, i.id DESC"
+        );
+        self.all(q, &args![list], code_row).await
+    }
+
+    async fn codes_page(
+        &mut self,
+        class: ClassId,
+        active_at: Option<Timestamp>,
+        page: PageRequest,
+    ) -> Result<Page<InviteCode>> {
+        let (limit, offset) = page_args(page);
+        let items = self
+            .all(
+                query!(
+                    "SELECT ",
+                    code_cols!(),
+                    " FROM invite_codes i JOIN classes c ON c.id = i.class_id WHERE i.class_id = $1 \
+                     AND (CAST($2 AS TIMESTAMPTZ) IS NULL OR (NOT i.disabled AND (i.expires_at IS NULL OR i.expires_at > $2))) \
+                     ORDER BY i.created_at DESC, i.id DESC LIMIT $3 OFFSET $4"
+                ),
+                &args![class.0, active_at, limit, offset],
+                code_row,
+            )
+            .await?;
+        let total = self
+            .count(
+                query!(
+                    "SELECT COUNT(*) AS n FROM invite_codes i WHERE i.class_id = $1 \
+                     AND (CAST($2 AS TIMESTAMPTZ) IS NULL OR (NOT i.disabled AND (i.expires_at IS NULL OR i.expires_at > $2)))"
+                ),
+                &args![class.0, active_at],
+            )
+            .await?;
+        Ok(Page { total, items })
+    }
+
+    async fn code(&mut self, id: InviteCodeId) -> Result<Option<InviteCode>> {
+        let q =
+            query!("SELECT ", code_cols!(), " FROM invite_codes i JOIN classes c ON c.id = i.class_id WHERE i.id = $1");
+        self.one(q, &args![id.0], code_row).await
+    }
+
+    async fn code_by_value(&mut self, code: &str) -> Result<Option<InviteCode>> {
+        let q = query!(
+            "SELECT ",
+            code_cols!(),
+            " FROM invite_codes i JOIN classes c ON c.id = i.class_id WHERE i.code = $1"
+        );
+        self.one(q, &args![code], code_row).await
+    }
+
+    async fn membership(&mut self, class: ClassId, user: UserId) -> Result<Option<Membership>> {
+        let q = query!("SELECT ", membership_cols!(), " FROM memberships m WHERE m.class_id = $1 AND m.user_id = $2");
+        self.one(q, &args![class.0, user.0], membership_row).await
+    }
+
+    async fn memberships_of(&mut self, user: UserId) -> Result<Vec<Membership>> {
+        let q =
+            query!("SELECT ", membership_cols!(), " FROM memberships m WHERE m.user_id = $1 ORDER BY m.class_id, m.id");
+        self.all(q, &args![user.0], membership_row).await
+    }
+
+    async fn members(&mut self, class: ClassId, page: PageRequest) -> Result<Page<Member>> {
+        let (limit, offset) = page_args(page);
+        let items = self
+            .all(
+                query!(
+                    "SELECT ",
+                    membership_cols!(),
+                    ", ",
+                    user_cols!(),
+                    " FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.class_id = $1 ORDER BY m.joined_at DESC, m.id DESC LIMIT $2 OFFSET $3"
+                ),
+                &args![class.0, limit, offset],
+                member_row,
+            )
+            .await?;
+        let total =
+            self.count(query!("SELECT COUNT(*) AS n FROM memberships WHERE class_id = $1"), &args![class.0]).await?;
+        Ok(Page { total, items })
+    }
+
+    async fn members_by_role(&mut self, class: ClassId, role: MemberRole) -> Result<Vec<Member>> {
+        let q = query!(
+            "SELECT ",
+            membership_cols!(),
+            ", ",
+            user_cols!(),
+            " FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.class_id = $1 AND m.role = $2 ORDER BY m.position, m.id"
+        );
+        self.all(q, &args![class.0, role.as_str()], member_row).await
+    }
+
+    async fn member(&mut self, id: MembershipId) -> Result<Option<Member>> {
+        let q = query!(
+            "SELECT ",
+            membership_cols!(),
+            ", ",
+            user_cols!(),
+            " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1"
+        );
+        self.one(q, &args![id.0], member_row).await
+    }
+
+    async fn member_by_email(&mut self, class: ClassId, email: &str) -> Result<Option<Member>> {
+        let q = query!(
+            "SELECT ",
+            membership_cols!(),
+            ", ",
+            user_cols!(),
+            " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.class_id = $1 AND m.email = $2"
+        );
+        self.one(q, &args![class.0, email], member_row).await
+    }
+
+    async fn history(&mut self, class: ClassId, page: PageRequest) -> Result<Page<AuditEvent>> {
+        let (limit, offset) = page_args(page);
+        let items = self
+            .all(
+                query!(
+                    "SELECT id, at, actor_id, action, class_id, entity_id, before, after, request_id \
+                     FROM audit_events WHERE class_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
+                ),
+                &args![class.0, limit, offset],
+                event_row,
+            )
+            .await?;
+        let total =
+            self.count(query!("SELECT COUNT(*) AS n FROM audit_events WHERE class_id = $1"), &args![class.0]).await?;
+        Ok(Page { total, items })
+    }
+
+    async fn existing_models(&mut self, ids: &[ModelId]) -> Result<Vec<ModelId>> {
+        let list = self::ids(ids, |m| m.0);
+        self.all(query!("SELECT id FROM models WHERE id {in $1}"), &args![list], |r| Ok(ModelId(r.int("id")?))).await
+    }
+
+    async fn course(&mut self, id: CourseId) -> Result<Option<Course>> {
+        self.one(query!("SELECT id, partner_id, title FROM courses WHERE id = $1"), &args![id.0], |r| {
+            Ok(Course { id: CourseId(r.int("id")?), partner_id: UserId(r.int("partner_id")?), title: r.text("title")? })
+        })
+        .await
+    }
+
+    async fn api_credential(&mut self, api_id: &str) -> Result<Option<ApiCredential>> {
+        let q = query!(
+            "SELECT u.id AS id, u.kind AS kind, a.sealed_key AS sealed_key FROM api_credentials a \
+             JOIN users u ON u.id = a.user_id WHERE a.api_id = $1 AND a.revoked_at IS NULL"
+        );
+        let found = self.one(q, &args![api_id], |r| Ok((principal(r)?, r.bytes("sealed_key")?))).await?;
+        Ok(found.and_then(|(p, sealed_key)| Some(ApiCredential { principal: p?, sealed_key })))
+    }
+
+    async fn project(&mut self, id: ProjectId) -> Result<Option<Project>> {
+        self.one(query!("SELECT ", project_cols!(), " FROM projects p WHERE p.id = $1"), &args![id.0], project_row)
+            .await
+    }
+
+    async fn projects_of(&mut self, user: UserId) -> Result<Vec<(Project, ProjectMember)>> {
+        let q = query!(
+            "SELECT ",
+            project_cols!(),
+            ", ",
+            project_member_cols!(),
+            " FROM project_members pm JOIN projects p ON p.id = pm.project_id WHERE pm.user_id = $1 ORDER BY p.id"
+        );
+        self.all(q, &args![user.0], |r| Ok((project_row(r)?, project_member_row(r)?))).await
+    }
+
+    async fn project_membership(&mut self, user: UserId, project: ProjectId) -> Result<Option<ProjectMember>> {
+        let q = query!(
+            "SELECT ",
+            project_member_cols!(),
+            " FROM project_members pm WHERE pm.user_id = $1 AND pm.project_id = $2"
+        );
+        self.one(q, &args![user.0, project.0], project_member_row).await
+    }
+
+    async fn policies(&mut self, project: ProjectId) -> Result<Vec<Policy>> {
+        let q = query!("SELECT ", policy_cols!(), " FROM policies po WHERE po.project_id = $1 ORDER BY po.id");
+        self.all(q, &args![project.0], policy_row).await
+    }
+
+    async fn policy(&mut self, id: PolicyId) -> Result<Option<Policy>> {
+        self.one(query!("SELECT ", policy_cols!(), " FROM policies po WHERE po.id = $1"), &args![id.0], policy_row)
+            .await
+    }
+
+    async fn blueprints(&mut self, project: ProjectId) -> Result<Vec<Blueprint>> {
+        let q = query!("SELECT ", blueprint_cols!(), " FROM blueprints b WHERE b.project_id = $1 ORDER BY b.id");
+        self.all(q, &args![project.0], blueprint_row).await
+    }
+
+    async fn blueprint(&mut self, id: BlueprintId) -> Result<Option<Blueprint>> {
+        let q = query!("SELECT ", blueprint_cols!(), " FROM blueprints b WHERE b.id = $1");
+        self.one(q, &args![id.0], blueprint_row).await
+    }
+
+    async fn blueprint_token_exists(&mut self, token: &str) -> Result<bool> {
+        Ok(self.count(query!("SELECT COUNT(*) AS n FROM blueprints WHERE token = $1"), &args![token]).await? > 0)
+    }
+
+    async fn custom_fields(&mut self, project: ProjectId) -> Result<Vec<CustomField>> {
+        let q =
+            query!("SELECT ", field_cols!(), " FROM custom_fields f WHERE f.project_id = $1 ORDER BY f.position, f.id");
+        self.all(q, &args![project.0], field_row).await
+    }
+
+    async fn project_member(&mut self, id: ProjectMemberId) -> Result<Option<(ProjectMember, User)>> {
+        let q = query!(
+            "SELECT ",
+            project_member_cols!(),
+            ", ",
+            user_cols!(),
+            " FROM project_members pm JOIN users u ON u.id = pm.user_id WHERE pm.id = $1"
+        );
+        self.one(q, &args![id.0], |r| Ok((project_member_row(r)?, user_row(r)?))).await
+    }
+
+    async fn project_members(&mut self, project: ProjectId) -> Result<Vec<(ProjectMember, User)>> {
+        let q = query!(
+            "SELECT ",
+            project_member_cols!(),
+            ", ",
+            user_cols!(),
+            " FROM project_members pm JOIN users u ON u.id = pm.user_id WHERE pm.project_id = $1 ORDER BY pm.id"
+        );
+        self.all(q, &args![project.0], |r| Ok((project_member_row(r)?, user_row(r)?))).await
+    }
+
+    async fn lab(&mut self, class: ClassId) -> Result<Option<LabSettings>> {
+        self.one(query!("SELECT ", lab_cols!(), " FROM labs l WHERE l.class_id = $1"), &args![class.0], lab_row).await
+    }
+
+    async fn labs_in(&mut self, projects: &[ProjectId]) -> Result<Vec<(Class, LabSettings)>> {
+        let list = ids(projects, |p| p.0);
+        let q = query!(
+            "SELECT ",
+            class_cols!(),
+            ", ",
+            lab_cols!(),
+            " FROM labs l JOIN classes c ON c.id = l.class_id \
+             WHERE l.project_id {in $1} ORDER BY c.created_at DESC, c.id DESC"
+        );
+        self.all(q, &args![list], |r| Ok((class_row(r)?, lab_row(r)?))).await
+    }
+
+    async fn class_by_short_id(&mut self, short_id: &str) -> Result<Option<ClassId>> {
+        let q = query!("SELECT class_id FROM labs WHERE short_id = $1");
+        self.one(q, &args![short_id], |r| Ok(ClassId(r.int("class_id")?))).await
+    }
+
+    async fn sponsored_link(&mut self, hash: &[u8; 32]) -> Result<Option<Link>> {
+        let q = query!("SELECT class_id, email, disabled_at FROM sponsored_links WHERE token_hash = $1");
+        self.one(q, &args![hash], |r| {
+            Ok(Link {
+                class_id: ClassId(r.int("class_id")?),
+                email: r.text("email")?,
+                disabled: r.opt_time("disabled_at")?.is_some(),
+            })
+        })
+        .await
+    }
+
+    async fn institution(&mut self, id: InstitutionId) -> Result<Option<Institution>> {
+        let q = query!("SELECT ", institution_cols!(), " FROM institutions n WHERE n.id = $1");
+        self.one(q, &args![id.0], institution_row).await
+    }
+
+    async fn institution_named(&mut self, name: &str) -> Result<Option<Institution>> {
+        let q = query!("SELECT ", institution_cols!(), " FROM institutions n WHERE n.name = $1");
+        self.one(q, &args![name], institution_row).await
+    }
+
+    async fn setting(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.one(query!("SELECT value FROM settings WHERE name = $1"), &args![name], |r| r.bytes("value")).await
+    }
+
+    async fn broken_invariants(&mut self) -> Result<Vec<String>> {
+        // Each check names what breaks; the first few offending rows are shown.
+        let checks: [(&Query, &str); 8] = [
+            (
+                query!(
+                    "SELECT c.id AS id FROM classes c WHERE c.member_count <> \
+                     (SELECT COUNT(*) FROM memberships m WHERE m.class_id = c.id AND m.role = 'student') \
+                     ORDER BY c.id LIMIT 5"
+                ),
+                "class seat counts differ from their students",
+            ),
+            (
+                query!(
+                    "SELECT id FROM classes WHERE capacity IS NOT NULL AND member_count > capacity ORDER BY id LIMIT 5"
+                ),
+                "classes above capacity",
+            ),
+            (
+                query!(
+                    "SELECT u.id AS id FROM users u WHERE u.class_count <> \
+                     (SELECT COUNT(*) FROM classes c WHERE c.owner_id = u.id) ORDER BY u.id LIMIT 5"
+                ),
+                "owners' class counts differ from their classes",
+            ),
+            (
+                query!(
+                    "SELECT id FROM invite_codes WHERE max_uses IS NOT NULL AND used_count > max_uses ORDER BY id LIMIT 5"
+                ),
+                "codes used more often than their limit",
+            ),
+            (
+                query!(
+                    "SELECT i.id AS id FROM invite_codes i WHERE i.used_count < \
+                     (SELECT COUNT(*) FROM memberships m WHERE m.invite_code_id = i.id) ORDER BY i.id LIMIT 5"
+                ),
+                "codes with more members than uses",
+            ),
+            (
+                query!(
+                    "SELECT MIN(id) AS id FROM classes WHERE kind = 'group' GROUP BY owner_id, name \
+                     HAVING COUNT(*) > 1 ORDER BY MIN(id) LIMIT 5"
+                ),
+                "groups of one owner sharing a name",
+            ),
+            (
+                query!(
+                    "SELECT c.id AS id FROM classes c WHERE c.kind = 'lab' AND NOT EXISTS \
+                     (SELECT 1 FROM memberships m WHERE m.class_id = c.id AND m.role = 'instructor') \
+                     ORDER BY c.id LIMIT 5"
+                ),
+                "lab classes without an instructor",
+            ),
+            (
+                query!(
+                    "SELECT m.id AS id FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.email IS NOT NULL AND m.email <> lower(u.email) ORDER BY m.id LIMIT 5"
+                ),
+                "lab students whose email key differs from their email",
+            ),
+        ];
+        let mut broken = Vec::new();
+        for (q, what) in checks {
+            let rows = self.all(q, &[], |r| r.int("id")).await?;
+            if !rows.is_empty() {
+                broken.push(format!("{what}: {rows:?}"));
+            }
+        }
+        Ok(broken)
+    }
+}
+
+// ---- writes ---------------------------------------------------------------------------------
+
+/// A class's values that are not stored as they are held.
+struct ClassValues<'a> {
+    status: Option<&'static str>,
+    zone: Option<&'a str>,
+    primary: Option<i64>,
+    allowed: Vec<i64>,
+    course: Option<i64>,
+}
+
+impl ClassValues<'_> {
+    fn of(f: &ClassFields) -> ClassValues<'_> {
+        ClassValues {
+            status: f.status.map(ClassStatus::as_str),
+            zone: f.timezone.as_ref().map(ZoneName::as_str),
+            primary: f.primary_model_id.map(|m| m.0),
+            allowed: ids(&f.allowed_model_ids, |m| m.0),
+            course: f.course_id.map(|c| c.0),
+        }
+    }
+}
+
+impl<D: Db> Tx for Sql<'_, D, Write> {
+    async fn class_for_update(&mut self, id: ClassId) -> Result<Option<Class>> {
+        let q = query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1 {for update}");
+        self.one(q, &args![id.0], class_row).await
+    }
+
+    async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>> {
+        self.one(query!("SELECT ", user_cols!(), " FROM users u WHERE u.id = $1 {for update}"), &args![id.0], user_row)
+            .await
+    }
+
+    async fn insert_class(
+        &mut self,
+        owner: UserId,
+        kind: ClassKind,
+        fields: &ClassFields,
+        now: Timestamp,
+    ) -> Result<Class> {
+        let (f, v) = (fields, ClassValues::of(fields));
+        let id = self
+            .insert(
+                query!(
+                    "INSERT INTO classes (name, status, description, start_at, end_at, capacity, timezone, location, \
+                     online_url, invite_only, primary_model_id, allowed_model_ids, course_id, school_class, \
+                     owner_id, kind, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) \
+                     RETURNING id"
+                ),
+                &args![
+                    f.name,
+                    v.status,
+                    f.description,
+                    f.start_at,
+                    f.end_at,
+                    f.capacity,
+                    v.zone,
+                    f.location,
+                    f.online_url,
+                    f.invite_only,
+                    v.primary,
+                    v.allowed,
+                    v.course,
+                    f.school_class,
+                    owner.0,
+                    kind.as_str(),
+                    now
+                ],
+            )
+            .await?;
+        Ok(Class {
+            id: ClassId(id),
+            owner_id: owner,
+            kind,
+            fields: fields.clone(),
+            member_count: 0,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn update_class(&mut self, id: ClassId, fields: &ClassFields, now: Timestamp) -> Result<Class> {
+        let (f, v) = (fields, ClassValues::of(fields));
+        self.exec_one(
+            query!(
+                "UPDATE classes SET name = $1, status = $2, description = $3, start_at = $4, end_at = $5, \
+                 capacity = $6, timezone = $7, location = $8, online_url = $9, invite_only = $10, \
+                 primary_model_id = $11, allowed_model_ids = $12, course_id = $13, school_class = $14, \
+                 updated_at = $15, version = version + 1 WHERE id = $16"
+            ),
+            &args![
+                f.name,
+                v.status,
+                f.description,
+                f.start_at,
+                f.end_at,
+                f.capacity,
+                v.zone,
+                f.location,
+                f.online_url,
+                f.invite_only,
+                v.primary,
+                v.allowed,
+                v.course,
+                f.school_class,
+                now,
+                id.0
+            ],
+            "updating a class",
+        )
+        .await?;
+        let class = self.class(id).await?;
+        class.ok_or_else(|| StoreError::Retry(format!("class {id} vanished during its update")))
+    }
+
+    async fn touch_class(&mut self, id: ClassId) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE classes SET version = version + 1 WHERE id = $1"),
+            &args![id.0],
+            "touching a class",
+        )
+        .await
+    }
+
+    async fn delete_class(&mut self, id: ClassId) -> Result<()> {
+        self.exec_one(query!("DELETE FROM classes WHERE id = $1"), &args![id.0], "deleting a class").await
+    }
+
+    async fn add_to_class_count(&mut self, owner: UserId, delta: i64) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE users SET class_count = class_count + $2 WHERE id = $1"),
+            &args![owner.0, delta],
+            "counting an owner's classes",
+        )
+        .await
+    }
+
+    async fn take_seat(&mut self, class: ClassId) -> Result<bool> {
+        let n = self
+            .exec(
+                query!(
+                    "UPDATE classes SET member_count = member_count + 1, version = version + 1 \
+                     WHERE id = $1 AND (capacity IS NULL OR member_count < capacity)"
+                ),
+                &args![class.0],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn free_seat(&mut self, class: ClassId) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE classes SET member_count = member_count - 1, version = version + 1 \
+                 WHERE id = $1 AND member_count > 0"
+            ),
+            &args![class.0],
+            "freeing a seat",
+        )
+        .await
+    }
+
+    async fn code_exists(&mut self, code: &str) -> Result<bool> {
+        Ok(self.count(query!("SELECT COUNT(*) AS n FROM invite_codes WHERE code = $1"), &args![code]).await? > 0)
+    }
+
+    async fn insert_code(&mut self, code: NewCode<'_>, now: Timestamp) -> Result<InviteCode> {
+        let id = self
+            .insert(
+                query!(
+                    "INSERT INTO invite_codes (class_id, code, target_role, max_uses, expires_at, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
+                ),
+                &args![
+                    code.class_id.0,
+                    code.code,
+                    code.target_role.as_str(),
+                    code.max_uses,
+                    code.expires_at,
+                    code.created_by.0,
+                    now
+                ],
+            )
+            .await?;
+        self.code(InviteCodeId(id)).await?.ok_or_else(|| StoreError::Internal("an inserted code vanished".into()))
+    }
+
+    async fn update_code(&mut self, code: &InviteCode) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE invite_codes SET max_uses = $2, expires_at = $3, disabled = $4 WHERE id = $1"),
+            &args![code.id.0, code.max_uses, code.expires_at, code.disabled],
+            "updating a code",
+        )
+        .await
+    }
+
+    async fn use_code(&mut self, id: InviteCodeId, now: Timestamp) -> Result<bool> {
+        let n = self
+            .exec(
+                query!(
+                    "UPDATE invite_codes SET used_count = used_count + 1 WHERE id = $1 AND NOT disabled \
+                     AND (expires_at IS NULL OR expires_at > $2) AND (max_uses IS NULL OR used_count < max_uses)"
+                ),
+                &args![id.0, now],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn insert_membership(&mut self, m: NewMember<'_>, now: Timestamp) -> Result<Membership> {
+        let code = m.code.map(|c| c.0);
+        let id = self
+            .insert(
+                query!(
+                    "INSERT INTO memberships (class_id, user_id, role, position, joined_at, invite_code_id, email) \
+                     VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM memberships WHERE class_id = $1), \
+                     $4, $5, $6) RETURNING id"
+                ),
+                &args![m.class_id.0, m.user_id.0, m.role.as_str(), now, code, m.email],
+            )
+            .await?;
+        Ok(Membership {
+            id: MembershipId(id),
+            class_id: m.class_id,
+            user_id: m.user_id,
+            role: m.role,
+            joined_at: now,
+            invite_code_id: m.code,
+            invited_at: None,
+            logged_in_at: None,
+        })
+    }
+
+    async fn delete_membership(&mut self, id: MembershipId) -> Result<bool> {
+        Ok(self.exec(query!("DELETE FROM memberships WHERE id = $1"), &args![id.0]).await? == 1)
+    }
+
+    async fn order_members(&mut self, class: ClassId, role: MemberRole, users: &[UserId]) -> Result<()> {
+        for (position, user) in users.iter().enumerate() {
+            let position = i64::try_from(position + 1).unwrap_or(i64::MAX);
+            self.exec_one(
+                query!("UPDATE memberships SET position = $4 WHERE class_id = $1 AND user_id = $2 AND role = $3"),
+                &args![class.0, user.0, role.as_str(), position],
+                "ordering members",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn replace_members(
+        &mut self,
+        class: ClassId,
+        role: MemberRole,
+        users: &[UserId],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.exec(query!("DELETE FROM memberships WHERE class_id = $1 AND role = $2"), &args![class.0, role.as_str()])
+            .await?;
+        for (position, user) in users.iter().enumerate() {
+            let position = i64::try_from(position + 1).unwrap_or(i64::MAX);
+            self.exec_one(
+                query!(
+                    "INSERT INTO memberships (class_id, user_id, role, position, joined_at) VALUES ($1, $2, $3, $4, $5)"
+                ),
+                &args![class.0, user.0, role.as_str(), position, now],
+                "adding a member",
+            )
+            .await?;
+        }
+        self.exec_one(
+            query!(
+                "UPDATE classes SET member_count = \
+                 (SELECT COUNT(*) FROM memberships WHERE class_id = $1 AND role = 'student'), \
+                 version = version + 1 WHERE id = $1"
+            ),
+            &args![class.0],
+            "counting a class's members",
+        )
+        .await
+    }
+
+    async fn set_member_times(
+        &mut self,
+        id: MembershipId,
+        invited_at: Option<Timestamp>,
+        logged_in_at: Option<Timestamp>,
+    ) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE memberships SET invited_at = $2, logged_in_at = $3 WHERE id = $1"),
+            &args![id.0, invited_at, logged_in_at],
+            "marking a member",
+        )
+        .await
+    }
+
+    async fn insert_user(&mut self, user: &NewUser, now: Timestamp) -> Result<User> {
+        let profile = user.profile.as_ref().map(|p| JsonText(p.to_string()));
+        let id = self
+            .insert(
+                query!(
+                    "INSERT INTO users (kind, name, email, first_name, last_name, created_at, username, password_hash, \
+                     institution_id, profile) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"
+                ),
+                &args![
+                    user.kind.as_str(),
+                    user.name,
+                    user.email,
+                    user.first_name,
+                    user.last_name,
+                    now,
+                    user.username,
+                    user.password_hash,
+                    user.institution_id.map(|i| i.0),
+                    profile
+                ],
+            )
+            .await?;
+        Ok(User {
+            id: UserId(id),
+            kind: user.kind,
+            name: user.name.clone(),
+            email: user.email.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            username: user.username.clone(),
+            institution_id: user.institution_id,
+            profile: user.profile.clone(),
+            created_at: now,
+        })
+    }
+
+    async fn delete_user(&mut self, user: UserId) -> Result<()> {
+        self.exec_one(query!("DELETE FROM users WHERE id = $1"), &args![user.0], "deleting a user").await
+    }
+
+    async fn update_student(
+        &mut self,
+        membership: MembershipId,
+        user: UserId,
+        name: &str,
+        p: &StudentProfile,
+    ) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE users SET name = $2, email = $3, first_name = $4, last_name = $5 WHERE id = $1"),
+            &args![user.0, name, p.email, p.first_name, p.last_name],
+            "updating a student",
+        )
+        .await?;
+        self.exec_one(
+            query!("UPDATE memberships SET email = $2 WHERE id = $1"),
+            &args![membership.0, p.email],
+            "updating a student's email key",
+        )
+        .await
+    }
+
+    async fn set_user_profile(&mut self, user: UserId, profile: &serde_json::Value) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE users SET profile = $2 WHERE id = $1"),
+            &args![user.0, JsonText(profile.to_string())],
+            "updating a user's profile",
+        )
+        .await
+    }
+
+    async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], now: Timestamp) -> Result<()> {
+        self.exec_one(
+            query!("INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, $2, $3)"),
+            &args![hash, user.0, now],
+            "storing a token",
+        )
+        .await
+    }
+
+    async fn revoke_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<Option<UserId>> {
+        let q = query!("UPDATE tokens SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL RETURNING user_id");
+        self.one(q, &args![hash, now], |r| Ok(UserId(r.int("user_id")?))).await
+    }
+
+    async fn insert_model(&mut self, name: &str, provider: &str, now: Timestamp) -> Result<Model> {
+        let q = query!("INSERT INTO models (name, provider, created_at) VALUES ($1, $2, $3) RETURNING id");
+        let id = self.insert(q, &args![name, provider, now]).await?;
+        Ok(Model { id: ModelId(id), name: name.into(), provider: provider.into() })
+    }
+
+    async fn insert_course(&mut self, partner: UserId, title: &str, now: Timestamp) -> Result<Course> {
+        let q = query!("INSERT INTO courses (partner_id, title, created_at) VALUES ($1, $2, $3) RETURNING id");
+        let id = self.insert(q, &args![partner.0, title, now]).await?;
+        Ok(Course { id: CourseId(id), partner_id: partner, title: title.into() })
+    }
+
+    async fn insert_audit(&mut self, ctx: &Context, e: &NewAuditEvent) -> Result<()> {
+        let before = e.before.as_ref().map(|v| JsonText(v.to_string()));
+        let after = e.after.as_ref().map(|v| JsonText(v.to_string()));
+        self.exec_one(
+            query!(
+                "INSERT INTO audit_events (at, actor_id, action, class_id, entity_id, before, after, request_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ),
+            &args![
+                ctx.now,
+                ctx.actor.map(|a| a.0),
+                e.action.as_str(),
+                e.class_id.map(|c| c.0),
+                e.entity_id,
+                before,
+                after,
+                ctx.request_id
+            ],
+            "recording an audit event",
+        )
+        .await
+    }
+
+    async fn insert_project(&mut self, name: &str, now: Timestamp) -> Result<Project> {
+        let id = self
+            .insert(query!("INSERT INTO projects (name, created_at) VALUES ($1, $2) RETURNING id"), &args![name, now])
+            .await?;
+        Ok(Project { id: ProjectId(id), name: name.into(), is_active: true })
+    }
+
+    async fn insert_policy(&mut self, project: ProjectId, name: &str, minutes: u32, now: Timestamp) -> Result<Policy> {
+        let q = query!(
+            "INSERT INTO policies (project_id, name, default_duration_minutes, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id"
+        );
+        let id = self.insert(q, &args![project.0, name, minutes, now]).await?;
+        Ok(Policy {
+            id: PolicyId(id),
+            project_id: project,
+            name: name.into(),
+            default_duration_minutes: minutes,
+            allow_environment_creation: true,
+        })
+    }
+
+    async fn insert_blueprint(
+        &mut self,
+        project: ProjectId,
+        name: &str,
+        description: Option<&str>,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Blueprint> {
+        let q = query!(
+            "INSERT INTO blueprints (project_id, name, description, token, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id"
+        );
+        let id = self.insert(q, &args![project.0, name, description, token, now]).await?;
+        Ok(Blueprint {
+            id: BlueprintId(id),
+            project_id: project,
+            name: name.into(),
+            description: description.map(Into::into),
+            token: token.into(),
+        })
+    }
+
+    async fn insert_custom_field(&mut self, f: &CustomField, now: Timestamp) -> Result<CustomField> {
+        let q = query!(
+            "INSERT INTO custom_fields (project_id, name, position, kind, is_required, regex, default_value, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
+        );
+        let a = args![f.project_id.0, f.name, f.order, f.kind, f.is_required, f.regex, f.default_value, now];
+        let id = self.insert(q, &a).await?;
+        Ok(CustomField { id: CustomFieldId(id), ..f.clone() })
+    }
+
+    async fn insert_project_member(
+        &mut self,
+        project: ProjectId,
+        user: UserId,
+        can_instruct: bool,
+        now: Timestamp,
+    ) -> Result<ProjectMember> {
+        let q = query!(
+            "INSERT INTO project_members (project_id, user_id, can_instruct, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id"
+        );
+        let id = self.insert(q, &args![project.0, user.0, can_instruct, now]).await?;
+        Ok(ProjectMember { id: ProjectMemberId(id), project_id: project, user_id: user, can_instruct })
+    }
+
+    async fn insert_api_credential(
+        &mut self,
+        api_id: &str,
+        user: UserId,
+        sealed_key: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.exec_one(
+            query!("INSERT INTO api_credentials (api_id, user_id, sealed_key, created_at) VALUES ($1, $2, $3, $4)"),
+            &args![api_id, user.0, sealed_key, now],
+            "storing API credentials",
+        )
+        .await
+    }
+
+    async fn insert_lab(&mut self, class: ClassId, l: &LabSettings) -> Result<()> {
+        let (address, values) = (l.address.as_ref().map(json_text), json_text(&l.field_values));
+        self.exec_one(
+            query!(
+                "INSERT INTO labs (class_id, project_id, blueprint_id, policy_id, short_id, windows_zone, passphrase, \
+                 limit_early_access, use_custom_invitation_email, custom_invitation_subject, custom_invitation_body, \
+                 permit_non_registered, address, field_values, self_paced, allow_multiple_student_login) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            ),
+            &args![
+                class.0,
+                l.project_id.0,
+                l.blueprint_id.0,
+                l.policy_id.0,
+                l.short_id,
+                l.windows_zone,
+                l.passphrase,
+                l.limit_early_access,
+                l.use_custom_invitation_email,
+                l.custom_invitation_subject,
+                l.custom_invitation_body,
+                l.permit_non_registered,
+                address,
+                values,
+                l.self_paced,
+                l.allow_multiple_student_login
+            ],
+            "storing lab settings",
+        )
+        .await
+    }
+
+    async fn update_lab(&mut self, class: ClassId, l: &LabSettings) -> Result<()> {
+        let (address, values) = (l.address.as_ref().map(json_text), json_text(&l.field_values));
+        self.exec_one(
+            query!(
+                "UPDATE labs SET windows_zone = $2, passphrase = $3, limit_early_access = $4, \
+                 use_custom_invitation_email = $5, custom_invitation_subject = $6, custom_invitation_body = $7, \
+                 permit_non_registered = $8, address = $9, field_values = $10, self_paced = $11, \
+                 allow_multiple_student_login = $12 WHERE class_id = $1"
+            ),
+            &args![
+                class.0,
+                l.windows_zone,
+                l.passphrase,
+                l.limit_early_access,
+                l.use_custom_invitation_email,
+                l.custom_invitation_subject,
+                l.custom_invitation_body,
+                l.permit_non_registered,
+                address,
+                values,
+                l.self_paced,
+                l.allow_multiple_student_login
+            ],
+            "updating lab settings",
+        )
+        .await
+    }
+
+    async fn short_id_exists(&mut self, short_id: &str) -> Result<bool> {
+        Ok(self.count(query!("SELECT COUNT(*) AS n FROM labs WHERE short_id = $1"), &args![short_id]).await? > 0)
+    }
+
+    async fn insert_sponsored_link(
+        &mut self,
+        hash: &[u8; 32],
+        class: ClassId,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.exec_one(
+            query!("INSERT INTO sponsored_links (token_hash, class_id, email, created_at) VALUES ($1, $2, $3, $4)"),
+            &args![hash, class.0, email, now],
+            "storing a sponsored link",
+        )
+        .await
+    }
+
+    async fn disable_sponsored_links(&mut self, class: ClassId, email: &str, now: Timestamp) -> Result<u64> {
+        self.exec(
+            query!(
+                "UPDATE sponsored_links SET disabled_at = $3 WHERE class_id = $1 AND email = $2 AND disabled_at IS NULL"
+            ),
+            &args![class.0, email, now],
+        )
+        .await
+    }
+
+    async fn insert_outbox(&mut self, recipient: &str, subject: &str, body: &str, now: Timestamp) -> Result<OutboxId> {
+        let q = query!(
+            "INSERT INTO outbox (recipient, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4) \
+             RETURNING id"
+        );
+        Ok(OutboxId(self.insert(q, &args![recipient, subject, body, now]).await?))
+    }
+
+    async fn claim_outbox(&mut self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>> {
+        // SKIP LOCKED lets several processes' senders share the outbox without waiting on
+        // each other or taking the same message.
+        let q = query!(
+            "UPDATE outbox SET claimed_until = $2 WHERE id IN ( \
+                 SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+                 AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at, id LIMIT $3 \
+                 {skip locked}) \
+             RETURNING id, recipient, subject, body, attempts"
+        );
+        let mut claimed = self
+            .all(q, &args![now, until, limit], |r| {
+                Ok(OutboxMessage {
+                    id: OutboxId(r.int("id")?),
+                    recipient: r.text("recipient")?,
+                    subject: r.text("subject")?,
+                    body: r.text("body")?,
+                    attempts: count_of(r, "attempts")?,
+                })
+            })
+            .await?;
+        claimed.sort_by_key(|m| m.id);
+        Ok(claimed)
+    }
+
+    async fn outbox_sent(&mut self, id: OutboxId, now: Timestamp) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE outbox SET sent_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = NULL \
+                 WHERE id = $1"
+            ),
+            &args![id.0, now],
+            "recording a delivery",
+        )
+        .await
+    }
+
+    async fn outbox_failed(&mut self, id: OutboxId, error: &str, next: Timestamp) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_until = NULL \
+                 WHERE id = $1"
+            ),
+            &args![id.0, error, next],
+            "recording a failed delivery",
+        )
+        .await
+    }
+
+    async fn insert_institution(&mut self, i: &Institution, now: Timestamp) -> Result<Institution> {
+        let q = query!(
+            "INSERT INTO institutions (type, name, address, latitude, longitude, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+        );
+        let id = self.insert(q, &args![i.kind, i.name, i.address, i.latitude, i.longitude, now]).await?;
+        Ok(Institution { id: InstitutionId(id), ..i.clone() })
+    }
+
+    async fn setting_or_insert(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+        self.exec(
+            query!("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"),
+            &args![name, value],
+        )
+        .await?;
+        self.setting(name).await?.ok_or_else(|| StoreError::Internal(format!("setting {name} vanished")))
+    }
+}
