@@ -22,8 +22,9 @@ pub struct Cli {
     /// `sqlite://PATH` (created and migrated on start) or `postgres://…`.
     #[arg(long, env = "CLASSHUB_DATABASE_URL", default_value = "sqlite://classhub.db", global = true)]
     pub database_url: String,
-    /// SQLite durability: `normal` survives process crashes, `full` also power loss.
-    #[arg(long, env = "CLASSHUB_SQLITE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal, global = true)]
+    /// SQLite durability: `full` (an acknowledged write survives power loss) or `normal`
+    /// (it survives a crash of the process, not of the machine).
+    #[arg(long, env = "CLASSHUB_SQLITE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Full, global = true)]
     pub sqlite_synchronous: Synchronous,
     /// PostgreSQL: connections in this process's pool.
     #[arg(long, env = "CLASSHUB_PG_POOL_SIZE", default_value_t = 16, global = true)]

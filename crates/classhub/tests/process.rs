@@ -713,3 +713,28 @@ fn secrets_stay_out_of_the_logs_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     secrets_stay_out_of_the_logs(&schema.url, dir.path());
 }
+
+/// Every line logged while a request is handled carries the request's id: here the outage
+/// the request meets, logged by the dialect's error mapping inside the request's span.
+#[test]
+#[cfg_attr(not(classhub_pg), ignore = "set CLASSHUB_TEST_POSTGRES_URL to run on PostgreSQL")]
+fn every_log_line_of_a_request_carries_its_request_id() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(classhub_testkit::PgDatabase::create());
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &db.url, &["--admin-token", "adm"]);
+    let person = serde_json::json!({"name": "Ada", "email": "ada@example.com"});
+    assert_eq!(post(&server.url("/admin/v1/partners"), "adm", person.clone()).0, 201);
+    rt.block_on(db.refuse_connections());
+    let url = server.url("/admin/v1/partners");
+    let reply = common::send(&http(), "POST", &url, Some("adm"), Some("span-check-1"), Some(&person)).unwrap();
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    let logs = server.stop();
+    let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let ours: Vec<&Value> = lines.iter().filter(|l| l["span"]["request_id"] == "span-check-1").collect();
+    let messages: Vec<&str> = ours.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    assert!(messages.contains(&"store unavailable") && messages.contains(&"request"), "{messages:?}\n{logs}");
+    for line in lines.iter().filter(|l| l.get("span").is_some()) {
+        assert!(line["span"]["request_id"].is_string(), "a line in a span without a request id: {line}");
+    }
+}

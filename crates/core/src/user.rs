@@ -135,7 +135,10 @@ impl NewUser {
             }
         };
         let name = self.name.trim().to_string();
-        check("name", crate::text::label(&name, USER_NAME_MAX_CHARS).map(drop));
+        // A user known by their login name is named by it: its checks are the username's.
+        if self.username.as_deref() != Some(self.name.as_str()) {
+            check("name", crate::text::label(&name, USER_NAME_MAX_CHARS).map(drop));
+        }
         let email = self.email.map(|e| e.trim().to_string());
         if let Some(e) = &email {
             check("email", valid_email(e).map_err(|_| Problem::Other("value is not a valid email address".into())));

@@ -65,23 +65,27 @@ pub trait ReadOp {
 pub struct StoreOptions {
     /// `sqlite://PATH` or `postgres://…`.
     pub url: String,
-    /// SQLite: `synchronous=FULL` instead of `NORMAL` (survives power loss, not only
-    /// process crashes, at the cost of an fsync per group commit).
+    /// SQLite: `synchronous=FULL` (the default: a write acknowledged survives power loss;
+    /// group commit makes its fsync per group nearly free) or `NORMAL` (survives a crash of
+    /// the process only).
     pub sqlite_sync_full: bool,
     /// How long to wait for a lock held by another process (SQLite) or for a connection
     /// (PostgreSQL) before answering "unavailable".
     pub busy_timeout: Duration,
     /// PostgreSQL: connections in the pool.
     pub pg_pool_size: usize,
+    /// Migrate only up to this schema version (upgrade tests); `None`: every migration.
+    pub schema_version: Option<u32>,
 }
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> StoreOptions {
         StoreOptions {
             url: url.into(),
-            sqlite_sync_full: false,
+            sqlite_sync_full: true,
             busy_timeout: Duration::from_secs(5),
             pg_pool_size: 16,
+            schema_version: None,
         }
     }
 }

@@ -174,8 +174,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathText {
 
 /// Outermost middleware: assigns the request id, echoes it, records metrics by route and
 /// status, and writes one structured log line per request (no headers, no query: they
-/// may carry secrets).
+/// may carry secrets). Everything logged while the request is handled is inside its span,
+/// so every line carries the request id.
 pub async fn observe(mut req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let started = Instant::now();
     let id = match req.headers().get(REQUEST_ID).and_then(acceptable_request_id) {
         Some(s) => s.to_string(),
@@ -184,7 +186,9 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
     let method = req.method().as_str().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut res = next.run(req).await;
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let _entered = span.enter();
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
@@ -195,9 +199,9 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     metrics::histogram!("classhub_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
         .record(elapsed.as_secs_f64());
     if status >= 500 {
-        tracing::warn!(request_id = %id, %method, %route, status, micros = elapsed.as_micros() as u64, "request");
+        tracing::warn!(status, micros = elapsed.as_micros() as u64, "request");
     } else {
-        tracing::info!(request_id = %id, %method, %route, status, micros = elapsed.as_micros() as u64, "request");
+        tracing::info!(status, micros = elapsed.as_micros() as u64, "request");
     }
     res
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod admin;
 mod auth_matrix;
+mod bad_text;
 mod cloudshare;
 mod ocariot;
 mod operations;

@@ -97,3 +97,47 @@ async fn database_outage_gives_503_and_service_recovers() {
         ["class.create", "invite_code.create", "class.update"]
     );
 }
+
+/// A database that is there but refuses connections, and then one that is dropped: every
+/// dialect answers 503 with `Retry-After` in its own envelope (SQLSTATEs 55000 and 3D000,
+/// which classhub once answered 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(classhub_pg), ignore = "set CLASSHUB_TEST_POSTGRES_URL to run on PostgreSQL")]
+async fn a_database_that_refuses_connections_or_is_dropped_gives_503_in_every_dialect() {
+    let db = classhub_testkit::PgDatabase::create().await;
+    let app = TestApp::postgres_database(&db).await;
+    let p = app.partner().await;
+    let cs = app.cs_project("outage").await;
+    let oc =
+        app.post("/v1/auth").json(json!({"username": "admin", "password": crate::support::OCARIOT_ADMIN})).send().await;
+    let oc_token = oc.body["access_token"].as_str().unwrap().to_string();
+    let edu = "5a62be07de34500146d9c544";
+
+    let every_dialect = || async {
+        let partner = app.get(&format!("/partner/{}/classes", p.id)).token(&p.token).send().await;
+        partner.expect(503, json!({"detail": "Service temporarily unavailable"}));
+        let admin = app
+            .post("/admin/v1/models")
+            .token(crate::support::ADMIN)
+            .json(json!({"name": "m", "provider": "p"}))
+            .send()
+            .await;
+        admin.expect(503, json!({"detail": "Service temporarily unavailable"}));
+        let cloudshare = app.get("/api/v3/class").signed(&cs.instructor).send().await;
+        cloudshare.expect(503, json!({"message": "service temporarily unavailable", "code": "0x503"}));
+        let ocariot = app.get(&format!("/v1/educators/{edu}/children/groups")).token(&oc_token).send().await;
+        ocariot.expect(
+            503,
+            json!({"code": 503, "message": "Service temporarily unavailable.",
+                   "description": "The database cannot be reached; please try again shortly."}),
+        );
+        for r in [&partner, &admin, &cloudshare, &ocariot] {
+            assert_eq!(r.header("retry-after"), Some("1"), "{}", r.text);
+        }
+        app.get("/readyz").send().await.expect(503, json!({"status": "unavailable"}));
+    };
+    db.refuse_connections().await;
+    every_dialect().await;
+    db.drop_now().await;
+    every_dialect().await;
+}

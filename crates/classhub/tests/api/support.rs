@@ -61,6 +61,11 @@ impl TestApp {
         TestApp::open(&url, Setup::default(), None, Some(schema)).await
     }
 
+    /// An app on a database of its own (which the caller keeps, and may take away).
+    pub async fn postgres_database(db: &classhub_testkit::PgDatabase) -> TestApp {
+        TestApp::open(&db.url, Setup::default(), None, None).await
+    }
+
     /// An app on PostgreSQL reached through `url` (a schema's URL, perhaps rewritten).
     pub async fn postgres_at(schema: classhub_testkit::PgSchema, url: &str) -> TestApp {
         TestApp::open(url, Setup::default(), None, Some(schema)).await

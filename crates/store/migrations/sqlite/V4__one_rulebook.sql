@@ -86,6 +86,12 @@ CREATE TABLE new_classes (
     -- the last line of defence for seats; the guarded UPDATE never lets it fire
     CHECK (capacity IS NULL OR member_count <= capacity)
 );
+-- A class oversold before this migration keeps its members; its capacity becomes its roster.
+WITH roster AS (
+    SELECT c.id AS class_id,
+           (SELECT COUNT(*) FROM memberships m WHERE m.class_id = c.id AND m.role = 'student') AS students
+    FROM classes c
+)
 INSERT INTO new_classes (id, owner_id, kind, name, status, description, start_at, end_at, capacity, timezone,
                          location, online_url, invite_only, primary_model_id, allowed_model_ids, course_id,
                          member_count, version, created_at, updated_at, school_class)
@@ -94,13 +100,11 @@ INSERT INTO new_classes (id, owner_id, kind, name, status, description, start_at
                 WHEN (SELECT u.kind FROM users u WHERE u.id = c.owner_id) IN ('educator', 'health_professional')
                     THEN 'group'
                 ELSE 'class' END,
-           c.name, c.status, c.description, c.start_at, c.end_at, c.capacity, c.timezone, c.location,
-           c.online_url, c.invite_only, c.primary_model_id, c.allowed_model_ids, c.course_id,
-           (SELECT COUNT(*) FROM memberships m WHERE m.class_id = c.id AND m.role = 'student'),
-           c.version, c.created_at, c.updated_at, c.school_class
-    FROM classes c;
--- A class oversold before this migration keeps its members; its capacity becomes its roster.
-UPDATE new_classes SET capacity = member_count WHERE capacity < member_count;
+           c.name, c.status, c.description, c.start_at, c.end_at,
+           CASE WHEN c.capacity < r.students THEN r.students ELSE c.capacity END,
+           c.timezone, c.location, c.online_url, c.invite_only, c.primary_model_id, c.allowed_model_ids,
+           c.course_id, r.students, c.version, c.created_at, c.updated_at, c.school_class
+    FROM classes c JOIN roster r ON r.class_id = c.id;
 -- Groups of one owner that share a name (possible before the unique index) get their id added.
 UPDATE new_classes SET name = name || ' (' || id || ')'
     WHERE kind = 'group'

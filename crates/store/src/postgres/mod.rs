@@ -34,7 +34,9 @@ impl PgEngine {
             config.connect_timeout(opts.busy_timeout);
         }
         config.keepalives(true);
-        config.application_name("classhub");
+        if config.get_application_name().is_none() {
+            config.application_name("classhub");
+        }
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let limit = Some(opts.busy_timeout);
         let pool = Pool::builder(manager)
@@ -46,18 +48,23 @@ impl PgEngine {
             .build()
             .map_err(|e| StoreError::Internal(format!("building the connection pool: {e}")))?;
         let engine = PgEngine { pool };
-        engine.migrate().await?;
+        engine.migrate(opts.schema_version).await?;
         Ok(engine)
     }
 
     /// Runs pending migrations, one process at a time (an advisory lock per schema).
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self, up_to: Option<u32>) -> Result<()> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         const LOCK: &str = "SELECT pg_advisory_lock(hashtext('classhub:' || current_schema()))";
         const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtext('classhub:' || current_schema()))";
         client.batch_execute(LOCK).await.map_err(error)?;
         let client_mut: &mut tokio_postgres::Client = &mut client;
-        let result = embedded::migrations::runner().run_async(client_mut).await;
+        let mut runner = embedded::migrations::runner();
+        if let Some(v) = up_to {
+            let v = v.try_into().map_err(|_| StoreError::Internal(format!("schema version {v} out of range")))?;
+            runner = runner.set_target(refinery::Target::Version(v));
+        }
+        let result = runner.run_async(client_mut).await;
         client.batch_execute(UNLOCK).await.map_err(error)?;
         result.map(drop).map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))
     }

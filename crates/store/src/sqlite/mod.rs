@@ -50,7 +50,7 @@ impl SqliteEngine {
         let mut writer = open_connection(&path, opts, false)?;
         let synchronous = if opts.sqlite_sync_full { "FULL" } else { "NORMAL" };
         writer.pragma_update(None, "synchronous", synchronous).map_err(error)?;
-        migrate(&mut writer, &path)?;
+        migrate(&mut writer, &path, opts.schema_version)?;
 
         let (jobs, rx) = mpsc::channel(QUEUE_LEN);
         let queued = Arc::new(AtomicI64::new(0));
@@ -116,12 +116,15 @@ impl SqliteEngine {
 /// Runs the migrations with foreign keys off, as SQLite's procedure for rebuilding tables
 /// requires (a table dropped with them on would take its referencing rows with it), then
 /// checks every foreign key and turns them back on.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+fn migrate(conn: &mut Connection, path: &Path, up_to: Option<u32>) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", "OFF").map_err(error)?;
-    let migrated = embedded::migrations::runner()
-        .run(conn)
-        .map(drop)
-        .map_err(|e| StoreError::Internal(format!("migrating {}: {e}", path.display())));
+    let mut runner = embedded::migrations::runner();
+    if let Some(v) = up_to {
+        let v = v.try_into().map_err(|_| StoreError::Internal(format!("schema version {v} out of range")))?;
+        runner = runner.set_target(refinery::Target::Version(v));
+    }
+    let migrated =
+        runner.run(conn).map(drop).map_err(|e| StoreError::Internal(format!("migrating {}: {e}", path.display())));
     let broken: Vec<String> = conn
         .prepare("PRAGMA foreign_key_check")
         .and_then(|mut s| {
