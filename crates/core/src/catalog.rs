@@ -40,3 +40,11 @@ pub fn text(field: &'static str, value: Option<&str>, max: usize, errors: &mut V
 pub fn done<T>(value: T, errors: Vec<Violation>) -> Result<T, DomainError> {
     if errors.is_empty() { Ok(value) } else { Err(DomainError::Invalid(errors)) }
 }
+
+/// A course belongs to a partner: its owner must be one.
+pub fn decide_course(owner: Option<&crate::user::User>) -> Result<(), DomainError> {
+    match owner {
+        Some(u) if u.kind == crate::user::UserKind::Partner => Ok(()),
+        _ => Err(DomainError::NotFound(crate::error::Entity::Partner)),
+    }
+}

@@ -48,6 +48,8 @@ pub enum Problem {
     EndNotAfterStart,
     #[error("must be in the future")]
     NotInFuture,
+    #[error("must not be in the future")]
+    InFuture,
     #[error("invalid URL: {0}")]
     UrlInvalid(String),
     #[error("URL scheme should be 'http' or 'https'")]

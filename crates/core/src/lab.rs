@@ -453,6 +453,18 @@ fn check_field_values(values: &[FieldValue], fields: &[CustomField], errors: &mu
     }
 }
 
+/// A new policy: a label and a default class duration of 1 minute to a year.
+pub fn check_policy(name: &str, minutes: i64) -> Result<(String, u32), DomainError> {
+    let mut errors = Vec::new();
+    let name = crate::catalog::label("name", name, &mut errors);
+    if minutes < 1 {
+        errors.push(Violation::new("default_duration_minutes", Problem::BelowMin { min: 1 }));
+    } else if minutes > POLICY_MINUTES_MAX {
+        errors.push(Violation::new("default_duration_minutes", Problem::AboveMax { max: POLICY_MINUTES_MAX }));
+    }
+    crate::catalog::done((name, u32::try_from(minutes).unwrap_or(u32::MAX)), errors)
+}
+
 /// Checks a custom field definition's pattern.
 pub fn check_pattern(pattern: Option<&str>) -> Result<(), DomainError> {
     match pattern.filter(|p| !p.is_empty()) {

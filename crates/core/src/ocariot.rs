@@ -162,6 +162,61 @@ pub fn check_institution(i: &Institution) -> Result<(), DomainError> {
     if errors.is_empty() { Ok(()) } else { Err(DomainError::Invalid(errors)) }
 }
 
+/// The facts a new account is decided on.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFacts {
+    /// The institution named exists (or none was named).
+    pub institution_known: bool,
+    pub username_taken: bool,
+    /// Of a family's children, those that are registered children.
+    pub registered: Vec<UserId>,
+}
+
+/// A new account: a registered institution (400), a family's children registered (400), a
+/// free username (409), in that order.
+pub fn decide_account(kind: Entity, children: &[UserId], facts: &AccountFacts) -> Result<(), DomainError> {
+    if !facts.institution_known {
+        return Err(DomainError::NotFound(Entity::Institution));
+    }
+    let missing = unregistered(&distinct_children(children), &facts.registered);
+    if !missing.is_empty() {
+        return Err(DomainError::UnknownMembers(missing));
+    }
+    if facts.username_taken {
+        return Err(DomainError::AlreadyExists(kind));
+    }
+    Ok(())
+}
+
+/// An institution's name is unique.
+pub fn decide_institution(name_taken: bool) -> Result<(), DomainError> {
+    if name_taken { Err(DomainError::AlreadyExists(Entity::Institution)) } else { Ok(()) }
+}
+
+/// The users OCARIoT may delete: every kind it manages but the administrator.
+pub fn deletable(kind: crate::user::UserKind) -> bool {
+    use crate::user::UserKind::*;
+    matches!(kind, Child | Educator | HealthProfessional | Family | Application)
+}
+
+/// A group as its owner sees it; anyone else's (and anything but a group) does not exist.
+pub fn owned_group(class: Option<crate::class::Class>, owner: UserId) -> Result<crate::class::Class, DomainError> {
+    class
+        .filter(|c| c.owner_id == owner && c.kind == crate::class::ClassKind::Group)
+        .ok_or(DomainError::NotFound(Entity::Group))
+}
+
+/// An `age_calc_date`: a calendar date (`YYYY-MM-DD`) not after `today`.
+pub fn valid_age_calc_date(date: &str, today: jiff::civil::Date) -> Result<String, Problem> {
+    let parsed = date
+        .parse::<jiff::civil::Date>()
+        .map_err(|_| Problem::Other(format!("{date:?} is not a date (YYYY-MM-DD)")))?;
+    if parsed > today {
+        return Err(Problem::InFuture);
+    }
+    Ok(parsed.to_string())
+}
+
 /// A group's children: duplicates dropped, the first kept, order otherwise as given.
 pub fn distinct_children(ids: &[UserId]) -> Vec<UserId> {
     let mut out: Vec<UserId> = Vec::with_capacity(ids.len());
@@ -238,6 +293,23 @@ mod tests {
         let u = |v: &[i64]| v.iter().map(|&i| UserId(i)).collect::<Vec<_>>();
         assert_eq!(distinct_children(&u(&[3, 1, 3, 2, 1])), u(&[3, 1, 2]));
         assert_eq!(unregistered(&u(&[3, 1, 2]), &u(&[2, 3])), u(&[1]));
+    }
+
+    #[test]
+    fn account_decisions() {
+        let u = |v: &[i64]| v.iter().map(|&i| UserId(i)).collect::<Vec<_>>();
+        let ok = AccountFacts { institution_known: true, username_taken: false, registered: u(&[1]) };
+        assert_eq!(decide_account(Entity::Child, &u(&[1, 1]), &ok), Ok(()));
+        let none = AccountFacts { institution_known: false, ..ok.clone() };
+        assert_eq!(decide_account(Entity::Child, &[], &none), Err(DomainError::NotFound(Entity::Institution)));
+        assert_eq!(decide_account(Entity::User, &u(&[2]), &ok), Err(DomainError::UnknownMembers(u(&[2]))));
+        let taken = AccountFacts { username_taken: true, ..ok };
+        assert_eq!(decide_account(Entity::Educator, &[], &taken), Err(DomainError::AlreadyExists(Entity::Educator)));
+        let today: jiff::civil::Date = "2026-11-29".parse().unwrap();
+        assert_eq!(valid_age_calc_date("2026-11-29", today), Ok("2026-11-29".into()));
+        assert_eq!(valid_age_calc_date("2026-11-30", today), Err(Problem::InFuture));
+        assert!(valid_age_calc_date("2026-02-30", today).is_err());
+        assert!(!deletable(crate::user::UserKind::Admin) && deletable(crate::user::UserKind::Child));
     }
 
     #[test]

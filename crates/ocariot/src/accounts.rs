@@ -216,19 +216,20 @@ fn age(v: &Value) -> Result<String, OcError> {
     })
 }
 
-/// An `age_calc_date`: `YYYY-MM-DD`, not in the future.
+/// An `age_calc_date`: `YYYY-MM-DD`, not in the future (the core's rule), in the
+/// original's words.
 fn age_calc_date(body: &Map<String, Value>) -> Result<Option<String>, OcError> {
     let Some(d) = input::text(body, "age_calc_date")? else { return Ok(None) };
-    let date = ocariot::valid_date(&d).map_err(|_| {
-        OcError::bad(format!("Date: {d}, is not in valid ISO 8601 format."), "Date must be in the format: yyyy-MM-dd")
-    })?;
-    if date > jiff::Zoned::now().date().to_string() {
-        return Err(OcError::bad(
+    ocariot::valid_age_calc_date(&d, jiff::Zoned::now().date()).map(Some).map_err(|p| match p {
+        classhub_core::Problem::InFuture => OcError::bad(
             format!("Datetime: {d}, cannot be used!"),
             "The 'age' and 'age_calc_date' fields can only receive past or present dates.",
-        ));
-    }
-    Ok(Some(date))
+        ),
+        _ => OcError::bad(
+            format!("Date: {d}, is not in valid ISO 8601 format."),
+            "Date must be in the format: yyyy-MM-dd",
+        ),
+    })
 }
 
 const GENDERS: &str = "The names of the allowed genders are: male, female.";

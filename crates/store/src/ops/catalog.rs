@@ -48,10 +48,7 @@ impl WriteOp for CreateCourse {
         let mut errors = Vec::new();
         let title = catalog::label("title", &self.title, &mut errors);
         catalog::done((), errors)?;
-        match tx.user(self.partner_id).await? {
-            Some(u) if u.kind == UserKind::Partner => {}
-            _ => return Err(DomainError::NotFound(Entity::Partner).into()),
-        }
+        catalog::decide_course(tx.user(self.partner_id).await?.as_ref())?;
         let course = tx.insert_course(self.partner_id, &title, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::CourseCreate, None, course.id.0, None, Some(&course)).await?;
         Ok(course)
@@ -89,20 +86,9 @@ pub struct CreatePolicy {
 impl WriteOp for CreatePolicy {
     type Out = Policy;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Policy> {
-        let mut errors = Vec::new();
-        let name = catalog::label("name", &self.name, &mut errors);
-        let minutes = self.default_duration_minutes;
-        if !(1..=lab::POLICY_MINUTES_MAX).contains(&minutes) {
-            let p = if minutes < 1 {
-                classhub_core::Problem::BelowMin { min: 1 }
-            } else {
-                classhub_core::Problem::AboveMax { max: lab::POLICY_MINUTES_MAX }
-            };
-            errors.push(classhub_core::Violation::new("default_duration_minutes", p));
-        }
-        catalog::done((), errors)?;
+        let (name, minutes) = lab::check_policy(&self.name, self.default_duration_minutes)?;
         existing_project(tx, self.project).await?;
-        let p = tx.insert_policy(self.project, &name, minutes as u32, self.ctx.now).await?;
+        let p = tx.insert_policy(self.project, &name, minutes, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::CatalogCreate, None, p.id.0, None, Some(&p)).await?;
         Ok(p)
     }

@@ -45,9 +45,7 @@ impl WriteOp for CreateInstitution {
         ocariot::check_institution(i)?;
         // Names are unique (an index): a concurrent registration of the name makes this
         // transaction run again, and then it finds the name taken.
-        if tx.institution_named(&i.name).await?.is_some() {
-            return Err(DomainError::AlreadyExists(Entity::Institution).into());
-        }
+        ocariot::decide_institution(tx.institution_named(&i.name).await?.is_some())?;
         let made = tx.insert_institution(i, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::CatalogCreate, None, made.id.0, None, Some(&made)).await?;
         Ok(made)
@@ -67,23 +65,18 @@ impl WriteOp for CreateAccount {
     type Out = User;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<User> {
         let new = self.user.clone().validated()?;
-        if let Some(i) = new.institution_id
-            && tx.institution(i).await?.is_none()
-        {
-            return Err(DomainError::NotFound(Entity::Institution).into());
-        }
-        let children = ocariot::distinct_children(&self.children);
-        let registered: Vec<UserId> =
-            tx.users(&children).await?.into_iter().filter(|u| u.kind == UserKind::Child).map(|u| u.id).collect();
-        let missing = ocariot::unregistered(&children, &registered);
-        if !missing.is_empty() {
-            return Err(DomainError::UnknownMembers(missing).into());
-        }
-        if let Some(name) = &new.username
-            && tx.user_by_username(name).await?.is_some()
-        {
-            return Err(DomainError::AlreadyExists(entity_of(new.kind)).into());
-        }
+        let institution_known = match new.institution_id {
+            Some(i) => tx.institution(i).await?.is_some(),
+            None => true,
+        };
+        let registered =
+            tx.users(&self.children).await?.into_iter().filter(|u| u.kind == UserKind::Child).map(|u| u.id).collect();
+        let username_taken = match &new.username {
+            Some(name) => tx.user_by_username(name).await?.is_some(),
+            None => false,
+        };
+        let facts = ocariot::AccountFacts { institution_known, username_taken, registered };
+        ocariot::decide_account(entity_of(new.kind), &self.children, &facts)?;
         let user = tx.insert_user(&new, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::UserCreate, None, user.id.0, None, Some(&user)).await?;
         Ok(user)
@@ -198,8 +191,7 @@ pub struct DeleteAccount {
 impl WriteOp for DeleteAccount {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
-        let deletable = |u: &User| KINDS.contains(&u.kind) && u.kind != UserKind::Admin;
-        let Some(user) = tx.user(self.id).await?.filter(deletable) else {
+        let Some(user) = tx.user(self.id).await?.filter(|u| ocariot::deletable(u.kind)) else {
             return Ok(());
         };
         // Classes first, in id order: the groups the user is in and those they own.
@@ -307,14 +299,13 @@ impl WriteOp for UpdateGroup {
     type Out = GroupView;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<GroupView> {
         ocariot::check_group_text(self.name.as_deref(), self.school_class.as_deref())?;
-        let owned = |c: &Class| c.owner_id == self.owner && c.kind == ClassKind::Group;
-        let class = tx.class_for_update(self.group).await?.filter(owned);
+        let class = ocariot::owned_group(tx.class_for_update(self.group).await?, self.owner);
         let facts =
             group_facts(tx, self.owner, Some(self.group), self.name.as_deref(), self.children.as_deref()).await?;
         // The spec's order: a taken name (409) and unregistered children (400) answer before
         // a group that is not there (404).
         let children = ocariot::decide_group(self.children.as_deref(), &facts)?;
-        let class = class.ok_or(DomainError::NotFound(Entity::Group))?;
+        let class = class?;
         let before = group_view(tx, class.clone()).await?;
         let mut fields = class.fields.clone();
         if let Some(n) = &self.name {
@@ -353,9 +344,7 @@ impl WriteOp for DeleteGroup {
     type Out = bool;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<bool> {
         let Some(class) = tx.class_for_update(self.group).await? else { return Ok(false) };
-        if class.owner_id != self.owner || class.kind != ClassKind::Group {
-            return Err(DomainError::NotFound(Entity::Group).into());
-        }
+        let class = ocariot::owned_group(Some(class), self.owner)?;
         tx.delete_class(class.id).await?;
         tx.add_to_class_count(self.owner, -1).await?;
         audit(tx, &self.ctx, Action::ClassDelete, Some(class.id), class.id.0, Some(&class), None).await?;
@@ -372,8 +361,8 @@ pub struct GetGroup {
 impl ReadOp for GetGroup {
     type Out = GroupView;
     async fn run<R: Read>(&self, r: &mut R) -> Result<GroupView> {
-        let class = r.class(self.group).await?.filter(|c| c.owner_id == self.owner && c.kind == ClassKind::Group);
-        group_view(r, class.ok_or(DomainError::NotFound(Entity::Group))?).await
+        let class = ocariot::owned_group(r.class(self.group).await?, self.owner)?;
+        group_view(r, class).await
     }
 }
 
