@@ -76,7 +76,12 @@ pub struct ChildChange {
     pub last_sync: Option<String>,
 }
 
-pub fn change_child(current: &ChildProfile, change: &ChildChange) -> Result<ChildProfile, DomainError> {
+/// A child's attributes after a change, on `today` (an age date may not lie after it).
+pub fn change_child(
+    current: &ChildProfile,
+    change: &ChildChange,
+    today: jiff::civil::Date,
+) -> Result<ChildProfile, DomainError> {
     let mut errors = Vec::new();
     let mut next = current.clone();
     let mut check = |field: &'static str, r: Result<String, Problem>, slot: &mut String| match r {
@@ -91,7 +96,7 @@ pub fn change_child(current: &ChildProfile, change: &ChildChange) -> Result<Chil
     }
     if let Some(d) = &change.age_calc_date {
         let mut date = String::new();
-        check("age_calc_date", valid_date(d), &mut date);
+        check("age_calc_date", valid_age_calc_date(d, today), &mut date);
         next.age_calc_date = Some(date);
     }
     if let Some(s) = &change.last_sync {
@@ -282,9 +287,13 @@ mod tests {
         assert_eq!(valid_date("2019-02-01"), Ok("2019-02-01".into()));
         assert!(valid_date("2019-02-30").is_err());
         let c = ChildProfile { gender: "male".into(), age: "9".into(), ..ChildProfile::default() };
-        let changed = change_child(&c, &ChildChange { age: Some("10".into()), ..ChildChange::default() }).unwrap();
+        let today: jiff::civil::Date = "2030-01-01".parse().unwrap();
+        let changed =
+            change_child(&c, &ChildChange { age: Some("10".into()), ..ChildChange::default() }, today).unwrap();
         assert_eq!((changed.gender.as_str(), changed.age.as_str()), ("male", "10"));
-        assert!(change_child(&c, &ChildChange { gender: Some("x".into()), ..ChildChange::default() }).is_err());
+        assert!(change_child(&c, &ChildChange { gender: Some("x".into()), ..ChildChange::default() }, today).is_err());
+        let future = ChildChange { age_calc_date: Some("2030-01-02".into()), ..ChildChange::default() };
+        assert_eq!(change_child(&c, &future, today), Err(DomainError::invalid("age_calc_date", Problem::InFuture)));
         assert_eq!(ChildProfile::from_profile(Some(&c.to_profile())), c);
     }
 

@@ -220,7 +220,8 @@ fn age(v: &Value) -> Result<String, OcError> {
 /// original's words.
 fn age_calc_date(body: &Map<String, Value>) -> Result<Option<String>, OcError> {
     let Some(d) = input::text(body, "age_calc_date")? else { return Ok(None) };
-    ocariot::valid_age_calc_date(&d, jiff::Zoned::now().date()).map(Some).map_err(|p| match p {
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    ocariot::valid_age_calc_date(&d, today).map(Some).map_err(|p| match p {
         classhub_core::Problem::InFuture => OcError::bad(
             format!("Datetime: {d}, cannot be used!"),
             "The 'age' and 'age_calc_date' fields can only receive past or present dates.",

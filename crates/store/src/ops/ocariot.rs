@@ -152,7 +152,8 @@ impl WriteOp for UpdateChild {
         let user = tx.user_for_update(self.child).await?.filter(|u| u.kind == UserKind::Child);
         let user = user.ok_or(DomainError::NotFound(Entity::Child))?;
         let before = ChildProfile::from_profile(user.profile.as_ref());
-        let after = ocariot::change_child(&before, &self.change)?;
+        let today = self.ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let after = ocariot::change_child(&before, &self.change, today)?;
         if after != before {
             tx.set_user_profile(user.id, &after.to_profile()).await?;
             audit(tx, &self.ctx, Action::UserUpdate, None, user.id.0, Some(&before), Some(&after)).await?;
