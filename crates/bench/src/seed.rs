@@ -169,7 +169,7 @@ async fn cloudshare(store: &Store, key_file: &Path) -> Result<CloudShare, String
         email: "instructor@bench.example".into(),
         projects: vec![project.id],
         can_instruct: true,
-        secrets: classhub::cli::load_or_create_key(key_file)?,
+        secrets: classhub::cli::server_key(store, key_file).await?,
     };
     let member = store.write(member).await.map_err(err)?;
     let vup = member.memberships.values().next().ok_or("the instructor has no membership")?;

@@ -16,6 +16,7 @@ use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
 };
 use classhub_store::ops::catalog::{CreateCourse, CreateModel};
+use classhub_store::ops::security::{CheckServerKey, HoldsSealedSecrets};
 use classhub_store::ops::users::{CreateUser, RevokeToken};
 use classhub_store::{Store, StoreOptions};
 use serde_json::json;
@@ -53,28 +54,30 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// tokio-postgres logs every statement's parameters at debug level (invite codes, emails,
-/// CloudShare passphrases): held at info unless the filter names it explicitly.
-const QUIET_PARAMETERS: &str = "tokio_postgres=info";
-
-/// The `--log` filter, with [`QUIET_PARAMETERS`] unless the filter names `tokio_postgres`.
+/// The `--log` filter; a filter that does not parse falls back to `info`.
 fn log_filter(spec: &str) -> EnvFilter {
-    let spec = match spec.trim() {
-        s if s.contains("tokio_postgres") => s.to_string(),
-        "" => QUIET_PARAMETERS.to_string(),
-        s => format!("{s},{QUIET_PARAMETERS}"),
-    };
-    EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET_PARAMETERS}")))
+    EnvFilter::try_new(spec.trim()).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Whether an event may be written whatever the filter: tokio-postgres logs every
+/// statement's parameters (invite codes, emails, passphrases) below info, so nothing of it
+/// below info is ever written.
+fn never_secret(meta: &tracing::Metadata<'_>) -> bool {
+    !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
 }
 
 fn init_logging(cli: &Cli) {
-    let filter = log_filter(&cli.log);
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = match cli.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let guard = tracing_subscriber::filter::filter_fn(never_secret);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let layer = match cli.log_format {
+        LogFormat::Json => layer.json().with_filter(guard).boxed(),
+        LogFormat::Text => layer.with_filter(guard).boxed(),
     };
+    let _ = tracing_subscriber::registry().with(log_filter(&cli.log)).with(layer).try_init();
 }
 
 pub fn store_options(cli: &Cli) -> StoreOptions {
@@ -86,36 +89,58 @@ pub fn store_options(cli: &Cli) -> StoreOptions {
 
 /// The server key: read from its file, or made and written there (readable by the owner
 /// only) on first use. Two processes starting at once agree: the second reads the first's.
-pub fn load_or_create_key(path: &Path) -> Result<SecretBox, String> {
-    let read = |text: &str| {
-        SecretBox::decode_key(text)
-            .map(|k| SecretBox::new(&k))
-            .ok_or_else(|| format!("{} does not hold a classhub key (32 bytes, base64)", path.display()))
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => read(&text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SecretBox::generate_key(&mut rand::rng());
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(path) {
-                Ok(mut file) => {
-                    std::io::Write::write_all(&mut file, SecretBox::encode_key(&key).as_bytes())
-                        .map_err(|e| format!("writing {}: {e}", path.display()))?;
-                    tracing::info!(path = %path.display(), "created a new secret key");
-                    Ok(SecretBox::new(&key))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-                    read(&text)
-                }
-                Err(e) => Err(format!("creating {}: {e}", path.display())),
-            }
+/// A database that holds secrets sealed with a key never gets a new one: a missing key file
+/// or another key refuses to start, saying so, instead of answering every CloudShare client
+/// "unknown API id".
+pub async fn server_key(store: &Store, path: &Path) -> Result<SecretBox, String> {
+    let holds_secrets = store.read(HoldsSealedSecrets).await.map_err(|e| e.to_string())?;
+    let secrets = match std::fs::metadata(path) {
+        Ok(_) => read_key(path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && holds_secrets => {
+            return Err(format!(
+                "the database holds secrets sealed with a server key, but the key file {} does not exist: \
+                 restore the key file that belongs to this database (a backup needs its key) or name it \
+                 with --secret-key-file",
+                path.display()
+            ));
         }
-        Err(e) => Err(format!("reading {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(path)?,
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    if !store.write(CheckServerKey { secrets: secrets.clone() }).await.map_err(|e| e.to_string())? {
+        return Err(format!(
+            "the database's secrets are sealed with another server key than {}: start with the key file this \
+             database was made with",
+            path.display()
+        ));
     }
+    Ok(secrets)
+}
+
+/// Makes a key file atomically: written whole under a temporary name, then linked to
+/// `path` only if nothing is there, so a process starting alongside never reads half a key.
+fn create_key(path: &Path) -> Result<SecretBox, String> {
+    let key = SecretBox::generate_key(&mut rand::rng());
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", path.display());
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail("creating a key beside", e))?;
+    std::io::Write::write_all(&mut temp, SecretBox::encode_key(&key).as_bytes()).map_err(|e| fail("writing", e))?;
+    temp.as_file().sync_all().map_err(|e| fail("writing", e))?;
+    match std::fs::hard_link(temp.path(), path) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a new secret key");
+            Ok(SecretBox::new(&key))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path),
+        Err(e) => Err(fail("creating", e)),
+    }
+}
+
+fn read_key(path: &Path) -> Result<SecretBox, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    SecretBox::decode_key(&text)
+        .map(|k| SecretBox::new(&k))
+        .ok_or_else(|| format!("{} does not hold a classhub key (32 bytes, base64)", path.display()))
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -123,7 +148,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let store = Arc::new(store);
     let key_path = cli.secret_key_path();
     let result = match cli.command {
-        Command::Serve(args) => match load_or_create_key(&key_path) {
+        Command::Serve(args) => match server_key(&store, &key_path).await {
             Ok(secrets) => crate::serve::run(store.clone(), *args, secrets).await,
             Err(e) => Err(e),
         },
@@ -229,7 +254,7 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path) 
         }
         CloudshareCommand::Member(CreateOnly::Create(a)) => {
             let projects = a.projects.iter().map(|p| project(p)).collect::<Result<Vec<_>, _>>()?;
-            let secrets = load_or_create_key(key_path)?;
+            let secrets = server_key(store, key_path).await?;
             let op = CreateProjectMember {
                 ctx,
                 name: a.name,
@@ -249,18 +274,4 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path) 
     };
     println!("{out}");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statement_parameters_stay_out_of_verbose_logs() {
-        for spec in ["debug", "trace", "warn,classhub=debug", "", "not a filter ==="] {
-            assert!(log_filter(spec).to_string().contains(QUIET_PARAMETERS), "{spec:?}");
-        }
-        // An operator who asks for them by name gets them.
-        assert!(!log_filter("debug,tokio_postgres=debug").to_string().contains(QUIET_PARAMETERS));
-    }
 }

@@ -270,16 +270,26 @@ pub struct ServeArgs {
     /// Password of the OCARIoT `admin` user; without it that user cannot log in.
     #[arg(long, env = "CLASSHUB_OCARIOT_ADMIN_PASSWORD", hide_env_values = true)]
     pub ocariot_admin_password: Option<String>,
-    /// File holding the key that signs OCARIoT tokens; default: one generated on first
-    /// start and kept in the database (shared by every process).
+    /// File holding the key that signs OCARIoT tokens: a PEM RSA private key (RS256) or a
+    /// secret of at least 32 bytes (HS256). Default: an RSA key made on first start and kept
+    /// in the database sealed with the server key (shared by every process).
     #[arg(long, env = "CLASSHUB_JWT_KEY_FILE")]
     pub jwt_key_file: Option<PathBuf>,
+    /// Write the public key of OCARIoT tokens (PEM) here on start, for an API gateway that
+    /// checks them (it is also served as a JWKS document at /.well-known/jwks.json).
+    #[arg(long, env = "CLASSHUB_JWT_PUBLIC_KEY_OUT")]
+    pub jwt_public_key_out: Option<PathBuf>,
     /// Failed OCARIoT logins allowed per username and per address within the window (then 429).
     #[arg(long, env = "CLASSHUB_LOGIN_FAILURE_LIMIT", default_value_t = 10)]
     pub login_failure_limit: u32,
     /// The window of that limit, in seconds.
     #[arg(long, env = "CLASSHUB_LOGIN_FAILURE_WINDOW", default_value_t = 600)]
     pub login_failure_window: u64,
+    /// Proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` names the
+    /// client: throttles then count the client's address, not the proxy's. Default: none,
+    /// the TCP peer is the client.
+    #[arg(long = "trusted-proxies", env = "CLASSHUB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, env = "CLASSHUB_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
@@ -304,7 +314,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u8).range(6..=16))]
     pub invite_code_length: u8,
     /// Failed invite-code redemptions allowed per student and per client address within
-    /// the window (then 429). Counted per process.
+    /// the window (then 429).
     #[arg(long, env = "CLASSHUB_REDEEM_FAILURE_LIMIT", default_value_t = 10)]
     pub redeem_failure_limit: u32,
     /// The window of that limit, in seconds.
@@ -334,6 +344,14 @@ impl ServeArgs {
             None => format!("http://{addr}"),
         }
     }
+}
+
+/// A network (`10.0.0.0/8`) or one address (`10.0.0.1`).
+fn network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an address nor a network (10.0.0.0/8)"))
 }
 
 /// Parses the command line, filling flags not given on it or in the environment from the

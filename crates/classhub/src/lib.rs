@@ -18,9 +18,13 @@ use serde_json::json;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Every route of every dialect, plus operations endpoints, behind the request-id, log
-/// and metrics middleware and the body size limit.
+/// and metrics middleware, the limits on heads and bodies, and the draining of request
+/// bodies left unread.
 pub fn app(state: AppState, body_limit: usize) -> Router {
     let for_fallback = state.clone();
+    let head_limit = state.config.max_header_bytes;
+    let drain = classhub_web::Drain { max_bytes: body_limit, timeout: state.config.request_timeout };
+    let trusted = state.config.trusted_proxies.clone();
     Router::new()
         .merge(classhub_partner::router(state.clone()))
         .merge(classhub_admin::router(state.clone()))
@@ -32,7 +36,32 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .fallback(move |req: axum::extract::Request| fallback(for_fallback.clone(), req))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(drain, classhub_web::drain_unread_bodies))
+        .layer(middleware::from_fn_with_state(head_limit, limit_heads))
+        .layer(middleware::from_fn_with_state(trusted, classhub_web::forwarded_clients))
         .layer(middleware::from_fn(observe))
+}
+
+/// Refuses a request whose head is larger than `--max-header-bytes`, in the envelope of the
+/// dialect its path belongs to (hyper itself refuses, without a body, only heads larger than
+/// twice that).
+async fn limit_heads(State(limit): State<usize>, req: axum::extract::Request, next: middleware::Next) -> Response {
+    if classhub_web::head_bytes(&req) > limit {
+        return layer_error(req.uri().path(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+    next.run(req).await
+}
+
+/// An answer of the HTTP layer, in the envelope of the dialect the path belongs to.
+pub fn layer_error(path: &str, status: StatusCode) -> Response {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    if classhub_cloudshare::handles(path) || path.starts_with("/Class/") || path.starts_with("/class/") {
+        classhub_cloudshare::CsError::new(status, reason.to_lowercase()).into_response()
+    } else if classhub_ocariot::handles(path) {
+        classhub_ocariot::OcError::new(status, format!("{reason}.")).into_response()
+    } else {
+        ApiError::new(status, reason).into_response()
+    }
 }
 
 /// The OpenAPI 3.1 description of every dialect.
@@ -80,9 +109,6 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
             [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten();
         for op in operations {
             let signed = op.security.as_ref().is_some_and(|s| !s.is_empty()) && cloudshare;
-            if path == "/api/v3/ping" {
-                continue;
-            }
             let mut add = |status: &str, description: &str| {
                 op.responses
                     .responses

@@ -7,6 +7,7 @@ use axum::Router;
 use axum::routing::get;
 use classhub_core::secret::SecretBox;
 use classhub_store::Store;
+use classhub_web::jwt::JwtKeys;
 use classhub_web::{ApiConfig, AppState};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -17,13 +18,25 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
     if let Some(addr) = args.metrics_listen {
         serve_metrics(addr, store.clone()).await?;
     }
-    let jwt_key = match &args.jwt_key_file {
-        Some(path) => std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?,
-        None => store.write(classhub_store::ops::ocariot::JwtKey).await.map_err(|e| e.to_string())?,
-    };
-    if jwt_key.len() < 32 {
-        return Err("the JWT key must be at least 32 bytes".into());
+    for (flag, value) in
+        [("--admin-token", &args.admin_token), ("--ocariot-admin-password", &args.ocariot_admin_password)]
+    {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(format!("{flag} is empty: give a secret, or leave the flag out"));
+        }
     }
+    let jwt = jwt_keys(&store, &args, &secrets).await?;
+    if let (Some(path), Some(pem)) = (&args.jwt_public_key_out, jwt.public_key_pem()) {
+        std::fs::write(path, pem).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    let ocariot_admin_hash = match args.ocariot_admin_password.clone() {
+        Some(p) => Some(
+            tokio::task::spawn_blocking(move || classhub_core::password::hash(&p))
+                .await
+                .map_err(|e| e.to_string())??,
+        ),
+        None => None,
+    };
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("listening on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = AppState::new(
@@ -32,6 +45,7 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
             invite_code_length: usize::from(args.invite_code_length),
             admin_token: args.admin_token.clone(),
             request_timeout: args.request_timeout(),
+            max_header_bytes: args.max_header_bytes as usize,
             redeem_failures: args.redeem_failure_limit,
             redeem_window: Duration::from_secs(args.redeem_failure_window),
             signature_failures: args.signature_failure_limit,
@@ -39,10 +53,11 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
             signature_skew: Duration::from_secs(args.signature_skew),
             public_base_url: args.public_base_url(addr),
             secrets,
-            ocariot_admin_password: args.ocariot_admin_password.clone(),
-            jwt_key,
+            ocariot_admin_hash,
+            jwt,
             login_failures: args.login_failure_limit,
             login_window: Duration::from_secs(args.login_failure_window),
+            trusted_proxies: args.trusted_proxies.clone().into(),
         },
     );
     if args.demo {
@@ -61,6 +76,7 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
         retry_after: jiff::SignedDuration::from_secs(5),
     };
     let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+    let pruning = tokio::spawn(prune_security_state(store.clone(), mail_stopped.clone()));
     let mail = tokio::spawn(mailer.run(mail_stopped));
     let app = crate::app(state, args.body_limit);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -86,6 +102,7 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
     let _ = stop.send(());
     let _ = stop_mail.send(true);
     let _ = mail.await;
+    let _ = pruning.await;
 
     match tokio::time::timeout(Duration::from_secs(args.shutdown_grace), &mut server).await {
         Ok(result) => server_result(result),
@@ -96,6 +113,55 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
             );
             server.abort();
             Ok(())
+        }
+    }
+}
+
+/// The keys of OCARIoT tokens: `--jwt-key-file` (a PEM RSA private key: RS256; any other
+/// content of at least 32 bytes: an HS256 secret), else an RSA key made on first start and
+/// kept in the database sealed with the server key, shared by every process.
+async fn jwt_keys(store: &Store, args: &ServeArgs, secrets: &SecretBox) -> Result<JwtKeys, String> {
+    use classhub_store::ops::ocariot::{CLEAR_KEY, SIGNING_KEY};
+    use classhub_store::ops::security::{DeleteSetting, SealedSetting};
+    let err = |e: classhub_store::StoreError| e.to_string();
+    if store.write(DeleteSetting { name: CLEAR_KEY }).await.map_err(err)? {
+        tracing::warn!("deleted the OCARIoT signing key older versions kept in clear; tokens it signed are refused");
+    }
+    if let Some(path) = &args.jwt_key_file {
+        let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        return match std::str::from_utf8(&bytes) {
+            Ok(text) if text.contains("-----BEGIN") => JwtKeys::rs256_pem(text),
+            _ => JwtKeys::hs256(&bytes),
+        }
+        .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let sealed = |fresh| SealedSetting { name: SIGNING_KEY, secrets: secrets.clone(), fresh };
+    let der = match store.write(sealed(None)).await.map_err(err)? {
+        Some(der) => der,
+        None => {
+            let fresh = tokio::task::spawn_blocking(JwtKeys::generate_rsa).await.map_err(|e| e.to_string())??;
+            let der = store.write(sealed(Some(fresh))).await.map_err(err)?;
+            der.ok_or("the OCARIoT signing key was not stored")?
+        }
+    };
+    JwtKeys::rs256(&der)
+}
+
+/// Forgets, every minute, the nonces and throttle counters no check needs any more. Every
+/// process does it; it is idempotent.
+async fn prune_security_state(store: Arc<Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let now = jiff::Timestamp::now();
+        match store.write(classhub_store::ops::security::PruneSecurityState { now }).await {
+            Ok((nonces, throttles)) if nonces + throttles > 0 => {
+                tracing::debug!(nonces, throttles, "pruned security state")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning security state failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
         }
     }
 }

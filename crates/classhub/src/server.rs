@@ -71,9 +71,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
-    // hyper refuses buffers below 8192 bytes (it panics); the flag's parser enforces it too.
-    let head = (limits.max_header_bytes as usize).max(8192);
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(head);
+    // The limit itself is the router's (`limit_heads`), which answers in the dialect's
+    // envelope; hyper's buffer holds twice that, so that it refuses (bare) only beyond. It
+    // refuses buffers below 8192 bytes (it panics); the flag's parser enforces that too.
+    let head = (limits.max_header_bytes as usize).saturating_mul(2).max(8192);
+    // A malformed header line is dropped rather than answered with an empty 400, so the
+    // request reaches the router and gets the dialect's own answer.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(head)
+        .ignore_invalid_headers(true);
     builder.http2().max_header_list_size(limits.max_header_bytes);
     let acceptor = tls.map(TlsAcceptor::from);
     tokio::pin!(shutdown);

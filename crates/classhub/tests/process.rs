@@ -231,8 +231,8 @@ fn two_processes_on_one_postgres_never_oversell() {
     // Both start at once: migrations take an advisory lock, so one migrates, the other waits.
     let args = ["--admin-token", "adm", "--redeem-failure-limit", "100000", "--pg-pool-size", "8"];
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| Server::spawn(&db, &args));
-        let b = s.spawn(|| Server::spawn(&db, &args));
+        let a = s.spawn(|| Server::start(dir.path(), &db, &args));
+        let b = s.spawn(|| Server::start(dir.path(), &db, &args));
         (a.join().unwrap(), b.join().unwrap())
     });
     let admin = |server: &Server, kind: &str, i: usize| {
@@ -497,8 +497,9 @@ fn random_secret(prefix: &str, len: usize) -> String {
     format!("{prefix}{tail}")
 }
 
-/// Every dialect's credentials in use, at the most verbose log level: none of them — nor
-/// the server's keys — may appear in what the process writes.
+/// Every dialect's credentials in use, at the most verbose log level and with the database
+/// driver's traces asked for by name: none of them — nor the server's keys, the invite
+/// codes or the passphrases — may appear in what the process writes.
 fn secrets_stay_out_of_the_logs(database_url: &str, dir: &Path) {
     use sha1::Digest;
     let admin_token = random_secret("adm-", 32);
@@ -510,7 +511,7 @@ fn secrets_stay_out_of_the_logs(database_url: &str, dir: &Path) {
         database_url,
         &[
             "--log",
-            "trace",
+            "trace,tokio_postgres=trace",
             "--secret-key-file",
             key_file.to_str().unwrap(),
             "--admin-token",

@@ -174,13 +174,9 @@ struct Cs {
 impl Cs {
     fn sign(&self, host: &str, target: &str) -> String {
         use rand::Rng;
-        use sha1::Digest;
         let token: String = (0..10).map(|_| rand::rng().sample(rand::distr::Alphanumeric) as char).collect();
         let timestamp = jiff::Timestamp::now().as_second();
-        let url = format!("https://{host}{target}");
-        let digest = sha1::Sha1::digest(format!("{}{url}{timestamp}{token}", self.api_key).as_bytes());
-        let hmac: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("cs_sha1 userapiid:{};timestamp:{timestamp};token:{token};hmac:{hmac}", self.api_id)
+        common::cs_sha1_header(&self.api_id, &self.api_key, &format!("https://{host}{target}"), timestamp, &token)
     }
 }
 

@@ -103,6 +103,12 @@ pub fn candidate_urls(host: &str, target: &str, public_base: Option<&str>) -> Ve
     bases.iter().flat_map(|b| targets.iter().map(move |t| format!("{b}{t}"))).collect()
 }
 
+/// What a request's nonce is remembered by: its API id, timestamp and token, hashed.
+pub fn nonce_key(api_id: &str, timestamp: i64, token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(format!("{api_id}\n{timestamp}\n{token}").as_bytes()).into()
+}
+
 /// A nonce of 1..10 letters or digits.
 pub fn token_ok(token: &str) -> bool {
     (1..=10).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric())

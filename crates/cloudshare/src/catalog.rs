@@ -274,8 +274,10 @@ pub async fn custom_fields(cx: &Cx) -> Result<Response, CsError> {
     Ok(wire::ok(&c.fields.iter().map(|f| FieldOut::new(f, None)).collect::<Vec<_>>()))
 }
 
-/// Health check (no authentication).
-#[utoipa::path(get, path = "/api/v3/ping", tag = "cloudshare", responses((status = 200, body = Object)))]
+/// Validates the caller's credentials: signed like every other request.
+#[utoipa::path(get, path = "/api/v3/ping", tag = "cloudshare",
+    responses((status = 200, body = Object), (status = 401, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
 #[allow(dead_code)]
 fn ping() {}
 

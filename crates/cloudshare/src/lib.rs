@@ -19,9 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use classhub_core::UserId;
 use classhub_core::user::UserKind;
-use classhub_store::ops::lab::ApiKeyOf;
+use classhub_store::ops::security::{Admission, AdmitSignature, SignatureGate};
 use classhub_web::fastapi::query_params;
-use classhub_web::limits::retry_after_secs;
 use classhub_web::{AppState, Deadline, PeerAddr, RequestId, deadline, read_body};
 use http::{HeaderMap, Method, StatusCode, header};
 
@@ -85,17 +84,14 @@ async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
 
 async fn handle(app: AppState, req: Request) -> Result<Response, CsError> {
     let request = req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId(String::new()));
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let peer = PeerAddr::of(req.extensions());
     let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
     let path = uri.path().to_string();
     let rest = path.get(PREFIX.len()..).unwrap_or("");
     let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
     let words: Vec<&str> = lower.iter().map(String::as_str).collect();
-    if method == Method::GET && words == ["ping"] {
-        return Ok(wire::ok(&serde_json::json!({"result": "Pong"})));
-    }
-    let caller = authenticate(&app, &headers, &uri, PeerAddr(peer)).await?;
+    let caller = authenticate(&app, &headers, &uri, peer).await?;
     let bytes: Bytes = read_body(req, &app).await.map_err(|e| match e {
         classhub_web::BodyError::TooLarge => {
             CsError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
@@ -119,6 +115,8 @@ async fn route(cx: &Cx, method: &Method, words: &[&str], seg: &[String]) -> Resu
         Err(CsError::new(StatusCode::METHOD_NOT_ALLOWED, format!("use {} on this path", names.join(" or "))))
     };
     match (words, method) {
+        // Integrations call ping to test credentials: it is signed like everything else.
+        (["ping"], &M::GET) => Ok(wire::ok(&serde_json::json!({"result": "Pong"}))),
         (["timezones"], &M::GET) => catalog::timezones(),
         (["regions"], &M::GET) => catalog::regions(),
         (["projects"], &M::GET) => catalog::projects(cx).await,
@@ -147,7 +145,7 @@ async fn route(cx: &Cx, method: &Method, words: &[&str], seg: &[String]) -> Resu
         (["instructors", "class"], &M::GET) => people::instructors(cx).await,
         (["instructors"], &M::POST) => people::add_instructor(cx).await,
         (["instructors", _], &M::DELETE) => people::remove_instructor(cx, &seg[1]).await,
-        (["timezones" | "regions" | "class" | "projects" | "instructors"], _) => known(&[M::GET]),
+        (["ping" | "timezones" | "regions" | "class" | "projects" | "instructors"], _) => known(&[M::GET]),
         (["class", _], _) | (["class", _, "students", _], _) => known(&[M::GET, M::PUT, M::DELETE]),
         _ => Err(CsError::not_found(&format!("endpoint {} {PREFIX}/{}", method, seg.join("/")))),
     }
@@ -159,59 +157,64 @@ fn out_of_scope(words: &[&str]) -> bool {
         || words.iter().any(|w| w.contains("environment"))
 }
 
-/// Checks the `cs_sha1` header: parts, API id, freshness, nonce, replay, signature — in
-/// that order; each failure answers 401 saying which check failed. Failures are rate
-/// limited per API id and per client address.
+/// Checks the `cs_sha1` header: parts, API id, freshness, nonce, signature, replay — in
+/// that order; each failure answers 401 saying which check failed. Failures count per API
+/// id at an address and per address, and nonces are recorded, in the store every process
+/// shares: a signed request is accepted at most once by the whole deployment.
 async fn authenticate(app: &AppState, headers: &HeaderMap, uri: &http::Uri, peer: PeerAddr) -> Result<UserId, CsError> {
-    let limiter = &app.limits.signature;
-    let address = peer.0.map(|a| format!("cs-addr:{}", a.ip()));
     let header_value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let signed = auth::parse(header_value);
-    let api_key = signed.as_ref().ok().map(|s| format!("cs-id:{}", s.api_id));
-    let keys: Vec<&String> = [address.as_ref(), api_key.as_ref()].into_iter().flatten().collect();
-    if let Some(wait) = keys.iter().find_map(|k| limiter.check(k).err()) {
-        return Err(CsError {
-            retry_after: Some(retry_after_secs(wait)),
-            ..CsError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try again later")
-        });
+    let identity = signed.as_ref().ok().map(|s| format!("api:{}", s.api_id));
+    let keys = classhub_web::throttle::keys(app.config.signature_policy(), identity.as_deref(), peer.0);
+    let now = jiff::Timestamp::now();
+    let api_id = signed.as_ref().map_or("", |s| s.api_id);
+    let (credential, open) = app.store.read(SignatureGate { api_id, keys: keys.clone(), now }).await?;
+    open?;
+    let verified = verify(app, headers, uri, signed, credential.as_ref(), now);
+    let nonce = verified.as_ref().ok().map(|n| n.0);
+    let admission = app.store.write(AdmitSignature { keys, nonce, now }).await?;
+    match (admission, verified) {
+        (Admission::Admitted, Ok((_, caller))) => Ok(caller),
+        (Admission::Replayed, _) => Err(CsError::unauthorized(auth::AuthFailure::Replay.message())),
+        (_, Err(failure)) => Err(CsError::unauthorized(failure.message())),
+        (_, Ok(_)) => Err(CsError::unauthorized(auth::AuthFailure::Replay.message())),
     }
-    let fail = |f: auth::AuthFailure| {
-        for k in &keys {
-            limiter.failed(k);
-        }
-        CsError::unauthorized(f.message())
-    };
-    let signed = signed.map_err(fail)?;
-    let credential = app.store.read(ApiKeyOf { api_id: signed.api_id }).await?;
-    let Some(credential) = credential.filter(|c| c.principal.kind == UserKind::ProjectMember) else {
-        return Err(fail(auth::AuthFailure::UnknownApiId));
-    };
+}
+
+/// The checks that need no writing: the header's parts, the API id, freshness, the nonce's
+/// form and the signature. Returns the nonce to record (and until when) and the caller.
+fn verify(
+    app: &AppState,
+    headers: &HeaderMap,
+    uri: &http::Uri,
+    signed: Result<auth::Signed<'_>, auth::AuthFailure>,
+    credential: Option<&classhub_store::engine::ApiCredential>,
+    now: jiff::Timestamp,
+) -> Result<(([u8; 32], jiff::Timestamp), UserId), auth::AuthFailure> {
+    let signed = signed?;
+    let credential = credential.filter(|c| c.principal.kind == UserKind::ProjectMember);
+    let credential = credential.ok_or(auth::AuthFailure::UnknownApiId)?;
     let skew = app.config.signature_skew.as_secs();
-    let now = jiff::Timestamp::now().as_second();
-    if now.abs_diff(signed.timestamp) > skew {
-        return Err(fail(auth::AuthFailure::Stale { skew_secs: skew }));
+    if now.as_second().abs_diff(signed.timestamp) > skew {
+        return Err(auth::AuthFailure::Stale { skew_secs: skew });
     }
     if !auth::token_ok(signed.token) {
-        return Err(fail(auth::AuthFailure::BadToken));
+        return Err(auth::AuthFailure::BadToken);
     }
-    let nonce = format!("{}\n{}\n{}", signed.api_id, signed.timestamp, signed.token);
-    if app.limits.nonces.contains(&nonce) {
-        return Err(fail(auth::AuthFailure::Replay));
-    }
-    let key = app.config.secrets.open(&credential.sealed_key).and_then(|k| String::from_utf8(k).ok());
-    let Some(key) = key else {
+    let Some(key) = app.config.secrets.open(&credential.sealed_key).and_then(|k| String::from_utf8(k).ok()) else {
         tracing::error!(api_id = signed.api_id, "an API key cannot be opened with this server key");
-        return Err(fail(auth::AuthFailure::UnknownApiId));
+        return Err(auth::AuthFailure::UnknownApiId);
     };
     let host =
         headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(uri.authority().map(|a| a.as_str())).unwrap_or("");
     let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let urls = auth::candidate_urls(host, target, Some(app.config.public_base_url.as_str()));
     if !auth::signs_any(signed.hmac, &key, &urls, signed.timestamp, signed.token) {
-        return Err(fail(auth::AuthFailure::BadSignature));
+        return Err(auth::AuthFailure::BadSignature);
     }
-    app.limits.nonces.insert(nonce);
-    Ok(credential.principal.user_id)
+    // The nonce is kept while its timestamp could still pass the freshness check.
+    let expires = jiff::Timestamp::from_second(signed.timestamp.saturating_add(skew as i64 + 1)).unwrap_or(now);
+    Ok(((auth::nonce_key(signed.api_id, signed.timestamp, signed.token), expires), credential.principal.user_id))
 }
 
 /// The CloudShare API's OpenAPI description.

@@ -42,12 +42,13 @@ pub struct CsErrorBody {
 pub struct CsError {
     pub status: StatusCode,
     pub message: String,
-    pub retry_after: Option<u64>,
+    /// Headers of the answer (`Retry-After`, the RateLimit fields).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 impl CsError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> CsError {
-        CsError { status, message: message.into(), retry_after: None }
+        CsError { status, message: message.into(), headers: Vec::new() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> CsError {
@@ -71,8 +72,8 @@ impl IntoResponse for CsError {
     fn into_response(self) -> Response {
         let code = format!("0x{}", self.status.as_u16());
         let mut res = classhub_web::json_with(self.status, &CsErrorBody { message: self.message, code }, JSON);
-        if let Some(secs) = self.retry_after {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        for (k, v) in self.headers {
+            res.headers_mut().insert(k, v);
         }
         res
     }
@@ -151,6 +152,10 @@ impl CsError {
             DomainError::ClassFull => {
                 CsError::new(StatusCode::CONFLICT, "the class already has its maximum number of students")
             }
+            DomainError::Throttled(t) => CsError {
+                headers: classhub_web::throttle::refusal_headers(&t).to_vec(),
+                ..CsError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try again later")
+            },
             other => CsError::new(StatusCode::CONFLICT, other.to_string()),
         }
     }
@@ -177,7 +182,7 @@ impl From<StoreError> for CsError {
             StoreError::Unavailable(m) | StoreError::Retry(m) => {
                 tracing::warn!(error = %m, "store unavailable");
                 CsError {
-                    retry_after: Some(1),
+                    headers: vec![(header::RETRY_AFTER, HeaderValue::from(1))],
                     ..CsError::new(StatusCode::SERVICE_UNAVAILABLE, "service temporarily unavailable")
                 }
             }

@@ -139,6 +139,19 @@ pub enum DomainError {
     /// A uniqueness rule: the thing already exists.
     #[error("{0} already exists")]
     AlreadyExists(Entity),
+    /// Too many failed attempts (see [`crate::throttle`]).
+    #[error("too many failed attempts; retry after {} seconds", .0.retry_after_secs)]
+    Throttled(Throttled),
+}
+
+/// A throttle's refusal: its policy, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// The policy's name (`login`, `redeem`, `signature`).
+    pub policy: &'static str,
+    pub limit: u32,
+    pub window_secs: u64,
+    pub retry_after_secs: u64,
 }
 
 fn list(violations: &[Violation]) -> String {

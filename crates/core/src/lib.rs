@@ -20,6 +20,7 @@ pub mod patch;
 pub mod roster;
 pub mod secret;
 pub mod text;
+pub mod throttle;
 pub mod time;
 pub mod user;
 pub mod windows_zones;

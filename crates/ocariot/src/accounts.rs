@@ -11,8 +11,8 @@ use classhub_store::ops::ocariot::{
     AccountByUsername, AccountOf, AccountsById, CreateAccount, CreateInstitution, DeleteAccount, EnsureAdmin,
     ListGroups, RecordLogin, UpdateChild,
 };
-use classhub_web::limits::retry_after_secs;
-use classhub_web::{AppState, PathText, PeerAddr, RequestId, json, secrets_match};
+use classhub_store::ops::security::{ReserveAttempt, SettleAttempt};
+use classhub_web::{AppState, PathText, PeerAddr, RequestId, json};
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -28,6 +28,14 @@ use crate::{Body, OwnerKind};
 #[derive(Serialize, ToSchema)]
 pub struct TokenOut {
     access_token: String,
+}
+
+/// The public key OCARIoT tokens are signed with (RS256), for an API gateway that checks
+/// them.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "ocariot",
+    responses((status = 200, description = "JSON Web Key Set", body = Object)))]
+pub async fn jwks(State(app): State<AppState>) -> Response {
+    json(StatusCode::OK, app.config.jwt.jwks())
 }
 
 /// Sign in with a username and password; answers a JWT valid for a day.
@@ -46,48 +54,53 @@ pub async fn login(
         let missing: Vec<&str> = ["username", "password"].into_iter().filter(|f| !body.contains_key(*f)).collect();
         return Err(OcError::required(&missing));
     };
-    let keys: Vec<String> = [Some(format!("login-user:{username}")), peer.map(|a| format!("login-addr:{}", a.ip()))]
-        .into_iter()
-        .flatten()
-        .collect();
-    let limiter = &app.limits.login;
-    if let Some(wait) = keys.iter().find_map(|k| limiter.check(k).err()) {
-        return Err(OcError {
-            retry_after: Some(retry_after_secs(wait)),
-            ..OcError::described(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed login attempts!",
-                "Wait a while before trying again.",
-            )
-        });
-    }
-    match check_password(&app, &username, password).await? {
+    // The attempt is reserved in the shared store before Argon2 runs, so that neither a
+    // burst nor more processes get more guesses than the budget.
+    let identity = format!("user:{username}");
+    let keys = classhub_web::throttle::keys(app.config.login_policy(), Some(&identity), peer);
+    app.store.write(ReserveAttempt { keys: keys.clone(), now: jiff::Timestamp::now() }).await?;
+    let user = check_password(&app, &username, password).await?;
+    app.store.write(SettleAttempt { keys, ok: user.is_some(), now: jiff::Timestamp::now() }).await?;
+    match user {
         Some(user) => {
             if user.kind == UserKind::Child {
                 let at = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
                 app.store.write(RecordLogin { child: user.id, at }).await?;
             }
-            Ok(json(StatusCode::OK, &TokenOut { access_token: auth::issue(&app.config.jwt_key, &user)? }))
+            Ok(json(StatusCode::OK, &TokenOut { access_token: auth::issue(&app.config.jwt, &user)? }))
         }
-        None => {
-            keys.iter().for_each(|k| limiter.failed(k));
-            Err(OcError::new(StatusCode::UNAUTHORIZED, "Invalid username or password!"))
-        }
+        None => Err(OcError::new(StatusCode::UNAUTHORIZED, "Invalid username or password!")),
     }
 }
 
-/// The user these credentials belong to. The administrator's password is configured,
-/// everyone else's is an Argon2id hash (checked off the request threads).
+/// The user these credentials belong to. Every attempt costs one Argon2 verification —
+/// against the administrator's configured password, a user's hash, or a dummy hash when
+/// the name is nobody's — so that the time taken does not tell names apart. Argon2 runs off
+/// the request threads.
 async fn check_password(app: &AppState, username: &str, password: String) -> Result<Option<User>, OcError> {
-    if username == "admin" {
-        let ok = app.config.ocariot_admin_password.as_deref().is_some_and(|p| secrets_match(&password, p));
-        return Ok(if ok { Some(app.store.write(EnsureAdmin).await?) } else { None });
-    }
-    let Some((user, Some(hash))) = app.store.read(AccountByUsername { username }).await? else {
-        return Ok(None);
+    let (user, hash) = if username == "admin" {
+        (None, app.config.ocariot_admin_hash.clone())
+    } else {
+        match app.store.read(AccountByUsername { username }).await? {
+            Some((user, Some(hash))) => (Some(user), Some(hash)),
+            _ => (None, None),
+        }
     };
-    let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await.unwrap_or(false);
-    Ok(ok.then_some(user))
+    let checked = hash.clone();
+    let ok = tokio::task::spawn_blocking(move || match checked {
+        Some(h) => password::verify(&password, &h),
+        None => {
+            password::verify(&password, password::dummy_hash());
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    match (ok, user) {
+        (true, Some(user)) => Ok(Some(user)),
+        (true, None) if username == "admin" && hash.is_some() => Ok(Some(app.store.write(EnsureAdmin).await?)),
+        _ => Ok(None),
+    }
 }
 
 /// Reads the fields every account has. Present fields of the wrong shape are refused at
@@ -495,6 +508,7 @@ pub async fn delete_user(
 #[derive(OpenApi)]
 #[openapi(
     paths(
+        jwks,
         login,
         create_institution,
         create_child,

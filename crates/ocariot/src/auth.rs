@@ -5,10 +5,11 @@ use classhub_core::UserId;
 use classhub_core::user::{User, UserKind};
 use classhub_store::ops::ocariot::{AccountOf, KINDS};
 use classhub_web::AppState;
+use classhub_web::jwt::JwtKeys;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
+use jsonwebtoken::Validation;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OcError;
@@ -95,7 +96,7 @@ pub fn scopes(kind: UserKind) -> &'static [&'static str] {
 }
 
 /// A signed token for a user, valid for a day.
-pub fn issue(key: &[u8], user: &User) -> Result<String, OcError> {
+pub fn issue(keys: &JwtKeys, user: &User) -> Result<String, OcError> {
     let iat = jiff::Timestamp::now().as_second();
     let claims = Claims {
         sub: ids::encode(Kind::User, user.id.0),
@@ -105,7 +106,7 @@ pub fn issue(key: &[u8], user: &User) -> Result<String, OcError> {
         scope: scopes(user.kind).join(" "),
         exp: iat + LIFETIME_SECS,
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(key)).map_err(|e| {
+    keys.sign(&claims).map_err(|e| {
         tracing::error!(error = %e, "signing a token");
         OcError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "An internal server error has occurred.")
     })
@@ -151,17 +152,15 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller,
         }
         _ => return Err(OcError::unauthorized(TOKEN_ISSUES)),
     };
-    let mut validation = Validation::new(Algorithm::HS256);
+    let mut validation = Validation::new(app.config.jwt.algorithm());
     validation.set_issuer(&[ISSUER]);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&app.config.jwt_key), &validation)
-        .map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => OcError::unauthorized(EXPIRED),
-            ErrorKind::InvalidIssuer => OcError::unauthorized(INVALID_PARAMETERS),
-            _ => OcError::unauthorized(TOKEN_ISSUES),
-        })?
-        .claims;
+    let claims = app.config.jwt.check::<Claims>(token, validation).map_err(|e| match e.kind() {
+        ErrorKind::ExpiredSignature => OcError::unauthorized(EXPIRED),
+        ErrorKind::InvalidIssuer => OcError::unauthorized(INVALID_PARAMETERS),
+        _ => OcError::unauthorized(TOKEN_ISSUES),
+    })?;
     let id = ids::decode(Kind::User, &claims.sub).ok_or_else(|| OcError::unauthorized(TOKEN_ISSUES))?;
     let user = app.store.read(AccountOf { id: UserId(id), kinds: &KINDS }).await?;
     let user =

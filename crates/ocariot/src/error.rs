@@ -16,8 +16,9 @@ pub struct OcError {
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_link: Option<String>,
+    /// Headers of the answer (`Retry-After`, the RateLimit fields).
     #[serde(skip)]
-    pub retry_after: Option<u64>,
+    pub headers: Vec<(http::header::HeaderName, HeaderValue)>,
 }
 
 pub const INVALID_FIELDS: &str = "One or more request fields are invalid...";
@@ -31,7 +32,7 @@ impl OcError {
             message: message.into(),
             description: None,
             redirect_link: None,
-            retry_after: None,
+            headers: Vec::new(),
         }
     }
 
@@ -91,8 +92,8 @@ impl IntoResponse for OcError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut res = classhub_web::json(status, &self);
-        if let Some(secs) = self.retry_after {
-            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        for (k, v) in self.headers {
+            res.headers_mut().insert(k, v);
         }
         res
     }
@@ -117,7 +118,7 @@ impl From<StoreError> for OcError {
             StoreError::Unavailable(m) | StoreError::Retry(m) => {
                 tracing::warn!(error = %m, "store unavailable");
                 OcError {
-                    retry_after: Some(1),
+                    headers: vec![(RETRY_AFTER, HeaderValue::from(1))],
                     ..OcError::described(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "Service temporarily unavailable.",
@@ -156,6 +157,14 @@ impl From<DomainError> for OcError {
                 )
             }
             DomainError::Forbidden => OcError::forbidden(),
+            DomainError::Throttled(t) => OcError {
+                headers: classhub_web::throttle::refusal_headers(&t).to_vec(),
+                ..OcError::described(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed login attempts!",
+                    "Wait a while before trying again.",
+                )
+            },
             // In the account service's words: `name must have at most 200 characters!`.
             DomainError::Invalid(v) => {
                 OcError::invalid(v.iter().map(|v| format!("{} {}!", v.field, v.problem)).collect::<Vec<_>>().join(" "))

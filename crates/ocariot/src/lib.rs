@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/v1/auth", post(accounts::login))
+        .route("/.well-known/jwks.json", get(accounts::jwks))
         .route("/v1/institutions", post(accounts::create_institution))
         .route("/v1/children", post(accounts::create_child))
         .route("/v1/children/{child_id}", patch(accounts::update_child))

@@ -4,14 +4,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use classhub_core::error::Entity;
 use classhub_core::{ClassId, DomainError, UserId};
-use classhub_store::StoreError;
 use classhub_store::engine::Member;
 use classhub_store::ops::invites::{Enrollment, Redeem};
 use classhub_store::ops::roster::{LeaveClass, ListStudents, MyClasses, RemoveStudent};
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, query_params};
-use classhub_web::limits::retry_after_secs;
 use classhub_web::{AppState, BearerSecurity, PathText, PeerAddr, RequestId, json, ser_rfc3339};
-use http::header::{HeaderValue, RETRY_AFTER};
 use http::{StatusCode, Uri};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -155,45 +152,26 @@ pub async fn redeem(
     Body(bytes): Body,
 ) -> Result<Response, ApiError> {
     let student = caller.as_student()?;
-    // Failures count per student and per client address (this process's counters).
-    let keys: Vec<String> = [Some(format!("student:{}", student.0)), peer.map(|a| format!("addr:{}", a.ip()))]
-        .into_iter()
-        .flatten()
-        .collect();
-    let limiter = &app.limits.redeem;
-    if let Some(wait) = keys.iter().find_map(|k| limiter.check(k).err()) {
-        let secs = retry_after_secs(wait);
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed redemptions; try again later")
-            .with_header(RETRY_AFTER, HeaderValue::from(secs)));
-    }
-    let failed = || keys.iter().for_each(|k| limiter.failed(k));
     let mut errors = Errors::default();
     let code = errors.json_object(&bytes).and_then(|body| {
         let v = errors.required(&body, "code")?.clone();
         errors.string(&["body", "code"], &v)
     });
-    if let Err(e) = errors.check() {
-        failed();
-        return Err(e);
-    }
-    let op = Redeem { ctx: request.context(Some(student)), student, code: code.unwrap_or_default() };
-    match app.store.write(op).await {
+    errors.check()?;
+    // Guesses (unknown or unusable codes) count per student at an address and per address,
+    // in the store that every process shares.
+    let identity = format!("student:{}", student.0);
+    let throttle = classhub_web::throttle::keys(app.config.redeem_policy(), Some(&identity), peer);
+    let op = Redeem { ctx: request.context(Some(student)), student, code: code.unwrap_or_default(), throttle };
+    match app.store.write(op).await? {
         Ok(e) => {
             let status = if e.created { StatusCode::CREATED } else { StatusCode::OK };
             Ok(json(status, &EnrollmentOut::from(&e)))
         }
-        Err(StoreError::Domain(d)) => {
-            if matches!(d, DomainError::NotFound(_) | DomainError::CodeUnavailable(_)) {
-                failed();
-            }
-            Err(match d {
-                DomainError::NotFound(Entity::InviteCode) => {
-                    ApiError::new(StatusCode::NOT_FOUND, "invalid invite code")
-                }
-                other => ApiError::from_domain(other, None),
-            })
+        Err(DomainError::NotFound(Entity::InviteCode)) => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "invalid invite code"))
         }
-        Err(other) => Err(other.into()),
+        Err(refusal) => Err(ApiError::from_domain(refusal, None)),
     }
 }
 

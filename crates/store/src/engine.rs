@@ -14,6 +14,7 @@ use classhub_core::invite::{InviteCode, MemberRole, Membership};
 use classhub_core::lab::{Blueprint, CustomField, LabSettings, Link, Policy, Project, ProjectMember, StudentProfile};
 use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
+use classhub_core::throttle::Counter;
 use classhub_core::user::{NewUser, Principal, User};
 use classhub_core::{
     BlueprintId, ClassId, CourseId, InstitutionId, InviteCodeId, MembershipId, ModelId, OutboxId, PolicyId, ProjectId,
@@ -160,6 +161,12 @@ pub trait Read {
 
     /// The database's invariants that do not hold, each described (empty: all hold).
     async fn broken_invariants(&mut self) -> Result<Vec<String>>;
+
+    /// One sealed API key, if any is stored (to check a server key against).
+    async fn any_sealed_api_key(&mut self) -> Result<Option<Vec<u8>>>;
+
+    /// The throttle counters of these keys (`None` for a key never counted), in their order.
+    async fn throttles(&mut self, keys: &[[u8; 32]]) -> Result<Vec<Option<Counter>>>;
 }
 
 /// Writes, inside one transaction. An error returned from a script rolls back everything
@@ -287,4 +294,16 @@ pub trait Tx: Read {
     async fn insert_institution(&mut self, institution: &Institution, now: Timestamp) -> Result<Institution>;
     /// Stores a setting unless one of that name exists; returns the stored value.
     async fn setting_or_insert(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
+    async fn delete_setting(&mut self, name: &str) -> Result<()>;
+
+    /// The throttle counters of these keys, each made if missing, locked until the
+    /// transaction ends, in their order (callers sort them, so locks are always taken in
+    /// one order).
+    async fn throttles_for_update(&mut self, keys: &[[u8; 32]], now: Timestamp) -> Result<Vec<Counter>>;
+    async fn put_throttle(&mut self, key: &[u8; 32], counter: &Counter, now: Timestamp) -> Result<()>;
+    /// Records a nonce until `expires_at`; false when it was already recorded (a replay).
+    async fn insert_nonce(&mut self, key: &[u8; 32], expires_at: Timestamp) -> Result<bool>;
+    /// Forgets nonces expired at `now` and throttle counters untouched since `idle_before`
+    /// and not blocked; returns how many of each.
+    async fn prune_security(&mut self, now: Timestamp, idle_before: Timestamp) -> Result<(u64, u64)>;
 }

@@ -12,6 +12,7 @@ use classhub_core::lab::{
 };
 use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
+use classhub_core::throttle::Counter;
 use classhub_core::time::ZoneName;
 use classhub_core::user::{NewUser, Principal, User, UserKind};
 use classhub_core::{
@@ -347,6 +348,20 @@ fn institution_row(r: &dyn Row) -> Result<Institution> {
         address: r.opt_text("n_address")?,
         latitude: r.opt_text("n_latitude")?,
         longitude: r.opt_text("n_longitude")?,
+    })
+}
+
+macro_rules! throttle_cols {
+    () => {
+        "failures, window_start, strikes, blocked_until"
+    };
+}
+fn throttle_row(r: &dyn Row) -> Result<Counter> {
+    Ok(Counter {
+        failures: count_of(r, "failures")?,
+        window_start: r.time("window_start")?,
+        strikes: count_of(r, "strikes")?,
+        blocked_until: r.opt_time("blocked_until")?,
     })
 }
 
@@ -842,6 +857,26 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
             }
         }
         Ok(broken)
+    }
+
+    async fn any_sealed_api_key(&mut self) -> Result<Option<Vec<u8>>> {
+        let q = query!("SELECT sealed_key FROM api_credentials ORDER BY api_id LIMIT 1");
+        self.one(q, &[], |r| r.bytes("sealed_key")).await
+    }
+
+    async fn throttles(&mut self, keys: &[[u8; 32]]) -> Result<Vec<Option<Counter>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(
+                self.one(
+                    query!("SELECT ", throttle_cols!(), " FROM throttles WHERE key = $1"),
+                    &args![key],
+                    throttle_row,
+                )
+                .await?,
+            );
+        }
+        Ok(out)
     }
 }
 
@@ -1500,6 +1535,58 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         );
         let id = self.insert(q, &args![i.kind, i.name, i.address, i.latitude, i.longitude, now]).await?;
         Ok(Institution { id: InstitutionId(id), ..i.clone() })
+    }
+
+    async fn delete_setting(&mut self, name: &str) -> Result<()> {
+        self.exec(query!("DELETE FROM settings WHERE name = $1"), &args![name]).await.map(drop)
+    }
+
+    async fn throttles_for_update(&mut self, keys: &[[u8; 32]], now: Timestamp) -> Result<Vec<Counter>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            // Made first, so that the row exists to be locked: two first attempts at a key
+            // then take turns instead of both counting from nothing.
+            self.exec(
+                query!(
+                    "INSERT INTO throttles (key, failures, window_start, strikes, touched_at) VALUES ($1, 0, $2, 0, $2) \
+                     ON CONFLICT (key) DO NOTHING"
+                ),
+                &args![key, now],
+            )
+            .await?;
+            let q = query!("SELECT ", throttle_cols!(), " FROM throttles WHERE key = $1 {for update}");
+            let counter = self.one(q, &args![key], throttle_row).await?;
+            out.push(counter.ok_or_else(|| StoreError::Retry("a throttle counter vanished".into()))?);
+        }
+        Ok(out)
+    }
+
+    async fn put_throttle(&mut self, key: &[u8; 32], c: &Counter, now: Timestamp) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE throttles SET failures = $2, window_start = $3, strikes = $4, blocked_until = $5, touched_at = $6 \
+                 WHERE key = $1"
+            ),
+            &args![key, c.failures, c.window_start, c.strikes, c.blocked_until, now],
+            "counting an attempt",
+        )
+        .await
+    }
+
+    async fn insert_nonce(&mut self, key: &[u8; 32], expires_at: Timestamp) -> Result<bool> {
+        let q = query!("INSERT INTO nonces (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING");
+        Ok(self.exec(q, &args![key, expires_at]).await? == 1)
+    }
+
+    async fn prune_security(&mut self, now: Timestamp, idle_before: Timestamp) -> Result<(u64, u64)> {
+        let nonces = self.exec(query!("DELETE FROM nonces WHERE expires_at < $1"), &args![now]).await?;
+        let throttles = self
+            .exec(
+                query!("DELETE FROM throttles WHERE touched_at < $1 AND (blocked_until IS NULL OR blocked_until < $2)"),
+                &args![idle_before, now],
+            )
+            .await?;
+        Ok((nonces, throttles))
     }
 
     async fn setting_or_insert(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>> {

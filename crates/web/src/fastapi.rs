@@ -150,6 +150,16 @@ impl ApiError {
                 ApiError::new(StatusCode::PRECONDITION_FAILED, msg).with_header(header::ETAG, crate::etag(current))
             }
             DomainError::CodeUnavailable(_) => ApiError::new(StatusCode::GONE, msg),
+            DomainError::Throttled(t) => {
+                let detail = if t.policy.starts_with("redeem") {
+                    "too many failed redemptions; try again later"
+                } else {
+                    "too many failed attempts; try again later"
+                };
+                crate::throttle::refusal_headers(&t)
+                    .into_iter()
+                    .fold(ApiError::new(StatusCode::TOO_MANY_REQUESTS, detail), |e, (k, v)| e.with_header(k, v))
+            }
             DomainError::UnknownMembers(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg),
 
             DomainError::StatusTransition { .. }

@@ -3,13 +3,15 @@
 //! limit, bearer tokens, `If-Match`, and FastAPI-style errors (partner and admin).
 
 pub mod fastapi;
-pub mod limits;
+pub mod jwt;
+pub mod throttle;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::body::{Body, Bytes, HttpBody as _};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use classhub_core::UserId;
@@ -19,40 +21,22 @@ use classhub_store::Store;
 use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
+use ipnet::IpNet;
 use rand::Rng;
 use serde::Serialize;
 
-/// State every dialect's handlers receive.
+/// State every dialect's handlers receive. Nothing in it decides anything another
+/// process would decide differently: counters and nonces are in the store.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
     pub config: Arc<ApiConfig>,
-    pub limits: Arc<Limits>,
 }
 
 impl AppState {
     pub fn new(store: Arc<Store>, config: ApiConfig) -> AppState {
-        let limits = Arc::new(Limits {
-            redeem: limits::FailureLimiter::new(config.redeem_failures, config.redeem_window),
-            signature: limits::FailureLimiter::new(config.signature_failures, config.signature_window),
-            login: limits::FailureLimiter::new(config.login_failures, config.login_window),
-            // A nonce older than twice the allowed clock skew fails the freshness check anyway.
-            nonces: limits::SeenCache::new(config.signature_skew * 2),
-        });
-        AppState { store, config: Arc::new(config), limits }
+        AppState { store, config: Arc::new(config) }
     }
-}
-
-/// Per-process counters.
-pub struct Limits {
-    /// Failed invite-code redemptions, per student and per client address.
-    pub redeem: limits::FailureLimiter,
-    /// Failed `cs_sha1` authentications, per API id and per client address.
-    pub signature: limits::FailureLimiter,
-    /// `cs_sha1` nonces already used.
-    pub nonces: limits::SeenCache,
-    /// Failed OCARIoT logins, per username and per client address.
-    pub login: limits::FailureLimiter,
 }
 
 /// Settings of the HTTP API. Not `Debug`: it holds secrets.
@@ -64,6 +48,8 @@ pub struct ApiConfig {
     pub admin_token: Option<String>,
     /// Longest a request may take before it is answered 408.
     pub request_timeout: Duration,
+    /// Largest request head (request line and headers) before it is answered 431.
+    pub max_header_bytes: usize,
     /// Failed redemptions allowed per student and per client address within `redeem_window`.
     pub redeem_failures: u32,
     pub redeem_window: Duration,
@@ -76,13 +62,37 @@ pub struct ApiConfig {
     pub public_base_url: String,
     /// Seals secrets kept at rest (CloudShare API keys).
     pub secrets: classhub_core::secret::SecretBox,
-    /// Password of the OCARIoT `admin` user; without one it cannot log in.
-    pub ocariot_admin_password: Option<String>,
-    /// Key that signs and checks OCARIoT tokens (HS256).
-    pub jwt_key: Vec<u8>,
+    /// Argon2id hash of the OCARIoT `admin` user's password; without one it cannot sign in.
+    pub ocariot_admin_hash: Option<String>,
+    /// Keys that sign and check OCARIoT tokens.
+    pub jwt: jwt::JwtKeys,
     /// Failed OCARIoT logins allowed per username and per address within the window.
     pub login_failures: u32,
     pub login_window: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client ([`forwarded_clients`]).
+    pub trusted_proxies: Arc<[IpNet]>,
+}
+
+impl ApiConfig {
+    fn policy(name: &'static str, limit: u32, window: Duration) -> classhub_core::throttle::Policy {
+        let window = jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::from_hours(1));
+        classhub_core::throttle::Policy { name, limit: limit.max(1), window }
+    }
+
+    /// Failed redemptions per student at an address.
+    pub fn redeem_policy(&self) -> classhub_core::throttle::Policy {
+        ApiConfig::policy("redeem", self.redeem_failures, self.redeem_window)
+    }
+
+    /// Failed `cs_sha1` authentications per API id at an address.
+    pub fn signature_policy(&self) -> classhub_core::throttle::Policy {
+        ApiConfig::policy("signature", self.signature_failures, self.signature_window)
+    }
+
+    /// Failed sign-ins per username at an address.
+    pub fn login_policy(&self) -> classhub_core::throttle::Policy {
+        ApiConfig::policy("login", self.login_failures, self.login_window)
+    }
 }
 
 impl Default for ApiConfig {
@@ -91,6 +101,7 @@ impl Default for ApiConfig {
             invite_code_length: classhub_core::invite::CODE_LEN_DEFAULT,
             admin_token: None,
             request_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
             redeem_failures: 10,
             redeem_window: Duration::from_secs(600),
             signature_failures: 20,
@@ -100,10 +111,12 @@ impl Default for ApiConfig {
             secrets: classhub_core::secret::SecretBox::new(&classhub_core::secret::SecretBox::generate_key(
                 &mut rand::rng(),
             )),
-            ocariot_admin_password: None,
-            jwt_key: rand::rng().random::<[u8; 32]>().to_vec(),
+            ocariot_admin_hash: None,
+            // A fresh HS256 secret: cheap to make; `serve` sets RS256 keys.
+            jwt: jwt::JwtKeys::hs256(&rand::rng().random::<[u8; 32]>()).unwrap_or_else(|e| unreachable!("{e}")),
             login_failures: 10,
             login_window: Duration::from_secs(600),
+            trusted_proxies: Arc::new([]),
         }
     }
 }
@@ -139,16 +152,63 @@ impl RequestId {
     }
 }
 
-/// The client's address (the TCP peer), when the server recorded it.
+/// The client's address, when the server recorded it: the TCP peer, or the address a
+/// trusted proxy forwarded for ([`forwarded_clients`]).
 #[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub Option<std::net::SocketAddr>);
+pub struct PeerAddr(pub Option<IpAddr>);
+
+impl PeerAddr {
+    pub fn of(extensions: &http::Extensions) -> PeerAddr {
+        let forwarded = extensions.get::<ForwardedFor>().map(|f| f.0);
+        PeerAddr(forwarded.or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|i| i.0.ip())))
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(PeerAddr(info.map(|i| i.0)))
+        Ok(PeerAddr::of(&parts.extensions))
     }
+}
+
+/// The client a trusted proxy forwarded a request for.
+#[derive(Debug, Clone, Copy)]
+struct ForwardedFor(IpAddr);
+
+/// Middleware (with `from_fn_with_state`, given the trusted proxies' networks): a request
+/// whose TCP peer is a trusted proxy is the client's that `X-Forwarded-For` names.
+pub async fn forwarded_clients(State(trusted): State<Arc<[IpNet]>>, mut req: Request, next: Next) -> Response {
+    if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|i| i.0.ip()) {
+        let client = forwarded_client(peer, req.headers(), &trusted);
+        req.extensions_mut().insert(ForwardedFor(client));
+    }
+    next.run(req).await
+}
+
+/// `X-Forwarded-For` read from the right, past every trusted proxy: the first address no
+/// trusted proxy has, which is the last one a client could not have written itself. A peer
+/// that is not trusted is the client, whatever it sends.
+pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    if !is_trusted(&peer) {
+        return client;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
 }
 
 /// The path's parameters as text, percent-decoded (lossily: a dialect validates them).
@@ -204,6 +264,84 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         tracing::info!(status, micros = elapsed.as_micros() as u64, "request");
     }
     res
+}
+
+/// A request body that, dropped before its end, hands what is left of it back to
+/// [`drain_unread_bodies`].
+struct Tracked {
+    inner: Body,
+    done: bool,
+    unread: Option<tokio::sync::oneshot::Sender<Body>>,
+}
+
+impl axum::body::HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.done = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if !self.done
+            && !self.inner.is_end_stream()
+            && let Some(unread) = self.unread.take()
+        {
+            let _ = unread.send(std::mem::take(&mut self.inner));
+        }
+    }
+}
+
+/// How much of a request body left unread [`drain_unread_bodies`] reads, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// Middleware (with `from_fn_with_state`): when an answer is given before the request's
+/// body was read (a refusal of the credentials, say), the rest of the body is read and
+/// dropped before the answer goes, so that the kept-alive connection stays usable; a body
+/// too large or too slow for that gets `Connection: close` instead. Either way an HTTP/1.1
+/// client never sends its next request into a connection the server is about to close.
+pub async fn drain_unread_bodies(State(drain): State<Drain>, req: Request, next: Next) -> Response {
+    if req.version() >= http::Version::HTTP_2 || req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    let req = req.map(|inner| Body::new(Tracked { inner, done: false, unread: Some(tx) }));
+    let mut res = next.run(req).await;
+    let Ok(rest) = rx.try_recv() else { return res };
+    let announced = rest.size_hint().exact().map_or(0, |n| n as usize);
+    let drained = announced <= drain.max_bytes
+        && matches!(tokio::time::timeout(drain.timeout, axum::body::to_bytes(rest, drain.max_bytes)).await, Ok(Ok(_)));
+    if !drained {
+        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// The size of a request's head as HTTP/1.1 sends it: the request line and every header.
+pub fn head_bytes(req: &Request) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 11;
+    line + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
 }
 
 /// A dialect's request time limit and the answer it gives when the limit passes.
@@ -343,6 +481,29 @@ mod tests {
         assert_eq!(if_match(&h), Some(IfMatch::Any));
         h.insert(header::IF_MATCH, HeaderValue::from_static("garbage"));
         assert_eq!(if_match(&h), Some(IfMatch::OneOf(vec![])));
+    }
+
+    #[test]
+    fn forwarded_for_is_read_past_trusted_proxies_only() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "192.168.1.1/32".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let with = |values: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", HeaderValue::from_static(v));
+            }
+            h
+        };
+        // A client's own claim, before the proxies' additions, is not believed.
+        let h = with(&["6.6.6.6, 203.0.113.7", "10.1.1.1"]);
+        assert_eq!(forwarded_client(ip("192.168.1.1"), &h, &trusted), ip("203.0.113.7"));
+        // An untrusted peer is the client, whatever it says.
+        assert_eq!(forwarded_client(ip("198.51.100.1"), &h, &trusted), ip("198.51.100.1"));
+        // Only proxies: the farthest; nothing usable: the peer.
+        assert_eq!(forwarded_client(ip("10.0.0.2"), &with(&["10.0.0.9"]), &trusted), ip("10.0.0.9"));
+        assert_eq!(forwarded_client(ip("10.0.0.2"), &with(&["unknown"]), &trusted), ip("10.0.0.2"));
+        assert_eq!(forwarded_client(ip("10.0.0.2"), &HeaderMap::new(), &trusted), ip("10.0.0.2"));
+        assert_eq!(forwarded_client(ip("10.0.0.2"), &with(&["2001:db8::1"]), &trusted), ip("2001:db8::1"));
     }
 
     #[test]

@@ -128,19 +128,40 @@ async fn signing_is_checked(app: TestApp) {
         "this request was already received (replayed token)",
     );
     assert_eq!(app.get("/api/v3/class").signed_as(c, now - 1, "once", None).send().await.status, 200);
-    // Ping needs no signature.
-    app.get("/api/v3/ping").send().await.expect(200, json!({"result": "Pong"}));
+    // Ping is signed like everything else: integrations call it to test their credentials.
+    app.get("/api/v3/ping").signed(c).send().await.expect(200, json!({"result": "Pong"}));
+    expect_error(
+        &app.get("/api/v3/ping").send().await,
+        401,
+        "authentication required: send an Authorization header with the cs_sha1 scheme",
+    );
+    expect_error(&app.get("/api/v3/ping").signed(&wrong_key).send().await, 401, "the hmac does not match the request");
+    let stranger = CsCreds { api_id: "NOSUCHAPIID".into(), ..c.clone() };
+    expect_error(&app.get("/api/v3/ping").signed(&stranger).send().await, 401, "unknown API id");
+    // A request captured and replayed as another method is a replay.
+    let now = jiff::Timestamp::now().as_second();
+    assert_eq!(app.get("/api/v3/class").signed_as(c, now, "captured", None).send().await.status, 200);
+    expect_error(
+        &app.delete("/api/v3/class").signed_as(c, now, "captured", None).send().await,
+        401,
+        "this request was already received (replayed token)",
+    );
 }
 
+/// Bad signatures count per API id at an address (and per address): someone sending them
+/// with a victim's API id is refused at their address; the victim elsewhere is not.
 async fn signature_failures_are_rate_limited(app: TestApp) {
     let p = app.cs_project("acme").await;
     let wrong = CsCreds { api_key: "wrong".into(), ..p.instructor.clone() };
     for _ in 0..20 {
         assert_eq!(app.get("/api/v3/class").signed(&wrong).peer("10.1.1.1:1").send().await.status, 401);
     }
-    let r = app.get("/api/v3/class").signed(&p.instructor).peer("10.2.2.2:1").send().await;
+    let r = app.get("/api/v3/class").signed(&p.instructor).peer("10.1.1.1:2").send().await;
     expect_error(&r, 429, "too many failed authentications; try again later");
     assert!(r.header("retry-after").is_some());
+    assert_eq!(r.header("ratelimit-policy"), Some("\"signature\";q=20;w=600"));
+    let victim = app.get("/api/v3/class").signed(&p.instructor).peer("10.2.2.2:1").send().await;
+    assert_eq!(victim.status, 200, "the victim elsewhere: {}", victim.text);
 }
 
 async fn catalog_lookups(app: TestApp) {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::engine_tests;
-use crate::support::{JWT_KEY, OCARIOT_ADMIN, Resp, TestApp};
+use crate::support::{OCARIOT_ADMIN, Resp, TestApp, test_jwt};
 
 const ID_DESC: &str = "A 24-byte hex ID similar to this: 507f191e810c19729de860ea is expected.";
 
@@ -79,14 +79,19 @@ fn child_json(id: &str, username: &str, institution: &str) -> Value {
 }
 
 fn claims(token: &str) -> Value {
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     v.set_issuer(&["ocariot"]);
-    jsonwebtoken::decode::<Value>(token, &jsonwebtoken::DecodingKey::from_secret(JWT_KEY), &v).unwrap().claims
+    test_jwt().check::<Value>(token, v).unwrap()
 }
 
-pub(crate) fn forged(claims: Value, key: &[u8]) -> String {
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(key))
-        .unwrap()
+/// A token of `claims` signed with the server's own key.
+pub(crate) fn forged(claims: Value) -> String {
+    test_jwt().sign(&claims).unwrap()
+}
+
+/// A token of `claims` signed with an HS256 secret that is not the server's (RS256) key.
+pub(crate) fn forged_elsewhere(claims: Value, secret: &[u8]) -> String {
+    classhub_web::jwt::JwtKeys::hs256(secret).unwrap().sign(&claims).unwrap()
 }
 
 async fn sign_in_and_tokens(app: TestApp) {
@@ -158,19 +163,19 @@ async fn sign_in_and_tokens(app: TestApp) {
     let mut expired = c.clone();
     expired["exp"] = json!(now - 10);
     app.get(&groups)
-        .token(&forged(expired, JWT_KEY))
+        .token(&forged(expired))
         .send()
         .await
         .expect(401, unauthorized("Authentication failed because access token is expired."));
     let mut foreign = c.clone();
     foreign["iss"] = json!("someone-else");
     app.get(&groups)
-        .token(&forged(foreign, JWT_KEY))
+        .token(&forged(foreign))
         .send()
         .await
         .expect(401, unauthorized("Authentication failed because the access token contains invalid parameters."));
     app.get(&groups)
-        .token(&forged(c.clone(), b"another key entirely, not ours!!"))
+        .token(&forged_elsewhere(c.clone(), b"another key entirely, not ours!!"))
         .send()
         .await
         .expect(401, unauthorized("Authentication failed due to access token issues."));
@@ -184,21 +189,51 @@ async fn sign_in_and_tokens(app: TestApp) {
         .expect(401, unauthorized("The token user is not properly registered as a consumer at the gateway."));
 }
 
+/// Failed sign-ins count per username at an address (and per address, ten times more
+/// generously): the guesser's address is refused, with the RateLimit fields, while the
+/// real user signs in from elsewhere.
 async fn failed_logins_are_rate_limited(app: TestApp) {
     let w = World::new(&app).await;
     w.owner("educators", "teacher").await;
+    let sign_in = |peer: &str, password: &str| {
+        app.post("/v1/auth").peer(peer).json(json!({"username": "teacher", "password": password})).send()
+    };
     for _ in 0..10 {
-        let r = app
-            .post("/v1/auth")
-            .peer("10.9.9.9:1")
-            .json(json!({"username": "teacher", "password": "wrong"}))
-            .send()
-            .await;
-        assert_eq!(r.status, 401);
+        assert_eq!(sign_in("10.9.9.9:1", "wrong").await.status, 401);
     }
-    let r = app.post("/v1/auth").peer("10.8.8.8:1").json(json!({"username": "teacher", "password": "pw"})).send().await;
+    let r = sign_in("10.9.9.9:2", "pw").await;
     r.expect(429, err_d(429, "Too many failed login attempts!", "Wait a while before trying again."));
-    assert!(r.header("retry-after").is_some());
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((599..=600).contains(&wait), "{wait}");
+    assert_eq!(r.header("ratelimit-policy"), Some("\"login\";q=10;w=600"));
+    assert_eq!(r.header("ratelimit"), Some(format!("\"login\";r=0;t={wait}").as_str()));
+    assert_eq!(sign_in("10.8.8.8:1", "pw").await.status, 200, "the real user, elsewhere");
+
+    // Behind a trusted load balancer, the client is the address it forwarded for: one
+    // client's guesses do not refuse another, and a client cannot choose its address by
+    // writing X-Forwarded-For itself.
+    let via_proxy = |client: &str, password: &str| {
+        app.post("/v1/auth")
+            .peer("10.200.0.1:443")
+            .header("x-forwarded-for", client)
+            .json(json!({"username": "teacher", "password": password}))
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(via_proxy("203.0.113.5", "wrong").await.status, 401);
+    }
+    assert_eq!(via_proxy("203.0.113.5", "pw").await.status, 429);
+    assert_eq!(via_proxy("198.51.100.7, 203.0.113.5", "pw").await.status, 429, "a forged first hop");
+    assert_eq!(via_proxy("198.51.100.7", "pw").await.status, 200, "another client of the proxy");
+    // An untrusted peer's X-Forwarded-For is its own claim, not believed.
+    let r = app
+        .post("/v1/auth")
+        .peer("10.9.9.9:3")
+        .header("x-forwarded-for", "198.51.100.8")
+        .json(json!({"username": "teacher", "password": "pw"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 429);
 }
 
 async fn institutions_and_people(app: TestApp) {
@@ -557,7 +592,8 @@ async fn group_validation_in_order(app: TestApp) {
             "Please verify that the JSON provided in the request body has a valid format and try again.",
         ),
     );
-    // Step 7, and the fix: another educator's group is not found for GET, PATCH and DELETE.
+    // Step 7, and the fix: another educator's group is not found for GET and PATCH, and a
+    // DELETE of it answers as for a group that does not exist (204) and deletes nothing.
     let (other, other_token) = w.owner("educators", "other").await;
     let r = app
         .post(&format!("/v1/educators/{other}/children/groups"))
@@ -578,7 +614,10 @@ async fn group_validation_in_order(app: TestApp) {
         .send()
         .await
         .expect(404, gone.clone());
-    app.delete(&format!("{base}/{theirs}")).token(&token).send().await.expect(404, gone.clone());
+    for group in [theirs.clone(), "f".repeat(24)] {
+        let r = app.delete(&format!("{base}/{group}")).token(&token).send().await;
+        assert_eq!((r.status, r.text.as_str()), (204, ""), "{group}");
+    }
     app.patch(&format!("{base}/{stranger}")).token(&token).json(json!({"children": [stranger]})).send().await.expect(
         400,
         err_d(

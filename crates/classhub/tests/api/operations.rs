@@ -43,6 +43,7 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         .collect();
     operations.sort();
     let expected = [
+        "/.well-known/jwks.json GET",
         "/Class/{shortId} GET",
         "/admin/v1/cloudshare/members POST",
         "/admin/v1/cloudshare/projects POST",

@@ -130,6 +130,16 @@ async fn create_reports_every_invalid_field(app: TestApp) {
             item("int_parsing", json!(["body", "allowed_model_ids", 1]), "Input should be a valid integer, unable to parse string as an integer", json!("two")),
         ]}),
     );
+    // Files of the tz database that are not zones are not time zones.
+    for zone in ["localtime", "posixrules", "Factory"] {
+        let r = app.post(&path(&p)).token(&p.token).json(json!({"name": "x", "timezone": zone})).send().await;
+        let error = format!("unknown time zone \"{zone}\"");
+        r.expect(
+            422,
+            json!({"detail": [item_ctx("value_error", json!(["body", "timezone"]), &format!("Value error, {error}"),
+                json!(zone), json!({"error": error}))]}),
+        );
+    }
     // Nothing was created.
     app.get(&path(&p))
         .token(&p.token)

@@ -99,6 +99,9 @@ async fn redeem_needs_a_student(app: TestApp) {
         .expect(403, json!({"detail": "Not enough permissions"}));
 }
 
+/// Guesses count per student at an address, and per address with ten times the budget:
+/// a guesser is refused at their address; they elsewhere, and their neighbours at the same
+/// address, are not, until the address itself has guessed its budget away.
 async fn failed_redemptions_are_rate_limited(app: TestApp) {
     let p = app.partner().await;
     let c = app.class(&p, json!({"name": "x"})).await;
@@ -110,17 +113,28 @@ async fn failed_redemptions_are_rate_limited(app: TestApp) {
     for _ in 0..10 {
         assert_eq!(redeem(&guesser, "WRONGONE", "10.0.0.1:1000").send().await.status, 404);
     }
-    let r = redeem(&guesser, value, "10.0.0.9:1000").send().await;
+    let r = redeem(&guesser, value, "10.0.0.1:1001").send().await;
     r.expect(429, json!({"detail": "too many failed redemptions; try again later"}));
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((599..=600).contains(&wait), "{wait}");
-    // The address is limited too, for any student.
+    assert_eq!(r.header("ratelimit-policy"), Some("\"redeem\";q=10;w=600"));
+    assert_eq!(redeem(&guesser, value, "10.0.0.9:1000").send().await.status, 201, "the guesser elsewhere");
     let neighbour = app.student().await;
-    assert_eq!(redeem(&neighbour, value, "10.0.0.1:2000").send().await.status, 429);
-    // Elsewhere the neighbour is fine; successes and "already a member" do not count.
+    assert_eq!(redeem(&neighbour, value, "10.0.0.1:2000").send().await.status, 201, "a neighbour at that address");
+    // Successes and "already a member" count nothing.
     for _ in 0..12 {
-        assert!(matches!(redeem(&neighbour, value, "10.0.0.2:1").send().await.status, 200 | 201));
+        assert_eq!(redeem(&neighbour, value, "10.0.0.1:2001").send().await.status, 200);
     }
+    // An address whose students have guessed 100 times is refused for anyone.
+    for i in 0..9 {
+        let s = app.person("students", "S", &format!("s{i}@example.com")).await;
+        for _ in 0..10 {
+            assert_eq!(redeem(&s, "WRONGONE", "10.0.0.1:3000").send().await.status, 404);
+        }
+    }
+    let late = app.person("students", "Late", "late@example.com").await;
+    let r = redeem(&late, value, "10.0.0.1:4000").send().await;
+    assert_eq!((r.status, r.header("ratelimit-policy")), (429, Some("\"redeem-address\";q=100;w=600")));
 }
 
 async fn rosters(app: TestApp) {

@@ -14,8 +14,21 @@ use tower::ServiceExt;
 
 pub const ADMIN: &str = "test-admin-token";
 pub const OCARIOT_ADMIN: &str = "ocariot-admin-pass";
-/// The key OCARIoT tokens are signed with in tests, so tests can make their own.
-pub const JWT_KEY: &[u8; 32] = b"test-jwt-key-of-thirty-two-bytes";
+/// The keys OCARIoT tokens are signed with in tests (RS256, made once per test binary), so
+/// tests can make their own tokens.
+pub fn test_jwt() -> &'static classhub_web::jwt::JwtKeys {
+    static KEYS: std::sync::OnceLock<classhub_web::jwt::JwtKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let der = classhub_web::jwt::JwtKeys::generate_rsa().unwrap();
+        classhub_web::jwt::JwtKeys::rs256(&der).unwrap()
+    })
+}
+
+/// The Argon2 hash of [`OCARIOT_ADMIN`], made once.
+fn admin_hash() -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| classhub_core::password::hash(OCARIOT_ADMIN).unwrap()).clone()
+}
 
 pub struct TestApp {
     pub router: Router,
@@ -23,6 +36,10 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
     _schema: Option<classhub_testkit::PgSchema>,
 }
+
+/// The network of the load balancers in front of the test app: their `X-Forwarded-For`
+/// names the client.
+pub const TRUSTED_PROXIES: &str = "10.200.0.0/16";
 
 /// Settings a test may change.
 pub struct Setup {
@@ -35,8 +52,9 @@ impl Default for Setup {
         Setup {
             config: ApiConfig {
                 admin_token: Some(ADMIN.into()),
-                ocariot_admin_password: Some(OCARIOT_ADMIN.into()),
-                jwt_key: JWT_KEY.to_vec(),
+                ocariot_admin_hash: Some(admin_hash()),
+                jwt: test_jwt().clone(),
+                trusted_proxies: Arc::new([TRUSTED_PROXIES.parse().unwrap()]),
                 ..ApiConfig::default()
             },
             body_limit: 1024 * 1024,

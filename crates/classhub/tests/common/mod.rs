@@ -176,3 +176,96 @@ pub fn send(
 pub fn call(agent: &ureq::Agent, method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
     send(agent, method, url, token, None, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
+
+/// A response read off a raw connection: status, headers (names lowercase) and body.
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {self:?}"))
+    }
+}
+
+/// A connection to `addr` from `from`: any address of 127.0.0.0/8 is this machine, so a
+/// test can be two clients at two addresses.
+pub fn connect_from(from: std::net::IpAddr, addr: &str) -> std::net::TcpStream {
+    let target: std::net::SocketAddr = addr.parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&std::net::SocketAddr::new(from, 0).into()).unwrap();
+    socket.connect(&target.into()).unwrap();
+    let tcp: std::net::TcpStream = socket.into();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp
+}
+
+/// An HTTP/1.1 request as bytes: `headers` as given (nothing is added but `Host` and, with
+/// a body, `Content-Length`).
+pub fn request_bytes(method: &str, target: &str, host: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    [head.as_bytes(), body.as_bytes()].concat()
+}
+
+/// Reads one response: its head, then a body of its `Content-Length` (without one, until
+/// the server closes). `None` when the connection ended before a whole head.
+pub fn read_reply(tcp: &mut std::net::TcpStream) -> Option<RawReply> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tcp.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            tcp.read_exact(&mut body).ok()?;
+        }
+        None => {
+            let _ = tcp.read_to_end(&mut body);
+        }
+    }
+    Some(RawReply { status, headers, body: String::from_utf8_lossy(&body).to_string() })
+}
+
+/// One request on a new connection from `from` (closed afterwards).
+pub fn raw_call(from: std::net::IpAddr, addr: &str, request: &[u8]) -> RawReply {
+    use std::io::Write;
+    let mut tcp = connect_from(from, addr);
+    tcp.write_all(request).unwrap();
+    read_reply(&mut tcp).unwrap_or_else(|| panic!("no answer to {}", String::from_utf8_lossy(request)))
+}
+
+/// A `cs_sha1` Authorization header for `url` (as the client sees it) at `timestamp`.
+pub fn cs_sha1_header(api_id: &str, api_key: &str, url: &str, timestamp: i64, nonce: &str) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(format!("{api_key}{url}{timestamp}{nonce}").as_bytes());
+    let hmac: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("cs_sha1 userapiid:{api_id};timestamp:{timestamp};token:{nonce};hmac:{hmac}")
+}

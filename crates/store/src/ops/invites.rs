@@ -8,6 +8,7 @@ use classhub_core::page::{Page, PageRequest};
 use classhub_core::{ClassId, DomainError, InviteCodeId, UserId};
 
 use super::audit;
+use super::security::{self, ThrottleKey};
 use crate::engine::{NewMember, Read, Tx};
 use crate::{ReadOp, Result, StoreError, WriteOp};
 
@@ -74,14 +75,21 @@ impl ReadOp for ListCodes {
     }
 }
 
-/// A student redeems a code. The code's class is locked first, so redemptions, leaves,
-/// removals and changes of one class take turns, from any number of processes.
+/// A student redeems a code. The attempt is reserved against the student's throttles
+/// first; then the code's class is locked, so redemptions, leaves, removals and changes of
+/// one class take turns, from any number of processes.
 pub struct Redeem {
     pub ctx: Context,
     pub student: UserId,
     /// The code as typed; it is normalised here.
     pub code: String,
+    /// Failed guesses (an unknown or unusable code) count against these keys.
+    pub throttle: Vec<ThrottleKey>,
 }
+
+/// A redemption's enrollment, or the rule that refused it. A refusal is an outcome, not an
+/// error of the transaction: the guess it counted against the throttle is committed.
+pub type RedeemOutcome = std::result::Result<Enrollment, DomainError>;
 
 /// The enrollment, and whether this redemption made it.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,8 +99,28 @@ pub struct Enrollment {
 }
 
 impl WriteOp for Redeem {
-    type Out = Enrollment;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Enrollment> {
+    type Out = RedeemOutcome;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<RedeemOutcome> {
+        let now = self.ctx.now;
+        security::reserve(tx, &self.throttle, now).await?;
+        match self.attempt(tx).await {
+            Ok(enrollment) => {
+                security::settle(tx, &self.throttle, true, now).await?;
+                Ok(Ok(enrollment))
+            }
+            // Refusals come before any write of the attempt, so only the count is kept.
+            Err(StoreError::Domain(refusal)) => {
+                let guess = matches!(refusal, DomainError::NotFound(_) | DomainError::CodeUnavailable(_));
+                security::settle(tx, &self.throttle, !guess, now).await?;
+                Ok(Err(refusal))
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+impl Redeem {
+    async fn attempt<T: Tx>(&self, tx: &mut T) -> Result<Enrollment> {
         let unknown = || DomainError::NotFound(Entity::InviteCode);
         let key = invite::lookup_key(&self.code).ok_or_else(unknown)?;
         let found = tx.code_by_value(&key).await?.ok_or_else(unknown)?;

@@ -8,6 +8,7 @@
 //! constraint error, a rerun, and the rule's own answer.
 //!
 //! **Lock order**, kept by every script so that no two can wait on each other in a cycle:
+//! 0. throttle counters, in key order (a redemption reserves its attempt first);
 //! 1. classes — one, or several in ascending id order;
 //! 2. the rows of those classes: codes, memberships, lab settings, links;
 //! 3. users: a class's owner (its class count) and members, then accounts whose attributes
@@ -24,6 +25,7 @@ pub mod lab;
 pub mod ocariot;
 pub mod outbox;
 pub mod roster;
+pub mod security;
 pub mod users;
 
 use classhub_core::audit::{Action, Context, NewAuditEvent};

@@ -8,7 +8,6 @@ use classhub_core::invite::MemberRole;
 use classhub_core::ocariot::{self, ChildChange, ChildProfile, GroupFacts, Institution};
 use classhub_core::user::{self, NewUser, User, UserKind};
 use classhub_core::{ClassId, DomainError, UserId};
-use rand::Rng;
 
 use super::audit;
 use crate::engine::{Read, Tx};
@@ -126,18 +125,10 @@ impl WriteOp for EnsureAdmin {
     }
 }
 
-/// The key OCARIoT tokens are signed with: made once, kept in the database so that every
-/// process signs and checks with the same one.
-pub struct JwtKey;
-
-impl WriteOp for JwtKey {
-    type Out = Vec<u8>;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Vec<u8>> {
-        let mut key = [0u8; 32];
-        rand::rng().fill(&mut key);
-        tx.setting_or_insert("ocariot_jwt_key", &key).await
-    }
-}
+/// The setting that holds OCARIoT's RSA signing key, sealed with the server key.
+pub const SIGNING_KEY: &str = "ocariot_jwt_rsa";
+/// Where versions before 0.2 kept an HS256 key in clear: deleted on start.
+pub const CLEAR_KEY: &str = "ocariot_jwt_key";
 
 /// Changes a child's attributes.
 pub struct UpdateChild {
@@ -333,8 +324,8 @@ impl WriteOp for UpdateGroup {
     }
 }
 
-/// Deletes a group; a group that does not exist is already gone (`false`), another
-/// owner's is not found.
+/// Deletes a group; one that does not exist, or is another owner's, is left alone and
+/// answered alike (`false`), so that deleting tells nothing about other owners' groups.
 pub struct DeleteGroup {
     pub ctx: Context,
     pub owner: UserId,
@@ -344,8 +335,9 @@ pub struct DeleteGroup {
 impl WriteOp for DeleteGroup {
     type Out = bool;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<bool> {
-        let Some(class) = tx.class_for_update(self.group).await? else { return Ok(false) };
-        let class = ocariot::owned_group(Some(class), self.owner)?;
+        let Ok(class) = ocariot::owned_group(tx.class_for_update(self.group).await?, self.owner) else {
+            return Ok(false);
+        };
         tx.delete_class(class.id).await?;
         tx.add_to_class_count(self.owner, -1).await?;
         audit(tx, &self.ctx, Action::ClassDelete, Some(class.id), class.id.0, Some(&class), None).await?;

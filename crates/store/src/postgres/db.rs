@@ -59,13 +59,14 @@ pub(crate) fn error(e: tokio_postgres::Error) -> StoreError {
         // else (I/O, a closed or refused connection, a timeout) is the database not being
         // there.
         let text = e.to_string();
+        // The cause says which: a refused certificate, a reset connection, a timeout.
+        let cause = e.source().map(|s| format!(": {s}")).unwrap_or_default();
         let ours =
             ["error serializing", "error deserializing", "query returned an unexpected", "invalid configuration"];
         if ours.iter().any(|p| text.starts_with(p)) {
-            let cause = e.source().map(|s| format!(": {s}")).unwrap_or_default();
             return StoreError::Internal(format!("{text}{cause}"));
         }
-        return StoreError::Unavailable(format!("database connection: {e}"));
+        return StoreError::Unavailable(format!("database connection: {text}{cause}"));
     };
     let code = db.code();
     let message = format!("{}: {}", code.code(), db.message());

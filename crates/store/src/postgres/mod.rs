@@ -4,12 +4,12 @@
 //! races) are run again from the start a bounded number of times.
 
 mod db;
+mod tls;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use rand::Rng;
-use tokio_postgres::NoTls;
 
 use crate::sql::Sql;
 use crate::{ReadOp, Result, StoreError, StoreOptions, StoreStats, WriteOp};
@@ -28,8 +28,7 @@ pub(crate) struct PgEngine {
 
 impl PgEngine {
     pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<PgEngine> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?;
+        let (mut config, tls) = tls::connect_config(url)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(opts.busy_timeout);
         }
@@ -37,7 +36,7 @@ impl PgEngine {
         if config.get_application_name().is_none() {
             config.application_name("classhub");
         }
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let limit = Some(opts.busy_timeout);
         let pool = Pool::builder(manager)
             .max_size(opts.pg_pool_size)
