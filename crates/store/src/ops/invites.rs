@@ -75,9 +75,10 @@ impl ReadOp for ListCodes {
     }
 }
 
-/// A student redeems a code. The attempt is reserved against the student's throttles
-/// first; then the code's class is locked, so redemptions, leaves, removals and changes of
-/// one class take turns, from any number of processes.
+/// A student redeems a code. The student's throttle counters are locked first (a guess
+/// beyond the budget is refused before any lookup); then the code's class, so that
+/// redemptions, leaves, removals and changes of one class take turns, from any number of
+/// processes.
 pub struct Redeem {
     pub ctx: Context,
     pub student: UserId,
@@ -102,16 +103,20 @@ impl WriteOp for Redeem {
     type Out = RedeemOutcome;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<RedeemOutcome> {
         let now = self.ctx.now;
-        security::reserve(tx, &self.throttle, now).await?;
+        let locked = match security::lock(tx, &self.throttle, now).await {
+            Ok(locked) => locked,
+            Err(StoreError::Domain(refusal)) => return Ok(Err(refusal)),
+            Err(other) => return Err(other),
+        };
         match self.attempt(tx).await {
             Ok(enrollment) => {
-                security::settle(tx, &self.throttle, true, now).await?;
+                security::count(tx, locked, true, now).await?;
                 Ok(Ok(enrollment))
             }
             // Refusals come before any write of the attempt, so only the count is kept.
             Err(StoreError::Domain(refusal)) => {
                 let guess = matches!(refusal, DomainError::NotFound(_) | DomainError::CodeUnavailable(_));
-                security::settle(tx, &self.throttle, !guess, now).await?;
+                security::count(tx, locked, !guess, now).await?;
                 Ok(Err(refusal))
             }
             Err(other) => Err(other),

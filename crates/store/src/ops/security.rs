@@ -31,7 +31,7 @@ impl ThrottleKey {
     }
 }
 
-/// Keys sorted, so that every transaction locks them in one order.
+/// Keys sorted (and each once), so that every transaction locks them in one order.
 fn sorted(keys: &[ThrottleKey]) -> Vec<ThrottleKey> {
     let mut v = keys.to_vec();
     v.sort_by_key(|k| k.key);
@@ -65,7 +65,40 @@ pub(crate) async fn settle<T: Tx>(tx: &mut T, keys: &[ThrottleKey], ok: bool, no
     Ok(())
 }
 
-/// Reserves an attempt before an expensive check (a password's Argon2).
+/// The counters of an attempt's keys, locked for the rest of its transaction, once it is
+/// known that every key may still try.
+pub(crate) struct Locked {
+    keys: Vec<ThrottleKey>,
+    counters: Vec<Counter>,
+}
+
+/// Locks the keys' counters (in key order) for an attempt checked inside the same
+/// transaction: concurrent attempts at a key take turns, so each sees the others' outcome
+/// and no burst exceeds the budget. Refused, writing nothing, when a key is exhausted.
+pub(crate) async fn lock<T: Tx>(tx: &mut T, keys: &[ThrottleKey], now: Timestamp) -> Result<Locked> {
+    let keys = sorted(keys);
+    let hashes: Vec<[u8; 32]> = keys.iter().map(|k| k.key).collect();
+    let counters = tx.throttles_for_update(&hashes, now).await?;
+    for (k, c) in keys.iter().zip(&counters) {
+        throttle::reserve(Some(*c), &k.policy, now)?;
+    }
+    Ok(Locked { keys, counters })
+}
+
+/// Counts the outcome of an attempt made under [`lock`], writing only the counters it
+/// changes (a success at a key without failures changes nothing).
+pub(crate) async fn count<T: Tx>(tx: &mut T, locked: Locked, ok: bool, now: Timestamp) -> Result<()> {
+    for (k, c) in locked.keys.iter().zip(locked.counters) {
+        let next = throttle::settle(throttle::reserve(Some(c), &k.policy, now)?, ok, &k.policy, now);
+        if next != c {
+            tx.put_throttle(&k.key, &next, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reserves an attempt before an expensive check made outside any transaction (a
+/// password's Argon2): the reservation is committed, so concurrent checks see it.
 pub struct ReserveAttempt {
     pub keys: Vec<ThrottleKey>,
     pub now: Timestamp,
@@ -136,17 +169,14 @@ pub struct AdmitSignature {
 impl WriteOp for AdmitSignature {
     type Out = Admission;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Admission> {
-        if let Some((nonce, expires_at)) = &self.nonce {
-            if tx.insert_nonce(nonce, *expires_at).await? {
-                return Ok(Admission::Admitted);
-            }
-            reserve(tx, &self.keys, self.now).await?;
-            settle(tx, &self.keys, false, self.now).await?;
-            return Ok(Admission::Replayed);
-        }
-        reserve(tx, &self.keys, self.now).await?;
-        settle(tx, &self.keys, false, self.now).await?;
-        Ok(Admission::Failed)
+        let admission = match &self.nonce {
+            Some((nonce, expires_at)) if tx.insert_nonce(nonce, *expires_at).await? => return Ok(Admission::Admitted),
+            Some(_) => Admission::Replayed,
+            None => Admission::Failed,
+        };
+        let locked = lock(tx, &self.keys, self.now).await?;
+        count(tx, locked, false, self.now).await?;
+        Ok(admission)
     }
 }
 

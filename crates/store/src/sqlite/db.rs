@@ -49,10 +49,13 @@ impl Db for Connection {
     async fn rows<T>(&self, q: &Query, args: &[Arg<'_>], mut f: impl FnMut(&dyn Row) -> Result<T>) -> Result<Vec<T>> {
         let mut stmt = self.prepare_cached(q.sqlite()).map_err(error)?;
         bind(&mut stmt, q, args)?;
+        // Names are read once per statement: rusqlite's lookup by name asks SQLite for every
+        // column's name on every call, a quarter of a list page's time.
+        let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(error)? {
-            out.push(f(&Lite(row))?);
+            out.push(f(&Lite { row, names: &names })?);
         }
         Ok(out)
     }
@@ -64,11 +67,16 @@ impl Db for Connection {
     }
 }
 
-struct Lite<'a, 'b>(&'a rusqlite::Row<'b>);
+struct Lite<'a, 'b> {
+    row: &'a rusqlite::Row<'b>,
+    names: &'a [String],
+}
 
 impl Lite<'_, '_> {
     fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> Result<T> {
-        self.0.get(col).map_err(|e| column(col, e))
+        let index =
+            self.names.iter().position(|n| n.eq_ignore_ascii_case(col)).ok_or_else(|| column(col, "no such column"))?;
+        self.row.get(index).map_err(|e| column(col, e))
     }
 }
 
