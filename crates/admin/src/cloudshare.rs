@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::response::Response;
 use classhub_cloudshare::ids::{self, Kind};
-use classhub_core::lab::CustomField;
+use classhub_core::lab::{CustomField, MemberRights};
 use classhub_core::{CustomFieldId, ProjectId};
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
@@ -182,6 +182,9 @@ struct NewMemberBody {
     project_ids: Vec<String>,
     /// Whether the member can instruct (create and run classes).
     can_instruct: bool,
+    /// Whether the member manages the projects (may also create policies; implies
+    /// `can_instruct`). Default false.
+    can_manage: Option<bool>,
 }
 
 /// A project member's ids and API credentials; the key is shown only here.
@@ -209,6 +212,10 @@ pub async fn create_member(
     let email = body.string(&mut errors, "email");
     let can_instruct =
         errors.required(&body.0, "can_instruct").and_then(|v| errors.boolean(&["body", "can_instruct"], v));
+    let can_manage = match body.0.get("can_manage") {
+        None | Some(Value::Null) => Some(false),
+        Some(v) => errors.boolean(&["body", "can_manage"], v),
+    };
     let mut projects = Vec::new();
     match errors.required(&body.0, "project_ids") {
         Some(Value::Array(items)) => {
@@ -241,7 +248,7 @@ pub async fn create_member(
         name,
         email,
         projects,
-        can_instruct: can_instruct.unwrap_or(false),
+        rights: MemberRights::new(can_instruct.unwrap_or(false), can_manage.unwrap_or(false)),
         secrets: app.config.secrets.clone(),
     };
     let m = app.store.write(op).await.map_err(failed(&body))?;

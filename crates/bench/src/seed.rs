@@ -168,7 +168,7 @@ async fn cloudshare(store: &Store, key_file: &Path) -> Result<CloudShare, String
         name: "Bench Instructor".into(),
         email: "instructor@bench.example".into(),
         projects: vec![project.id],
-        can_instruct: true,
+        rights: classhub_core::lab::MemberRights::new(true, true),
         secrets: classhub::cli::server_key(store, key_file).await?,
     };
     let member = store.write(member).await.map_err(err)?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use classhub_cloudshare::ids::{self, Kind};
 use classhub_core::UserId;
 use classhub_core::audit::Context;
-use classhub_core::lab::CustomField;
+use classhub_core::lab::{CustomField, MemberRights};
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, UserKind};
 use classhub_core::{CustomFieldId, ProjectId};
@@ -260,7 +260,7 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path) 
                 name: a.name,
                 email: a.email,
                 projects,
-                can_instruct: a.can_instruct,
+                rights: MemberRights::new(a.can_instruct, a.can_manage),
                 secrets,
             };
             let m = store.write(op).await.map_err(err)?;

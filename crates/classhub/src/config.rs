@@ -168,6 +168,9 @@ pub struct MemberArgs {
     /// Whether the member can instruct (create and run classes).
     #[arg(long)]
     pub can_instruct: bool,
+    /// The member manages the projects: may also create policies (implies --can-instruct).
+    #[arg(long)]
+    pub can_manage: bool,
 }
 
 impl Cli {

@@ -138,7 +138,7 @@ async fn cloudshare(state: &AppState, base: &str) -> Result<(), String> {
         name: "Demo Instructor".into(),
         email: "instructor@example.com".into(),
         projects: vec![project.id],
-        can_instruct: true,
+        rights: classhub_core::lab::MemberRights::new(true, true),
         secrets: state.config.secrets.clone(),
     };
     let member = store.write(member).await.map_err(err)?;

@@ -2,11 +2,13 @@
 //! instructors and custom fields.
 
 use axum::response::Response;
+use classhub_core::DomainError;
 use classhub_core::countries::COUNTRIES;
-use classhub_core::lab::{Blueprint, Policy};
+use classhub_core::lab::{Blueprint, Policy, PolicyRequest};
 use classhub_core::windows_zones::WINDOWS_ZONES;
 use classhub_core::{PolicyId, ProjectId};
-use classhub_store::ops::lab::{CallerProjects, PolicyInstructors, ProjectCatalog};
+use classhub_store::StoreError;
+use classhub_store::ops::lab::{CallerProjects, CreateProjectPolicy, PolicyInstructors, ProjectCatalog};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -79,8 +81,8 @@ pub struct ProjectSummary {
     id: String,
 }
 
-/// The caller's projects; `WhereUserIsProjectManager`, `WhereUserIsProjectMember` and
-/// `WhereUserCanCreateClass` narrow the list (managers are the members who can instruct).
+/// The caller's projects; `WhereUserIsProjectManager` (projects they manage) and
+/// `WhereUserCanCreateClass` (projects they instruct in) narrow the list.
 #[utoipa::path(get, path = "/api/v3/projects", tag = "cloudshare",
     params(("WhereUserIsProjectManager" = Option<bool>, Query), ("WhereUserIsProjectMember" = Option<bool>, Query),
         ("WhereUserCanCreateClass" = Option<bool>, Query)),
@@ -93,7 +95,7 @@ pub async fn projects(cx: &Cx) -> Result<Response, CsError> {
     let projects = cx.app.store.read(CallerProjects { caller: cx.caller }).await?;
     let out: Vec<ProjectSummary> = projects
         .iter()
-        .filter(|(_, m)| m.can_instruct || !(manager || instructs))
+        .filter(|(_, m)| (m.can_manage || !manager) && (m.can_instruct || !instructs))
         .map(|(p, _)| ProjectSummary {
             name: p.name.clone(),
             is_active: p.is_active,
@@ -117,6 +119,8 @@ pub struct ProjectOut {
     #[schema(value_type = Vec<Object>)]
     teams: Vec<serde_json::Value>,
     can_create_class: bool,
+    /// The caller manages the project: may create its policies.
+    can_add_policy: bool,
 }
 
 /// A project's details.
@@ -132,6 +136,7 @@ pub async fn project(cx: &Cx, id: &str) -> Result<Response, CsError> {
         regions: vec![region()],
         teams: Vec::new(),
         can_create_class: c.member.can_instruct,
+        can_add_policy: c.member.can_manage,
     }))
 }
 
@@ -205,6 +210,39 @@ impl From<&Policy> for PolicyOut {
 pub async fn policies(cx: &Cx, project: &str) -> Result<Response, CsError> {
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
     Ok(wire::ok(&c.policies.iter().map(PolicyOut::from).collect::<Vec<_>>()))
+}
+
+/// A new policy of a project the caller manages (`{name, projectId, runtimeLeaseMinutes,
+/// storageLeaseMinutes, inactivityHandlingType, inactivityThresholdTime}`, the Go SDK's
+/// `CreateProjectPolicy`); the runtime lease is the default duration of its classes.
+#[utoipa::path(post, path = "/api/v3/policies", tag = "cloudshare", request_body = Object,
+    responses((status = 200, body = PolicyOut), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
+        (status = 403, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn create_policy(cx: &Cx) -> Result<Response, CsError> {
+    let input = &cx.input;
+    let project = input.id("projectId", Kind::Project)?.ok_or_else(|| CsError::bad_request("projectId is required"))?;
+    let minutes = |key: &str| -> Result<Option<i64>, CsError> { Ok(input.int(key)?.flatten()) };
+    let request = PolicyRequest {
+        name: input.str("name")?,
+        runtime_minutes: minutes("runtimeLeaseMinutes")?,
+        storage_minutes: minutes("storageLeaseMinutes")?,
+        inactivity_handling: input.str("inactivityHandlingType")?,
+        inactivity_threshold_minutes: minutes("inactivityThresholdTime")?,
+    };
+    let op = CreateProjectPolicy { ctx: cx.ctx(), caller: cx.caller, project: ProjectId(project), request };
+    let renames = [
+        ("default_duration_minutes", "runtimeLeaseMinutes"),
+        ("storage_lease_minutes", "storageLeaseMinutes"),
+        ("inactivity_handling", "inactivityHandlingType"),
+        ("inactivity_threshold_minutes", "inactivityThresholdTime"),
+    ];
+    let policy = cx.app.store.write(op).await.map_err(|e| match e {
+        // A project the caller is not in is, to them, one that does not exist.
+        StoreError::Domain(DomainError::NotFound(_)) => CsError::bad_request("projectId: unknown project"),
+        other => CsError::from_store_in(other, &renames),
+    })?;
+    Ok(wire::ok(&PolicyOut::from(&policy)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -283,7 +321,8 @@ fn ping() {}
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(ping, timezones, regions, projects, project, blueprints, blueprint, policies, countries, instructors, custom_fields),
+    paths(ping, timezones, regions, projects, project, blueprints, blueprint, policies, create_policy, countries, instructors,
+        custom_fields),
     components(schemas(TimeZoneOut, RegionOut, ProjectSummary, ProjectOut, BlueprintOut, PolicyOut, CountryOut, StateOut,
         MemberOut)),
     modifiers(&CsSecurity),

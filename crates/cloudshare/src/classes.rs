@@ -1,11 +1,13 @@
 //! The class object and the class endpoints.
 
 use axum::response::Response;
+use classhub_core::class::Class;
 use classhub_core::invite::MemberRole;
-use classhub_core::lab::{self, Address, CustomField, FieldValue, LabRequest, LabStatus};
+use classhub_core::lab::{self, Address, CustomField, FieldValue, LabRequest, LabSettings, LabStatus};
 
 use classhub_core::patch::Patch;
 use classhub_core::{BlueprintId, ClassId, CustomFieldId, PolicyId, ProjectId, ProjectMemberId};
+use classhub_store::engine::LabSummary;
 use classhub_store::ops::lab::{CreateLab, DeleteLab, GetLab, LabMembers, LabView, ListLabs, ModifyLab};
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -128,16 +130,16 @@ pub struct ClassSummary {
     status: &'static str,
 }
 
-fn zone_of(v: &LabView) -> (TimeZone, String) {
-    let tz = v.class.fields.timezone.as_ref().map_or(TimeZone::UTC, |z| z.time_zone());
-    let name = classhub_core::windows_zones::by_windows_id(&v.lab.windows_zone)
-        .map_or_else(|| v.lab.windows_zone.clone(), |z| z.display_name.to_string());
+fn zone_of(class: &Class, lab: &LabSettings) -> (TimeZone, String) {
+    let tz = class.fields.timezone.as_ref().map_or(TimeZone::UTC, |z| z.time_zone());
+    let name = classhub_core::windows_zones::by_windows_id(&lab.windows_zone)
+        .map_or_else(|| lab.windows_zone.clone(), |z| z.display_name.to_string());
     (tz, name)
 }
 
-fn status_text(v: &LabView) -> &'static str {
-    let f = &v.class.fields;
-    match lab::status(f.start_at, f.end_at, v.lab.self_paced, jiff::Timestamp::now()) {
+fn status_text(class: &Class, lab: &LabSettings) -> &'static str {
+    let f = &class.fields;
+    match lab::status(f.start_at, f.end_at, lab.self_paced, jiff::Timestamp::now()) {
         LabStatus::Upcoming => "upcoming",
         LabStatus::InSession => "in session",
         LabStatus::Expired => "expired",
@@ -149,7 +151,7 @@ pub const REGION_ID: i64 = 1;
 
 impl ClassObject {
     pub fn new(v: &LabView, public_base: &str) -> ClassObject {
-        let (tz, zone_name) = zone_of(v);
+        let (tz, zone_name) = zone_of(&v.class, &v.lab);
         let f = &v.class.fields;
         let l = &v.lab;
         let date = |t: Option<jiff::Timestamp>| t.map(|t| wire::format_date(t, &tz));
@@ -203,7 +205,7 @@ impl ClassObject {
             time_zone_name: zone_name,
             start_date: date(f.start_at),
             end_date: date(f.end_at),
-            status: status_text(v),
+            status: status_text(&v.class, l),
             self_paced: l.self_paced,
             allow_multiple_student_login: l.allow_multiple_student_login,
             start_date_utc_offset_minutes: offset(f.start_at),
@@ -215,19 +217,19 @@ impl ClassObject {
 }
 
 impl ClassSummary {
-    fn new(v: &LabView) -> ClassSummary {
-        let (tz, zone_name) = zone_of(v);
+    fn new(v: &LabSummary) -> ClassSummary {
+        let (tz, zone_name) = zone_of(&v.class, &v.lab);
         let f = &v.class.fields;
         ClassSummary {
             id: ids::encode(Kind::Class, v.class.id.0),
             name: f.name.clone(),
             short_id: v.lab.short_id.clone(),
             region_id: ids::encode(Kind::Region, REGION_ID),
-            instructor_email: v.instructor.as_ref().and_then(|(_, u)| u.email.clone()),
+            instructor_email: v.lead_email.clone(),
             time_zone_name: zone_name,
             start_date: f.start_at.map(|t| wire::format_date(t, &tz)),
             end_date: f.end_at.map(|t| wire::format_date(t, &tz)),
-            status: status_text(v),
+            status: status_text(&v.class, &v.lab),
         }
     }
 }
@@ -257,7 +259,7 @@ fn lab_request(input: &Input) -> Result<LabRequest, CsError> {
         None => Patch::Keep,
         Some(Value::Null) => Patch::Clear,
         Some(Value::Object(_)) => {
-            let a = Input::from_value(input.raw("address").cloned().unwrap_or(Value::Null));
+            let a = Input::nested(input.raw("address").cloned().unwrap_or(Value::Null), "address");
             Patch::Set(Address {
                 address1: a.str("address1")?,
                 address2: a.str("address2")?,
@@ -273,11 +275,11 @@ fn lab_request(input: &Input) -> Result<LabRequest, CsError> {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => {
             let mut out = Vec::new();
-            for item in items {
-                let f = Input::from_value(item.clone());
-                let id = f
-                    .id("id", Kind::Field)?
-                    .ok_or_else(|| CsError::bad_request("customFieldsValues items need an id"))?;
+            for (i, item) in items.iter().enumerate() {
+                let f = Input::nested(item.clone(), &format!("customFieldsValues[{i}]"));
+                let id = f.id("id", Kind::Field)?.ok_or_else(|| {
+                    CsError::bad_request(format!("customFieldsValues[{i}].id is required (a TF… id of the project)"))
+                })?;
                 // `regex` and the other descriptive keys may come back in any shape; only
                 // the value counts.
                 out.push(FieldValue { field_id: CustomFieldId(id), value: f.str("value")? });
@@ -347,22 +349,18 @@ pub async fn create(cx: &Cx) -> Result<Response, CsError> {
 }
 
 /// Modify a class: fields present replace the stored ones. `id` goes in the body, and must
-/// equal the path's when both are given.
+/// equal the URL's when the URL has one.
 #[utoipa::path(put, path = "/api/v3/class/{classId}", tag = "cloudshare", params(("classId" = String, Path)),
     request_body = Object,
     responses((status = 200, body = ClassObject), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
         (status = 403, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn modify(cx: &Cx, path_id: Option<&str>) -> Result<Response, CsError> {
-    let body_id = cx.input.str("id")?;
-    let id = match (path_id, body_id.as_deref()) {
-        (Some(p), Some(b)) if p != b => {
-            return Err(CsError::bad_request("id in the body differs from the class id of the path"));
-        }
-        (Some(p), _) => p.to_string(),
-        (None, Some(b)) => b.to_string(),
-        (None, None) => return Err(CsError::bad_request("id is required")),
-    };
+    // The reference: the id goes in the body, and in the URL too when the URL has one.
+    let id = cx.input.required_str("id")?;
+    if path_id.is_some_and(|p| p != id) {
+        return Err(CsError::bad_request("id in the body differs from the class id of the URL"));
+    }
     let class_id = class_id(&id)?;
     let request = lab_request(&cx.input)?;
     let view = cx.app.store.write(ModifyLab { ctx: cx.ctx(), caller: cx.caller, class_id, request }).await?;

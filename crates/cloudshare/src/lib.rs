@@ -85,7 +85,10 @@ async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
 async fn handle(app: AppState, req: Request) -> Result<Response, CsError> {
     let request = req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId(String::new()));
     let peer = PeerAddr::of(req.extensions());
-    let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+    // Methods as CloudShare's own server reads them: in any case (`cscurl -m get`).
+    let method = Method::from_bytes(req.method().as_str().to_ascii_uppercase().as_bytes())
+        .unwrap_or_else(|_| req.method().clone());
+    let (uri, headers) = (req.uri().clone(), req.headers().clone());
     let path = uri.path().to_string();
     let rest = path.get(PREFIX.len()..).unwrap_or("");
     let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
@@ -145,7 +148,10 @@ async fn route(cx: &Cx, method: &Method, words: &[&str], seg: &[String]) -> Resu
         (["instructors", "class"], &M::GET) => people::instructors(cx).await,
         (["instructors"], &M::POST) => people::add_instructor(cx).await,
         (["instructors", _], &M::DELETE) => people::remove_instructor(cx, &seg[1]).await,
-        (["ping" | "timezones" | "regions" | "class" | "projects" | "instructors"], _) => known(&[M::GET]),
+        (["policies"], &M::POST) => catalog::create_policy(cx).await,
+        (["ping" | "timezones" | "regions" | "projects"], _) => known(&[M::GET]),
+        (["class"], _) => known(&[M::GET, M::POST, M::PUT]),
+        (["instructors" | "policies"], _) => known(&[M::POST]),
         (["class", _], _) | (["class", _, "students", _], _) => known(&[M::GET, M::PUT, M::DELETE]),
         _ => Err(CsError::not_found(&format!("endpoint {} {PREFIX}/{}", method, seg.join("/")))),
     }

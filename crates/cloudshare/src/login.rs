@@ -8,10 +8,7 @@ use classhub_web::{AppState, PathText, RequestId};
 use http::{StatusCode, Uri};
 use utoipa::OpenApi;
 
-/// Escapes text for HTML.
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use classhub_core::lab::escape_html as escape;
 
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
     let body = format!(

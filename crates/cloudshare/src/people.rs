@@ -6,8 +6,8 @@ use classhub_core::lab::{StudentProfile, StudentState};
 use classhub_core::{MembershipId, ProjectMemberId};
 use classhub_store::engine::Member;
 use classhub_store::ops::lab::{
-    AddInstructor, AddStudent, CreateSponsoredLink, DisableSponsoredLink, GetStudent, LabInstructors, LabMembers,
-    RemoveInstructor, RemoveLabStudent, SendInvitations, UpdateStudent,
+    AddInstructor, AddStudent, CreateSponsoredLink, DisableSponsoredLink, GetStudent, InvitationFormat, LabInstructors,
+    LabMembers, RemoveInstructor, RemoveLabStudent, SendInvitations, UpdateStudent,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -216,14 +216,8 @@ pub async fn send_invitations(cx: &Cx) -> Result<Response, CsError> {
         Some(Value::String(one)) => vec![student_id(one)?],
         _ => return Err(CsError::bad_request("studentIds is required")),
     };
-    let op = SendInvitations {
-        ctx: cx.ctx(),
-        caller: cx.caller,
-        class_id: class,
-        students,
-        public_base: cx.app.config.public_base_url.clone(),
-        format_start: wire::format_date_in,
-    };
+    let op =
+        SendInvitations { ctx: cx.ctx(), caller: cx.caller, class_id: class, students, format: invitation_format(cx) };
     cx.app.store.write(op).await?;
     Ok(wire::empty())
 }
@@ -257,22 +251,32 @@ pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
             email: m.user.email.clone(),
             name: m.user.name.clone(),
             is_lead_instructor: i == 0,
-            is_invited: false,
-            is_env_creation_disabled: false,
+            is_invited: m.membership.invited_at.is_some(),
+            is_env_creation_disabled: m.membership.env_creation_disabled,
         })
         .collect();
     Ok(wire::ok(&out))
 }
 
-/// Add an instructor (`{classId, vupId}`): a member of the class's project who can instruct.
+/// Add an instructor (`{instructorVupId, classId, sendInviteNow, disableEnvCreation}`; `vupId`
+/// is read as well): a member of the class's project who can instruct. `sendInviteNow`
+/// queues the instructor's invitation email.
 #[utoipa::path(post, path = "/api/v3/instructors", tag = "cloudshare", request_body = Object,
     responses((status = 200, body = InstructorOut), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
         (status = 404, body = CsErrorBody), (status = 409, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn add_instructor(cx: &Cx) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
-    let member = cx.input.id("vupId", Kind::Member)?.ok_or_else(|| CsError::bad_request("vupId is required"))?;
-    let op = AddInstructor { ctx: cx.ctx(), caller: cx.caller, class_id: class, member: ProjectMemberId(member) };
+    let key = if cx.input.has("instructorVupId") || !cx.input.has("vupId") { "instructorVupId" } else { "vupId" };
+    let member = cx.input.id(key, Kind::Member)?.ok_or_else(|| CsError::bad_request(format!("{key} is required")))?;
+    let op = AddInstructor {
+        ctx: cx.ctx(),
+        caller: cx.caller,
+        class_id: class,
+        member: ProjectMemberId(member),
+        disable_env_creation: cx.input.bool("disableEnvCreation")?.unwrap_or(false),
+        invite: cx.input.bool("sendInviteNow")?.unwrap_or(false).then(|| invitation_format(cx)),
+    };
     let m = cx.app.store.write(op).await?;
     let list = cx.app.store.read(LabInstructors { caller: cx.caller, class_id: class }).await?;
     let position = list.iter().position(|(x, _)| x.membership.id == m.id).unwrap_or(list.len());
@@ -283,9 +287,14 @@ pub async fn add_instructor(cx: &Cx) -> Result<Response, CsError> {
         email: member_row.user.email.clone(),
         name: member_row.user.name.clone(),
         is_lead_instructor: position == 0,
-        is_invited: false,
-        is_env_creation_disabled: false,
+        is_invited: m.invited_at.is_some(),
+        is_env_creation_disabled: m.env_creation_disabled,
     }))
+}
+
+/// How this server writes invitations: its public links, and CloudShare's dates.
+fn invitation_format(cx: &Cx) -> InvitationFormat {
+    InvitationFormat { public_base: cx.app.config.public_base_url.clone(), format_start: wire::format_date_in }
 }
 
 /// Remove an instructor from a class (a class keeps at least one).

@@ -128,6 +128,8 @@ fn describe(violations: &[Violation], renames: &[(&str, &str)]) -> String {
             Problem::NotAnInstructor => format!("{field}: instructor {}", v.problem),
             Problem::LockedAfterLogin => format!("{field} {}", v.problem),
             Problem::LastInstructor => v.problem.to_string(),
+            // An entry of the list names a field by its id.
+            Problem::NotInProject(Entity::CustomField) => format!("{field}.id: {}", v.problem),
             p => format!("{field}: {p}"),
         }
     };
@@ -199,6 +201,8 @@ impl From<StoreError> for CsError {
 #[derive(Debug, Default, Clone)]
 pub struct Input {
     fields: Map<String, Value>,
+    /// Where these fields sit in the request (`customFieldsValues[2].`), for messages.
+    at: String,
 }
 
 /// Lower-cases every object key, recursively.
@@ -228,14 +232,21 @@ impl Input {
         for (k, v) in query {
             fields.insert(k.to_ascii_lowercase(), Value::String(v.clone()));
         }
-        Ok(Input { fields })
+        Ok(Input { fields, at: String::new() })
     }
 
-    pub fn from_value(v: Value) -> Input {
+    /// The fields of an object inside the request, at `at` (`address`, `customFieldsValues[2]`).
+    pub fn nested(v: Value, at: &str) -> Input {
+        let at = format!("{at}.");
         match fold_keys(v) {
-            Value::Object(fields) => Input { fields },
-            _ => Input::default(),
+            Value::Object(fields) => Input { fields, at },
+            _ => Input { at, ..Input::default() },
         }
+    }
+
+    /// A key as the client wrote it, with where it sits.
+    fn name(&self, key: &str) -> String {
+        format!("{}{key}", self.at)
     }
 
     /// The raw value of a key (any case); `Some(Null)` when explicitly null.
@@ -253,18 +264,18 @@ impl Input {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
-            Some(_) => Err(CsError::bad_request(format!("{key} must be a string"))),
+            Some(_) => Err(CsError::bad_request(format!("{} must be a string", self.name(key)))),
         }
     }
 
     /// A string that must be there.
     pub fn required_str(&self, key: &str) -> Result<String, CsError> {
-        self.str(key)?.ok_or_else(|| CsError::bad_request(format!("{key} is required")))
+        self.str(key)?.ok_or_else(|| CsError::bad_request(format!("{} is required", self.name(key))))
     }
 
     /// A boolean: `true`, `"true"`, `"True"`, `1`, `"1"`; null reads as absent.
     pub fn bool(&self, key: &str) -> Result<Option<bool>, CsError> {
-        let bad = || CsError::bad_request(format!("{key} must be true or false"));
+        let bad = || CsError::bad_request(format!("{} must be true or false", self.name(key)));
         match self.raw(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -284,7 +295,7 @@ impl Input {
 
     /// An integer (or integral text); null reads as `Some(None)`, absent as `None`.
     pub fn int(&self, key: &str) -> Result<Option<Option<i64>>, CsError> {
-        let bad = || CsError::bad_request(format!("{key} must be a whole number"));
+        let bad = || CsError::bad_request(format!("{} must be a whole number", self.name(key)));
         match self.raw(key) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
@@ -308,7 +319,7 @@ impl Input {
             Some(s) if s.trim().is_empty() => Ok(None),
             Some(s) => ids::decode(kind, s.trim())
                 .map(Some)
-                .ok_or_else(|| CsError::bad_request(format!("{key} is not a valid {} id", kind.prefix()))),
+                .ok_or_else(|| CsError::bad_request(format!("{} is not a valid {} id", self.name(key), kind.prefix()))),
         }
     }
 }

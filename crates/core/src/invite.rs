@@ -149,6 +149,8 @@ pub struct Membership {
     pub invited_at: Option<Timestamp>,
     /// When this member first signed in (lab classes).
     pub logged_in_at: Option<Timestamp>,
+    /// An instructor who may not create environments for the class (lab classes).
+    pub env_creation_disabled: bool,
 }
 
 /// What a redemption does once every check has passed.
@@ -368,6 +370,7 @@ mod tests {
             invite_code_id: None,
             invited_at: None,
             logged_in_at: None,
+            env_creation_disabled: false,
         };
         let mut used_up = code();
         used_up.max_uses = Some(1);

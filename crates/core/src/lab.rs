@@ -35,8 +35,30 @@ pub struct Policy {
     pub id: PolicyId,
     pub project_id: ProjectId,
     pub name: String,
+    /// The runtime lease: a class's default duration.
     pub default_duration_minutes: u32,
     pub allow_environment_creation: bool,
+    /// What a project manager set beyond the runtime lease, when the policy came from them.
+    pub leases: Option<PolicyLeases>,
+}
+
+/// A policy's leases beyond the runtime one, kept as given (classhub runs no environments
+/// for them to apply to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyLeases {
+    pub storage_minutes: u32,
+    pub inactivity_handling: String,
+    pub inactivity_threshold_minutes: u32,
+}
+
+/// A policy as a project manager asks for it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyRequest {
+    pub name: Option<String>,
+    pub runtime_minutes: Option<i64>,
+    pub storage_minutes: Option<i64>,
+    pub inactivity_handling: Option<String>,
+    pub inactivity_threshold_minutes: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,6 +92,31 @@ pub struct ProjectMember {
     pub project_id: ProjectId,
     pub user_id: UserId,
     pub can_instruct: bool,
+    /// A project manager: may also create policies (and always instructs).
+    pub can_manage: bool,
+}
+
+/// What a project member may do beyond reading the project's classes. A manager always
+/// instructs as well.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemberRights {
+    pub can_instruct: bool,
+    pub can_manage: bool,
+}
+
+impl MemberRights {
+    pub fn new(can_instruct: bool, can_manage: bool) -> MemberRights {
+        MemberRights { can_instruct: can_instruct || can_manage, can_manage }
+    }
+}
+
+/// An email to queue: a plain-text part, and an HTML one when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
 }
 
 /// A postal address.
@@ -465,6 +512,58 @@ pub fn check_policy(name: &str, minutes: i64) -> Result<(String, u32), DomainErr
     crate::catalog::done((name, u32::try_from(minutes).unwrap_or(u32::MAX)), errors)
 }
 
+/// Longest inactivity-handling name.
+pub const INACTIVITY_HANDLING_MAX_CHARS: usize = 100;
+
+/// A policy a project member asks for: only managers of the project may make one (others
+/// are refused; a project they are not in does not exist for them); then a name, a runtime
+/// lease as `check_policy` allows, and the other leases within a year.
+pub fn decide_project_policy(
+    member: Option<&ProjectMember>,
+    request: &PolicyRequest,
+) -> Result<(String, u32, PolicyLeases), DomainError> {
+    match member {
+        None => return Err(DomainError::NotFound(Entity::Project)),
+        Some(m) if !m.can_manage => return Err(DomainError::Forbidden),
+        Some(_) => {}
+    }
+    let mut errors = Vec::new();
+    let minutes = |field: &'static str, value: Option<i64>, min: i64, errors: &mut Vec<Violation>| match value {
+        None => {
+            errors.push(Violation::new(field, Problem::Required));
+            0
+        }
+        Some(v) if v < min => {
+            errors.push(Violation::new(field, Problem::BelowMin { min }));
+            0
+        }
+        Some(v) if v > POLICY_MINUTES_MAX => {
+            errors.push(Violation::new(field, Problem::AboveMax { max: POLICY_MINUTES_MAX }));
+            0
+        }
+        Some(v) => u32::try_from(v).unwrap_or(u32::MAX),
+    };
+    let name = match &request.name {
+        Some(n) => crate::catalog::label("name", n, &mut errors),
+        None => {
+            errors.push(Violation::new("name", Problem::Required));
+            String::new()
+        }
+    };
+    let runtime = minutes("default_duration_minutes", request.runtime_minutes, 1, &mut errors);
+    let storage = minutes("storage_lease_minutes", request.storage_minutes.or(Some(0)), 0, &mut errors);
+    let threshold =
+        minutes("inactivity_threshold_minutes", request.inactivity_threshold_minutes.or(Some(0)), 0, &mut errors);
+    let handling = request.inactivity_handling.clone().unwrap_or_default();
+    crate::catalog::text("inactivity_handling", Some(&handling), INACTIVITY_HANDLING_MAX_CHARS, &mut errors);
+    let leases = PolicyLeases {
+        storage_minutes: storage,
+        inactivity_handling: handling,
+        inactivity_threshold_minutes: threshold,
+    };
+    crate::catalog::done((name, runtime, leases), errors)
+}
+
 /// Checks a custom field definition's pattern.
 pub fn check_pattern(pattern: Option<&str>) -> Result<(), DomainError> {
     match pattern.filter(|p| !p.is_empty()) {
@@ -495,9 +594,11 @@ pub struct InvitationValues<'a> {
     pub student_login_url: &'a str,
 }
 
-/// An invitation's subject and body: the class's custom template when it uses one, the
-/// default otherwise, with every placeholder filled in.
-pub fn invitation(lab: &LabSettings, v: &InvitationValues<'_>) -> (String, String) {
+/// An invitation: the class's template (its custom one when it uses one, else the default)
+/// with every placeholder filled in, as plain text and as HTML. A template that does not
+/// place the sign-in link itself — the default never does — is followed by what a student
+/// needs to join: the personal sign-in link, the passphrase, and when the class starts.
+pub fn invitation(lab: &LabSettings, v: &InvitationValues<'_>) -> Email {
     let (subject, body) = if lab.use_custom_invitation_email {
         (
             lab.custom_invitation_subject.as_deref().unwrap_or(DEFAULT_INVITATION_SUBJECT),
@@ -516,7 +617,80 @@ pub fn invitation(lab: &LabSettings, v: &InvitationValues<'_>) -> (String, Strin
             .replace("${TimeZone}", v.time_zone)
             .replace("${StudentLoginUrl}", v.student_login_url)
     };
-    (fill(subject), fill(body))
+    let intro = fill(body);
+    let mut text = intro.clone();
+    let mut html = format!("<p>{}</p>", paragraph_html(&intro));
+    if !body.contains("${StudentLoginUrl}") {
+        let mut lines = vec![format!("Sign in to {}: {}", v.course_name, v.student_login_url)];
+        let mut html_lines = vec![format!(
+            "<a href=\"{}\">Sign in to {}</a>",
+            escape_html(v.student_login_url),
+            escape_html(v.course_name)
+        )];
+        if !v.student_passphrase.is_empty() {
+            lines.push(format!("Passphrase: {}", v.student_passphrase));
+            html_lines.push(format!("Passphrase: <b>{}</b>", escape_html(v.student_passphrase)));
+        }
+        if !v.start_time.is_empty() {
+            let when = if v.time_zone.is_empty() {
+                v.start_time.to_string()
+            } else {
+                format!("{} {}", v.start_time, v.time_zone)
+            };
+            lines.push(format!("Starts: {when}"));
+            html_lines.push(format!("Starts: {}", escape_html(&when)));
+        }
+        text = format!("{text}\n\n{}\n", lines.join("\n"));
+        html.push_str(&format!("<p>{}</p>", html_lines.join("<br>")));
+    }
+    let html = format!("<!doctype html><html><body>{html}</body></html>");
+    Email { to: v.email.to_string(), subject: fill(subject), text, html: Some(html) }
+}
+
+/// What an instructor's invitation says.
+#[derive(Debug, Clone, Default)]
+pub struct InstructorInvitation<'a> {
+    pub course_name: &'a str,
+    pub blueprint_name: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub start_time: &'a str,
+    pub time_zone: &'a str,
+    /// Where the class's students sign in.
+    pub class_url: &'a str,
+}
+
+/// The email telling a member they instruct a class now.
+pub fn instructor_invitation(v: &InstructorInvitation<'_>) -> Email {
+    let when = match (v.start_time.is_empty(), v.time_zone.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!(", starting {}", v.start_time),
+        (false, false) => format!(", starting {} {}", v.start_time, v.time_zone),
+    };
+    let text = format!(
+        "{}, you have been added as an instructor of {} ({} virtual lab){when}.\n\nStudents sign in at {}\n",
+        v.name, v.course_name, v.blueprint_name, v.class_url
+    );
+    let html = format!(
+        "<!doctype html><html><body><p>{}, you have been added as an instructor of <b>{}</b> ({} virtual lab){}.</p>\
+         <p>Students sign in at <a href=\"{url}\">{url}</a></p></body></html>",
+        escape_html(v.name),
+        escape_html(v.course_name),
+        escape_html(v.blueprint_name),
+        escape_html(&when),
+        url = escape_html(v.class_url),
+    );
+    Email { to: v.email.to_string(), subject: format!("{} - Instructor Access", v.course_name), text, html: Some(html) }
+}
+
+/// Text as HTML: escaped, its line breaks kept.
+fn paragraph_html(text: &str) -> String {
+    escape_html(text).replace("\r\n", "\n").replace('\n', "<br>")
+}
+
+/// Text escaped for HTML content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    html_escape::encode_double_quoted_attribute(text).into_owned()
 }
 
 /// Whether a text could be a short id (five lower-case letters and digits); anything else
@@ -735,6 +909,7 @@ mod tests {
             name: "2 hours".into(),
             default_duration_minutes: 120,
             allow_environment_creation: true,
+            leases: None,
         }
     }
 
@@ -753,6 +928,7 @@ mod tests {
                 project_id: ProjectId(1),
                 user_id: UserId(1),
                 can_instruct: true,
+                can_manage: false,
             }),
             fields: vec![CustomField {
                 id: CustomFieldId(1),
@@ -877,6 +1053,7 @@ mod tests {
             project_id: ProjectId(1),
             user_id: UserId(1),
             can_instruct,
+            can_manage: false,
         };
         assert_eq!(access(None, false), Err(DomainError::NotFound(Entity::Class)));
         assert_eq!(access(Some(&member(false)), true), Err(DomainError::Forbidden));
@@ -906,6 +1083,35 @@ mod tests {
     }
 
     #[test]
+    fn only_managers_make_policies() {
+        let member = |can_manage| ProjectMember {
+            id: ProjectMemberId(1),
+            project_id: ProjectId(1),
+            user_id: UserId(1),
+            can_instruct: true,
+            can_manage,
+        };
+        let request = PolicyRequest {
+            name: Some(" 3 days ".into()),
+            runtime_minutes: Some(4320),
+            storage_minutes: Some(4320),
+            inactivity_handling: Some("SuspendTheEnvironment".into()),
+            inactivity_threshold_minutes: Some(15),
+        };
+        assert_eq!(decide_project_policy(None, &request), Err(DomainError::NotFound(Entity::Project)));
+        assert_eq!(decide_project_policy(Some(&member(false)), &request), Err(DomainError::Forbidden));
+        let (name, runtime, leases) = decide_project_policy(Some(&member(true)), &request).unwrap();
+        assert_eq!(
+            (name.as_str(), runtime, leases.storage_minutes, leases.inactivity_threshold_minutes),
+            ("3 days", 4320, 4320, 15)
+        );
+        let bad = PolicyRequest { name: None, runtime_minutes: Some(0), storage_minutes: Some(-1), ..request };
+        let Err(DomainError::Invalid(v)) = decide_project_policy(Some(&member(true)), &bad) else { panic!() };
+        let fields: Vec<&str> = v.iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["name", "default_duration_minutes", "storage_lease_minutes"]);
+    }
+
+    #[test]
     fn status_follows_the_dates() {
         let t = |s: &str| Some(s.parse::<Timestamp>().unwrap());
         let (start, end) = (t("2030-01-01T00:00:00Z"), t("2030-01-02T00:00:00Z"));
@@ -918,10 +1124,39 @@ mod tests {
     #[test]
     fn invitations_fill_placeholders() {
         let c = create(&request(), &facts(), "ab12c".into()).unwrap();
-        let v = InvitationValues { course_name: "Lab", blueprint_name: "Linux", ..InvitationValues::default() };
-        let (subject, body) = invitation(&c.lab, &v);
-        assert_eq!(subject, "Lab - Virtual Lab Access");
-        assert_eq!(body, "You have been invited to access your own private Linux virtual lab (using CloudShare)");
+        let v = InvitationValues {
+            course_name: "Lab <1>",
+            blueprint_name: "Linux",
+            email: "ann@example.com",
+            student_passphrase: "open sesame",
+            start_time: "02/11/2030 09:00 AM",
+            time_zone: "(UTC-05:00) Eastern Time (US & Canada)",
+            student_login_url: "https://h/Class/ab12c?token=t&x=1",
+            ..InvitationValues::default()
+        };
+        let email = invitation(&c.lab, &v);
+        assert_eq!((email.to.as_str(), email.subject.as_str()), ("ann@example.com", "Lab <1> - Virtual Lab Access"));
+        assert_eq!(
+            email.text,
+            "You have been invited to access your own private Linux virtual lab (using CloudShare)\n\n\
+             Sign in to Lab <1>: https://h/Class/ab12c?token=t&x=1\nPassphrase: open sesame\n\
+             Starts: 02/11/2030 09:00 AM (UTC-05:00) Eastern Time (US & Canada)\n"
+        );
+        let html = email.html.unwrap();
+        assert!(
+            html.contains("<a href=\"https://h/Class/ab12c?token=t&amp;x=1\">Sign in to Lab &lt;1&gt;</a>"),
+            "{html}"
+        );
+        // A custom template that places the link itself gets no details appended.
+        let mut lab = c.lab.clone();
+        lab.use_custom_invitation_email = true;
+        lab.custom_invitation_subject = Some("${CourseName}".into());
+        lab.custom_invitation_body = Some("Hi ${FirstName}\nGo: ${StudentLoginUrl} (${StudentPassphrase})".into());
+        let custom = invitation(&lab, &InvitationValues { first_name: "Ann", ..v });
+        assert_eq!(custom.text, "Hi Ann\nGo: https://h/Class/ab12c?token=t&x=1 (open sesame)");
+        assert!(
+            custom.html.unwrap().contains("<p>Hi Ann<br>Go: https://h/Class/ab12c?token=t&amp;x=1 (open sesame)</p>")
+        );
     }
 
     #[test]

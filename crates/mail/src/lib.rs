@@ -13,7 +13,7 @@ use classhub_store::engine::OutboxMessage;
 use classhub_store::ops::outbox::{ClaimOutbox, OutboxOutcome};
 use jiff::{SignedDuration, Timestamp};
 use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::{MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::watch;
 
@@ -77,15 +77,16 @@ pub fn backoff(first: SignedDuration, attempts: u32) -> SignedDuration {
     first.checked_mul(1i32 << attempts.min(20)).unwrap_or(BACKOFF_MAX).min(BACKOFF_MAX)
 }
 
+/// The message of an outbox entry: plain text, or plain text and HTML as alternatives.
 fn build(from: &Mailbox, m: &OutboxMessage) -> Result<Message, String> {
-    let to: Mailbox = m.recipient.parse().map_err(|e| format!("recipient {:?}: {e}", m.recipient))?;
-    Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(m.subject.clone())
-        .header(ContentType::TEXT_PLAIN)
-        .body(m.body.clone())
-        .map_err(|e| e.to_string())
+    let e = &m.email;
+    let to: Mailbox = e.to.parse().map_err(|err| format!("recipient {:?}: {err}", e.to))?;
+    let builder = Message::builder().from(from.clone()).to(to).subject(e.subject.clone());
+    match &e.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(e.text.clone(), html.clone())),
+        None => builder.singlepart(SinglePart::plain(e.text.clone())),
+    }
+    .map_err(|err| err.to_string())
 }
 
 impl Sender {

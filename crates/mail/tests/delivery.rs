@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use classhub_core::lab::Email;
 use classhub_mail::{Delivery, Sender};
 use classhub_store::engine::Tx;
 use classhub_store::{Store, StoreOptions, WriteOp};
@@ -19,9 +20,13 @@ struct Enqueue(&'static str);
 impl WriteOp for Enqueue {
     type Out = ();
     async fn run<T: Tx>(&self, tx: &mut T) -> classhub_store::Result<()> {
-        tx.insert_outbox(self.0, "Lab - Virtual Lab Access", "You have been invited.", jiff::Timestamp::now())
-            .await
-            .map(drop)
+        let email = Email {
+            to: self.0.into(),
+            subject: "Lab - Virtual Lab Access".into(),
+            text: "You have been invited.\nSign in: https://labs.example/Class/ab12c?token=t".into(),
+            html: Some("<p>You have been <b>invited</b>.</p>".into()),
+        };
+        tx.insert_outbox(&email, jiff::Timestamp::now()).await.map(drop)
     }
 }
 
@@ -134,8 +139,17 @@ async fn files_are_written_by_the_running_sender() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("To: bo@example.com") && text.contains("You have been invited."), "{text}");
+    // A MIME parser no one here wrote reads it as a text and an HTML alternative.
+    let raw = std::fs::read(&file).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).expect("a MIME message");
+    assert_eq!(message.to().and_then(|to| to.first()).and_then(|a| a.address()), Some("bo@example.com"));
+    assert_eq!(message.subject(), Some("Lab - Virtual Lab Access"));
+    // MIME text travels with CRLF line ends.
+    assert_eq!(
+        message.body_text(0).map(|t| t.replace("\r\n", "\n")).as_deref(),
+        Some("You have been invited.\nSign in: https://labs.example/Class/ab12c?token=t")
+    );
+    assert_eq!(message.body_html(0).as_deref(), Some("<p>You have been <b>invited</b>.</p>"));
     stop.send(true).unwrap();
     task.await.unwrap();
 }

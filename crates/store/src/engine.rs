@@ -11,7 +11,10 @@ use classhub_core::audit::{AuditEvent, Context, NewAuditEvent};
 use classhub_core::catalog::{Course, Model};
 use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
 use classhub_core::invite::{InviteCode, MemberRole, Membership};
-use classhub_core::lab::{Blueprint, CustomField, LabSettings, Link, Policy, Project, ProjectMember, StudentProfile};
+use classhub_core::lab::{
+    Blueprint, CustomField, Email, LabSettings, Link, MemberRights, Policy, PolicyLeases, Project, ProjectMember,
+    StudentProfile,
+};
 use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::throttle::Counter;
@@ -69,13 +72,20 @@ pub struct ApiCredential {
     pub sealed_key: Vec<u8>,
 }
 
+/// A lab class as lists show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabSummary {
+    pub class: Class,
+    pub lab: LabSettings,
+    /// The lead instructor's email, while they are a member of the project.
+    pub lead_email: Option<String>,
+}
+
 /// An email waiting in the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxMessage {
     pub id: OutboxId,
-    pub recipient: String,
-    pub subject: String,
-    pub body: String,
+    pub email: Email,
     pub attempts: u32,
 }
 
@@ -150,8 +160,9 @@ pub trait Read {
     async fn project_member(&mut self, id: ProjectMemberId) -> Result<Option<(ProjectMember, User)>>;
     async fn project_members(&mut self, project: ProjectId) -> Result<Vec<(ProjectMember, User)>>;
     async fn lab(&mut self, class: ClassId) -> Result<Option<LabSettings>>;
-    /// The lab classes of these projects, newest first.
-    async fn labs_in(&mut self, projects: &[ProjectId]) -> Result<Vec<(Class, LabSettings)>>;
+    /// The lab classes of the projects this user is a member of, newest first, with their
+    /// lead instructor's email.
+    async fn labs_of(&mut self, user: UserId) -> Result<Vec<LabSummary>>;
     async fn class_by_short_id(&mut self, short_id: &str) -> Result<Option<ClassId>>;
     async fn sponsored_link(&mut self, hash: &[u8; 32]) -> Result<Option<Link>>;
 
@@ -218,6 +229,7 @@ pub trait Tx: Read {
         users: &[UserId],
         now: Timestamp,
     ) -> Result<()>;
+    async fn set_env_creation_disabled(&mut self, id: MembershipId, disabled: bool) -> Result<()>;
     async fn set_member_times(
         &mut self,
         id: MembershipId,
@@ -246,7 +258,14 @@ pub trait Tx: Read {
     async fn insert_audit(&mut self, ctx: &Context, event: &NewAuditEvent) -> Result<()>;
 
     async fn insert_project(&mut self, name: &str, now: Timestamp) -> Result<Project>;
-    async fn insert_policy(&mut self, project: ProjectId, name: &str, minutes: u32, now: Timestamp) -> Result<Policy>;
+    async fn insert_policy(
+        &mut self,
+        project: ProjectId,
+        name: &str,
+        minutes: u32,
+        leases: Option<&PolicyLeases>,
+        now: Timestamp,
+    ) -> Result<Policy>;
     async fn insert_blueprint(
         &mut self,
         project: ProjectId,
@@ -261,7 +280,7 @@ pub trait Tx: Read {
         &mut self,
         project: ProjectId,
         user: UserId,
-        can_instruct: bool,
+        role: MemberRights,
         now: Timestamp,
     ) -> Result<ProjectMember>;
     async fn insert_api_credential(
@@ -283,10 +302,11 @@ pub trait Tx: Read {
     ) -> Result<()>;
     /// Disables a class's live links for this email; returns how many there were.
     async fn disable_sponsored_links(&mut self, class: ClassId, email: &str, now: Timestamp) -> Result<u64>;
-    async fn insert_outbox(&mut self, recipient: &str, subject: &str, body: &str, now: Timestamp) -> Result<OutboxId>;
+    async fn insert_outbox(&mut self, email: &Email, now: Timestamp) -> Result<OutboxId>;
     /// Takes up to `limit` messages due at `now` that no sender holds, holding them until
     /// `until`.
     async fn claim_outbox(&mut self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Records a delivery, and forgets what the message said (it may hold a sign-in link).
     async fn outbox_sent(&mut self, id: OutboxId, now: Timestamp) -> Result<()>;
     /// Records a failed attempt; the message is due again at `next`.
     async fn outbox_failed(&mut self, id: OutboxId, error: &str, next: Timestamp) -> Result<()>;

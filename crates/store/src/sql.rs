@@ -8,7 +8,8 @@ use classhub_core::catalog::{Course, Model};
 use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
 use classhub_core::invite::{InviteCode, MemberRole, Membership};
 use classhub_core::lab::{
-    Address, Blueprint, CustomField, FieldValue, LabSettings, Link, Policy, Project, ProjectMember, StudentProfile,
+    Address, Blueprint, CustomField, Email, FieldValue, LabSettings, Link, MemberRights, Policy, PolicyLeases, Project,
+    ProjectMember, StudentProfile,
 };
 use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
@@ -22,8 +23,10 @@ use classhub_core::{
 use jiff::Timestamp;
 
 use crate::StoreError;
-use crate::db::{Arg, Db, JsonText, Query, Row, args, query};
-use crate::engine::{ApiCredential, ClassFilter, Member, NewCode, NewMember, OutboxMessage, Read, Result, Tx};
+use crate::db::{Arg, Db, JsonText, Query, Row, args, column, query};
+use crate::engine::{
+    ApiCredential, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, Read, Result, Tx,
+};
 
 /// An engine's connection seen through the primitives. `Tx` is implemented only for
 /// transactions (`W` = [`Write`]).
@@ -178,7 +181,7 @@ macro_rules! membership_cols {
     () => {
         "m.id AS m_id, m.class_id AS m_class_id, m.user_id AS m_user_id, m.role AS m_role, \
          m.joined_at AS m_joined_at, m.invite_code_id AS m_invite_code_id, m.invited_at AS m_invited_at, \
-         m.logged_in_at AS m_logged_in_at"
+         m.logged_in_at AS m_logged_in_at, m.env_creation_disabled AS m_env_creation_disabled"
     };
 }
 
@@ -192,6 +195,7 @@ fn membership_row(r: &dyn Row) -> Result<Membership> {
         invite_code_id: r.opt_int("m_invite_code_id")?.map(InviteCodeId),
         invited_at: r.opt_time("m_invited_at")?,
         logged_in_at: r.opt_time("m_logged_in_at")?,
+        env_creation_disabled: r.bool("m_env_creation_disabled")?,
     })
 }
 
@@ -224,7 +228,8 @@ fn member_row(r: &dyn Row) -> Result<Member> {
 
 macro_rules! project_member_cols {
     () => {
-        "pm.id AS pm_id, pm.project_id AS pm_project_id, pm.user_id AS pm_user_id, pm.can_instruct AS pm_can_instruct"
+        "pm.id AS pm_id, pm.project_id AS pm_project_id, pm.user_id AS pm_user_id, pm.can_instruct AS pm_can_instruct, \
+         pm.can_manage AS pm_can_manage"
     };
 }
 
@@ -234,6 +239,7 @@ fn project_member_row(r: &dyn Row) -> Result<ProjectMember> {
         project_id: ProjectId(r.int("pm_project_id")?),
         user_id: UserId(r.int("pm_user_id")?),
         can_instruct: r.bool("pm_can_instruct")?,
+        can_manage: r.bool("pm_can_manage")?,
     })
 }
 
@@ -250,7 +256,9 @@ fn project_row(r: &dyn Row) -> Result<Project> {
 macro_rules! policy_cols {
     () => {
         "po.id AS po_id, po.project_id AS po_project_id, po.name AS po_name, \
-         po.default_duration_minutes AS po_minutes, po.allow_environment_creation AS po_allow_env"
+         po.default_duration_minutes AS po_minutes, po.allow_environment_creation AS po_allow_env, \
+         po.storage_lease_minutes AS po_storage, po.inactivity_handling AS po_inactivity, \
+         po.inactivity_threshold_minutes AS po_inactivity_minutes"
     };
 }
 
@@ -261,6 +269,15 @@ fn policy_row(r: &dyn Row) -> Result<Policy> {
         name: r.text("po_name")?,
         default_duration_minutes: count_of(r, "po_minutes")?,
         allow_environment_creation: r.bool("po_allow_env")?,
+        leases: match (r.opt_int("po_storage")?, r.opt_text("po_inactivity")?, r.opt_int("po_inactivity_minutes")?) {
+            (Some(storage), Some(handling), Some(threshold)) => Some(PolicyLeases {
+                storage_minutes: u32::try_from(storage).map_err(|e| column("po_storage", e))?,
+                inactivity_handling: handling,
+                inactivity_threshold_minutes: u32::try_from(threshold)
+                    .map_err(|e| column("po_inactivity_minutes", e))?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -426,23 +443,31 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         let (limit, offset) = page_args(page);
         let course = filter.course_id.map(|c| c.0);
         let status = filter.status.map(ClassStatus::as_str);
-        // The page's ids first, from the (owner, created_at, id) index alone, then only
-        // those rows: skipping `offset` rows reads index entries, not rows.
-        let items = self
-            .all(
-                query!(
-                    "SELECT ",
-                    class_cols!(),
-                    " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
-                     AND (CAST($2 AS BIGINT) IS NULL OR k.course_id = $2) \
-                     AND (CAST($3 AS TEXT) IS NULL OR k.status = $3) \
-                     ORDER BY k.created_at DESC, k.id DESC LIMIT $4 OFFSET $5) \
-                     ORDER BY c.created_at DESC, c.id DESC"
-                ),
-                &args![owner.0, course, status, limit, offset],
-                class_row,
-            )
-            .await?;
+        // The page's ids first, then only those rows. Unfiltered, skipping `offset` rows
+        // reads entries of the (owner, created_at, id) index alone; the filter terms name
+        // columns outside it, so a statement with them (even when its parameters are null)
+        // reads every skipped row.
+        let items = if *filter == ClassFilter::default() {
+            let q = query!(
+                "SELECT ",
+                class_cols!(),
+                " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
+                 ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3) \
+                 ORDER BY c.created_at DESC, c.id DESC"
+            );
+            self.all(q, &args![owner.0, limit, offset], class_row).await?
+        } else {
+            let q = query!(
+                "SELECT ",
+                class_cols!(),
+                " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
+                 AND (CAST($2 AS BIGINT) IS NULL OR k.course_id = $2) \
+                 AND (CAST($3 AS TEXT) IS NULL OR k.status = $3) \
+                 ORDER BY k.created_at DESC, k.id DESC LIMIT $4 OFFSET $5) \
+                 ORDER BY c.created_at DESC, c.id DESC"
+            );
+            self.all(q, &args![owner.0, course, status, limit, offset], class_row).await?
+        };
         let total = if *filter == ClassFilter::default() {
             self.count(query!("SELECT class_count AS n FROM users WHERE id = $1"), &args![owner.0]).await?
         } else {
@@ -745,17 +770,25 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.one(query!("SELECT ", lab_cols!(), " FROM labs l WHERE l.class_id = $1"), &args![class.0], lab_row).await
     }
 
-    async fn labs_in(&mut self, projects: &[ProjectId]) -> Result<Vec<(Class, LabSettings)>> {
-        let list = ids(projects, |p| p.0);
+    async fn labs_of(&mut self, user: UserId) -> Result<Vec<LabSummary>> {
+        // One statement for the whole list: the lead instructor is the first by position,
+        // shown while they are still a member of the project.
         let q = query!(
             "SELECT ",
             class_cols!(),
             ", ",
             lab_cols!(),
-            " FROM labs l JOIN classes c ON c.id = l.class_id \
-             WHERE l.project_id {in $1} ORDER BY c.created_at DESC, c.id DESC"
+            ", lead.email AS lead_email FROM labs l JOIN classes c ON c.id = l.class_id \
+             JOIN project_members me ON me.project_id = l.project_id AND me.user_id = $1 \
+             LEFT JOIN users lead ON lead.id = (SELECT m.user_id FROM memberships m \
+                 WHERE m.class_id = c.id AND m.role = 'instructor' ORDER BY m.position, m.id LIMIT 1) \
+                 AND EXISTS (SELECT 1 FROM project_members lp WHERE lp.user_id = lead.id AND lp.project_id = l.project_id) \
+             ORDER BY c.created_at DESC, c.id DESC"
         );
-        self.all(q, &args![list], |r| Ok((class_row(r)?, lab_row(r)?))).await
+        self.all(q, &args![user.0], |r| {
+            Ok(LabSummary { class: class_row(r)?, lab: lab_row(r)?, lead_email: r.opt_text("lead_email")? })
+        })
+        .await
     }
 
     async fn class_by_short_id(&mut self, short_id: &str) -> Result<Option<ClassId>> {
@@ -1113,6 +1146,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
             invite_code_id: m.code,
             invited_at: None,
             logged_in_at: None,
+            env_creation_disabled: false,
         })
     }
 
@@ -1161,6 +1195,15 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
             ),
             &args![class.0],
             "counting a class's members",
+        )
+        .await
+    }
+
+    async fn set_env_creation_disabled(&mut self, id: MembershipId, disabled: bool) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE memberships SET env_creation_disabled = $2 WHERE id = $1"),
+            &args![id.0, disabled],
+            "setting an instructor's environment creation",
         )
         .await
     }
@@ -1305,18 +1348,32 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(Project { id: ProjectId(id), name: name.into(), is_active: true })
     }
 
-    async fn insert_policy(&mut self, project: ProjectId, name: &str, minutes: u32, now: Timestamp) -> Result<Policy> {
+    async fn insert_policy(
+        &mut self,
+        project: ProjectId,
+        name: &str,
+        minutes: u32,
+        leases: Option<&PolicyLeases>,
+        now: Timestamp,
+    ) -> Result<Policy> {
         let q = query!(
-            "INSERT INTO policies (project_id, name, default_duration_minutes, created_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id"
+            "INSERT INTO policies (project_id, name, default_duration_minutes, created_at, storage_lease_minutes, \
+             inactivity_handling, inactivity_threshold_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         );
-        let id = self.insert(q, &args![project.0, name, minutes, now]).await?;
+        let (storage, handling, threshold) = match leases {
+            Some(l) => {
+                (Some(l.storage_minutes), Some(l.inactivity_handling.as_str()), Some(l.inactivity_threshold_minutes))
+            }
+            None => (None, None, None),
+        };
+        let id = self.insert(q, &args![project.0, name, minutes, now, storage, handling, threshold]).await?;
         Ok(Policy {
             id: PolicyId(id),
             project_id: project,
             name: name.into(),
             default_duration_minutes: minutes,
             allow_environment_creation: true,
+            leases: leases.cloned(),
         })
     }
 
@@ -1356,15 +1413,21 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         &mut self,
         project: ProjectId,
         user: UserId,
-        can_instruct: bool,
+        role: MemberRights,
         now: Timestamp,
     ) -> Result<ProjectMember> {
         let q = query!(
-            "INSERT INTO project_members (project_id, user_id, can_instruct, created_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id"
+            "INSERT INTO project_members (project_id, user_id, can_instruct, can_manage, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id"
         );
-        let id = self.insert(q, &args![project.0, user.0, can_instruct, now]).await?;
-        Ok(ProjectMember { id: ProjectMemberId(id), project_id: project, user_id: user, can_instruct })
+        let id = self.insert(q, &args![project.0, user.0, role.can_instruct, role.can_manage, now]).await?;
+        Ok(ProjectMember {
+            id: ProjectMemberId(id),
+            project_id: project,
+            user_id: user,
+            can_instruct: role.can_instruct,
+            can_manage: role.can_manage,
+        })
     }
 
     async fn insert_api_credential(
@@ -1471,12 +1534,12 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_outbox(&mut self, recipient: &str, subject: &str, body: &str, now: Timestamp) -> Result<OutboxId> {
+    async fn insert_outbox(&mut self, email: &Email, now: Timestamp) -> Result<OutboxId> {
         let q = query!(
-            "INSERT INTO outbox (recipient, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4) \
-             RETURNING id"
+            "INSERT INTO outbox (recipient, subject, body, html, created_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id"
         );
-        Ok(OutboxId(self.insert(q, &args![recipient, subject, body, now]).await?))
+        Ok(OutboxId(self.insert(q, &args![email.to, email.subject, email.text, email.html, now]).await?))
     }
 
     async fn claim_outbox(&mut self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>> {
@@ -1487,15 +1550,18 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
                  SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
                  AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at, id LIMIT $3 \
                  {skip locked}) \
-             RETURNING id, recipient, subject, body, attempts"
+             RETURNING id, recipient, subject, body, html, attempts"
         );
         let mut claimed = self
             .all(q, &args![now, until, limit], |r| {
                 Ok(OutboxMessage {
                     id: OutboxId(r.int("id")?),
-                    recipient: r.text("recipient")?,
-                    subject: r.text("subject")?,
-                    body: r.text("body")?,
+                    email: Email {
+                        to: r.text("recipient")?,
+                        subject: r.text("subject")?,
+                        text: r.text("body")?,
+                        html: r.opt_text("html")?,
+                    },
                     attempts: count_of(r, "attempts")?,
                 })
             })
@@ -1507,8 +1573,8 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     async fn outbox_sent(&mut self, id: OutboxId, now: Timestamp) -> Result<()> {
         self.exec_one(
             query!(
-                "UPDATE outbox SET sent_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = NULL \
-                 WHERE id = $1"
+                "UPDATE outbox SET sent_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = NULL, \
+                 body = '', html = NULL WHERE id = $1"
             ),
             &args![id.0, now],
             "recording a delivery",

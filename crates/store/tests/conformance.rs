@@ -11,7 +11,8 @@ use classhub_core::class::{ClassKind, ClassPatch, ClassStatus, IfMatch};
 use classhub_core::error::Entity;
 use classhub_core::invite::{CodeRequest, CodeSwitch, CodeUnavailable, MemberRole};
 use classhub_core::lab::{
-    self, Blueprint, CustomField, FieldValue, LabRequest, LabSettings, Policy, Project, ProjectMember, StudentProfile,
+    self, Blueprint, CustomField, FieldValue, LabRequest, LabSettings, MemberRights, Policy, Project, ProjectMember,
+    StudentProfile,
 };
 use classhub_core::ocariot::{ChildChange, ChildProfile, Institution};
 use classhub_core::page::PageRequest;
@@ -23,7 +24,7 @@ use classhub_core::{
     BlueprintId, ClassId, CustomFieldId, DomainError, InstitutionId, InviteCodeId, MembershipId, PolicyId, Problem,
     ProjectId, ProjectMemberId, UserId, Violation,
 };
-use classhub_store::engine::{ClassFilter, Member, OutboxMessage};
+use classhub_store::engine::{ClassFilter, LabSummary, Member, OutboxMessage};
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCourse, CreateCustomField, CreateModel, CreatePolicy, CreateProject, CreateProjectMember,
     MemberCredentials,
@@ -33,8 +34,8 @@ use classhub_store::ops::classes::{ClassHistory, CreateClass, DeleteClass, GetCl
 use classhub_store::ops::invites::{CreateCode, Enrollment, ListCodes, Redeem, UpdateCode};
 use classhub_store::ops::lab::{
     AddInstructor, AddStudent, ApiKeyOf, CallerProjects, CreateLab, CreateSponsoredLink, DeleteLab,
-    DisableSponsoredLink, GetLab, GetStudent, LabInstructors, LabMembers, LabView, ListLabs, ModifyLab,
-    PolicyInstructors, ProjectCatalog, RemoveInstructor, RemoveLabStudent, SendInvitations, SponsoredLogin,
+    DisableSponsoredLink, GetLab, GetStudent, InvitationFormat, LabInstructors, LabMembers, LabView, ListLabs,
+    ModifyLab, PolicyInstructors, ProjectCatalog, RemoveInstructor, RemoveLabStudent, SendInvitations, SponsoredLogin,
     UpdateStudent,
 };
 use classhub_store::ops::ocariot::{
@@ -348,7 +349,8 @@ async fn catalog_entries_are_checked_and_recorded(e: Engine) {
             project_id: project.id,
             name: "Standard".into(),
             default_duration_minutes: 90,
-            allow_environment_creation: true
+            allow_environment_creation: true,
+            leases: None,
         }
     );
     let short = e.store.write(policy(project.id, 0)).await.unwrap_err();
@@ -404,7 +406,7 @@ async fn catalog_entries_are_checked_and_recorded(e: Engine) {
         name: "Ivy".into(),
         email: email.into(),
         projects,
-        can_instruct: true,
+        rights: MemberRights::new(true, false),
         secrets: secrets(),
     };
     let ivy = e.store.write(member("ivy@example.com", vec![project.id, project.id])).await.unwrap();
@@ -1164,7 +1166,7 @@ async fn project_member(e: &Engine, name: &str, project: ProjectId, can_instruct
         name: name.into(),
         email,
         projects: vec![project],
-        can_instruct,
+        rights: MemberRights::new(can_instruct, false),
         secrets: secrets(),
     };
     e.store.write(op).await.unwrap()
@@ -1207,7 +1209,13 @@ impl Lab {
     }
 
     fn member(&self, who: &MemberCredentials, can_instruct: bool) -> ProjectMember {
-        ProjectMember { id: self.pm(who), project_id: self.project.id, user_id: who.user.id, can_instruct }
+        ProjectMember {
+            id: self.pm(who),
+            project_id: self.project.id,
+            user_id: who.user.id,
+            can_instruct,
+            can_manage: false,
+        }
     }
 
     /// A complete request: 9:00 in Seoul, lead instructor `lead`.
@@ -1263,7 +1271,7 @@ async fn lab_catalog_is_visible_to_project_members(e: Engine) {
         name: "Both".into(),
         email: "both@example.com".into(),
         projects: vec![lab.other.id, lab.project.id],
-        can_instruct: false,
+        rights: MemberRights::default(),
         secrets: secrets(),
     };
     let both = e.store.write(op).await.unwrap();
@@ -1272,6 +1280,7 @@ async fn lab_catalog_is_visible_to_project_members(e: Engine) {
         project_id,
         user_id: both.user.id,
         can_instruct: false,
+        can_manage: false,
     };
     assert_eq!(
         e.store.read(CallerProjects { caller: both.user.id }).await.unwrap(),
@@ -1405,7 +1414,9 @@ async fn lab_classes_are_created_changed_and_deleted(e: Engine) {
     let partners = e.store.write(self::create(p, named("not a lab"))).await.unwrap().class.id;
     let err = e.store.read(GetLab { caller: lead, class_id: partners }).await.unwrap_err();
     assert_eq!(domain(err), DomainError::NotFound(Entity::Class));
-    assert_eq!(e.store.read(ListLabs { caller: viewer }).await.unwrap(), std::slice::from_ref(&view));
+    let listed = e.store.read(ListLabs { caller: viewer }).await.unwrap();
+    let lead_email = view.instructor.as_ref().and_then(|(_, u)| u.email.clone());
+    assert_eq!(listed, [LabSummary { class: view.class.clone(), lab: view.lab.clone(), lead_email }]);
     assert!(e.store.read(ListLabs { caller: outsider }).await.unwrap().is_empty());
 
     let modify =
@@ -1771,7 +1782,14 @@ async fn lab_instructors_are_added_and_the_last_one_stays(e: Engine) {
     let last = e.store.write(remove(lead, lead_link)).await.unwrap_err();
     assert_eq!(domain(last), invalid("instructor", Problem::LastInstructor));
 
-    let add = |caller, member| AddInstructor { ctx: ctx(Some(caller)), caller, class_id: id, member };
+    let add = |caller, member| AddInstructor {
+        ctx: ctx(Some(caller)),
+        caller,
+        class_id: id,
+        member,
+        disable_env_creation: false,
+        invite: None,
+    };
     // Only a member of the class's project who can instruct may be one.
     for member in [lab.pm(&lab.viewer), lab.outsider.memberships[&lab.other.id], ProjectMemberId(999_999)] {
         let err = e.store.write(add(lead, member)).await.unwrap_err();
@@ -1931,7 +1949,14 @@ async fn lab_rules_hold_under_racing_writes(e: Engine) {
     let lab = lab_project(&e).await;
     let lead = lab.lead.user.id;
     let id = lab.create(&e, LabRequest { max_students: Patch::Set(3), ..lab.request() }).await.class.id;
-    let add = AddInstructor { ctx: ctx(Some(lead)), caller: lead, class_id: id, member: lab.pm(&lab.second) };
+    let add = AddInstructor {
+        ctx: ctx(Some(lead)),
+        caller: lead,
+        class_id: id,
+        member: lab.pm(&lab.second),
+        disable_env_creation: false,
+        invite: None,
+    };
     let second = e.store.write(add).await.unwrap().id;
     let links = e.store.read(LabInstructors { caller: lead, class_id: id }).await.unwrap();
     let first = links[0].0.membership.id;
@@ -1981,8 +2006,7 @@ async fn lab_rules_hold_under_racing_writes(e: Engine) {
         caller: lead,
         class_id: id,
         students,
-        public_base: "https://labs.example".into(),
-        format_start: start_text,
+        format: InvitationFormat { public_base: "https://labs.example".into(), format_start: start_text },
     };
     let batches = (0..10)
         .map(|i| send(if i % 2 == 0 { students.clone() } else { vec![students[0], MembershipId(999_999)] }))
@@ -2021,8 +2045,7 @@ async fn invitations_are_queued_and_delivered_through_the_outbox(e: Engine) {
         caller,
         class_id: id,
         students,
-        public_base: "https://labs.example/".into(),
-        format_start: start_text,
+        format: InvitationFormat { public_base: "https://labs.example/".into(), format_start: start_text },
     };
 
     let at = ctx(Some(lead));
@@ -2058,30 +2081,48 @@ async fn invitations_are_queued_and_delivered_through_the_outbox(e: Engine) {
     e.store.write(modify(custom)).await.unwrap();
     assert_eq!(e.store.write(send(lead, vec![ann.id])).await.unwrap(), 1);
 
-    let message = |id, recipient: &str, subject: &str, body: &str, attempts| OutboxMessage {
-        id,
-        recipient: recipient.into(),
-        subject: subject.into(),
-        body: body.into(),
-        attempts,
-    };
+    // What a message is, but for its text: recipient, subject, attempts.
+    let shape = |m: &OutboxMessage| (m.id, m.email.to.clone(), m.email.subject.clone(), m.attempts);
+    let message = |id, to: &str, subject: &str, attempts| (id, to.to_string(), subject.to_string(), attempts);
     let claim = |now, hold: i64, limit| ClaimOutbox { now, hold_until: later(now, hold), limit };
     let t0 = classhub_core::time::now();
     let batch = e.store.write(claim(t0, 60, 2)).await.unwrap();
     let (m1, m2) = (batch[0].id, batch[1].id);
     let subject = "Networking 101 - Virtual Lab Access";
-    let body = "You have been invited to access your own private Linux virtual lab (using CloudShare)";
     assert_eq!(
-        batch,
-        [message(m1, "ann@example.com", subject, body, 0), message(m2, "bob@example.com", subject, body, 0)]
+        batch.iter().map(shape).collect::<Vec<_>>(),
+        [message(m1, "ann@example.com", subject, 0), message(m2, "bob@example.com", subject, 0)]
     );
+    // Each student's link is their own, and signs them in.
+    let base = format!("https://labs.example/Class/{}?token=", view.lab.short_id);
+    let link_of = |text: &str| text.split_whitespace().find(|w| w.starts_with(&base)).unwrap().to_string();
+    let (ann_link, bob_link) = (link_of(&batch[0].email.text), link_of(&batch[1].email.text));
+    assert_ne!(ann_link, bob_link);
+    assert_eq!(
+        batch[0].email.text,
+        format!(
+            "You have been invited to access your own private Linux virtual lab (using CloudShare)\n\n\
+             Sign in to Networking 101: {ann_link}\nPassphrase: open sesame\n\
+             Starts: 2030-01-01T00:00:00Z Asia/Seoul (UTC+09:00) Seoul\n"
+        )
+    );
+    let login = |link: &str| SponsoredLogin {
+        ctx: ctx(None),
+        short_id: view.lab.short_id.clone(),
+        token: link.strip_prefix(&base).unwrap().to_string(),
+    };
+    let (_, signed_in) = e.store.write(login(&ann_link)).await.unwrap();
+    assert_eq!(signed_in.user.email.as_deref(), Some("ann@example.com"));
     let rest = e.store.write(claim(t0, 60, 10)).await.unwrap();
     let m3 = rest[0].id;
-    let url = format!("https://labs.example/Class/{}", view.lab.short_id);
-    let filled = format!(
-        "ann@example.com|open sesame|2030-01-01T00:00:00Z Asia/Seoul|(UTC+09:00) Seoul|{url}|Networking 101|Linux"
+    assert_eq!(rest.iter().map(shape).collect::<Vec<_>>(), [message(m3, "ann@example.com", "Hi Ann", 0)]);
+    let custom_link = link_of(&rest[0].email.text.replace('|', " "));
+    assert_eq!(
+        rest[0].email.text,
+        format!(
+            "ann@example.com|open sesame|2030-01-01T00:00:00Z Asia/Seoul|(UTC+09:00) Seoul|{custom_link}|Networking 101|Linux"
+        )
     );
-    assert_eq!(rest, [message(m3, "ann@example.com", "Hi Ann", &filled, 0)]);
     // Held messages are nobody else's until their hold lapses.
     assert!(e.store.write(claim(t0, 60, 10)).await.unwrap().is_empty());
 
@@ -2090,9 +2131,10 @@ async fn invitations_are_queued_and_delivered_through_the_outbox(e: Engine) {
     e.store.write(outcome(m2, t0, Some(("smtp down".into(), later(t0, 120))))).await.unwrap();
     // m3's sender vanished: its hold lapses and it is due again; m2 waits for its retry.
     let retry = e.store.write(claim(later(t0, 61), 200, 10)).await.unwrap();
-    assert_eq!(retry, [message(m3, "ann@example.com", "Hi Ann", &filled, 0)]);
+    assert_eq!(retry.iter().map(shape).collect::<Vec<_>>(), [message(m3, "ann@example.com", "Hi Ann", 0)]);
+    assert_eq!(retry[0].email.text, rest[0].email.text, "the same message again");
     let retry = e.store.write(claim(later(t0, 121), 60, 10)).await.unwrap();
-    assert_eq!(retry, [message(m2, "bob@example.com", subject, body, 1)]);
+    assert_eq!(retry.iter().map(shape).collect::<Vec<_>>(), [message(m2, "bob@example.com", subject, 1)]);
     for m in [m2, m3] {
         e.store.write(outcome(m, later(t0, 122), None)).await.unwrap();
     }
@@ -2101,6 +2143,7 @@ async fn invitations_are_queued_and_delivered_through_the_outbox(e: Engine) {
     assert_eq!(
         actions(&e, id).await,
         [
+            "membership.update",
             "invitation.send",
             "class.update",
             "invitation.send",

@@ -633,7 +633,7 @@ async fn cs_rows(app: &TestApp, w: &CsWorld) -> Vec<Row> {
             Method::PUT,
             "/api/v3/class/{classId}",
             format!("/api/v3/class/{c}"),
-            Some(json!({"description": "changed"})),
+            Some(json!({"id": c, "description": "changed"})),
             Access::Write,
         ),
         (Method::GET, "/api/v3/class/{classId}/students", students.clone(), None, Access::Read),
@@ -727,6 +727,17 @@ async fn cs_rows(app: &TestApp, w: &CsWorld) -> Vec<Row> {
         cases.push(case("an instructor", Cred::Cs(p.instructor.clone()), 200));
         rows.push(row(method, template, path, body, cases));
     }
+    // A policy: only a manager of the project makes one; the project is named in the body.
+    let manager = app.cs_manager(&p.id, "Meg Manager", "meg@alpha.example").await;
+    let victim = app.cs_member(&p.id, "Vic Victim", "vic-policy@alpha.example", true).await;
+    let mut cases = cs_refusals(&victim, 98);
+    cases.push(case("a member who cannot instruct", Cred::Cs(w.reader.clone()), 403));
+    cases.push(case("another project's instructor", Cred::Cs(w.stranger.clone()), 400).hiding("Alpha-secret"));
+    cases.push(case("an instructor who does not manage", Cred::Cs(p.instructor.clone()), 403));
+    cases.push(case("a manager", Cred::Cs(manager), 200));
+    let policy = json!({"name": "3 days", "projectId": p.id, "runtimeLeaseMinutes": 4320, "storageLeaseMinutes": 4320,
+        "inactivityHandlingType": "SuspendTheEnvironment", "inactivityThresholdTime": 15});
+    rows.push(row(Method::POST, "/api/v3/policies", "/api/v3/policies".into(), Some(policy), cases));
     // Ping validates credentials, so it is signed like every other request: every refusal
     // of a bad signature holds, and any valid caller, whatever its roles, gets Pong.
     let mut ping = cs_refusals(&p.instructor, 99);

@@ -184,7 +184,8 @@ async fn catalog_lookups(app: TestApp) {
     let r = app.get(&format!("/api/v3/projects/{}", p.id)).signed(c).send().await;
     r.expect(
         200,
-        json!({"name": "acme", "id": p.id, "isActive": true, "regions": "$any", "teams": [], "canCreateClass": true}),
+        json!({"name": "acme", "id": p.id, "isActive": true, "regions": "$any", "teams": [], "canCreateClass": true,
+            "canAddPolicy": false}),
     );
     let r = app.get(&format!("/api/v3/projects/{}/blueprints", p.id)).signed(c).send().await;
     r.expect(200, json!([{"name": "Linux lab", "description": "d", "id": p.blueprint, "token": p.blueprint_token}]));
@@ -258,6 +259,34 @@ async fn custom_fields_are_defined_and_enforced(app: TestApp) {
         400,
         "customFieldsValues[0]: clientId does not match its pattern ^[0-9]+$",
     );
+    // Each entry is named where it sits, with its key as the client wrote it.
+    let other = app.cs_project("other").await;
+    let foreign = app
+        .admin_post(
+            &format!("/admin/v1/cloudshare/projects/{}/custom-fields", other.id),
+            json!({"name": "f", "order": 1, "type": 0, "is_required": false}),
+        )
+        .await;
+    expect_error(
+        &create(json!([{"id": field, "value": "1"}, {"id": "TFnope", "value": "2"}])).await,
+        400,
+        "customFieldsValues[1].id is not a valid TF id",
+    );
+    expect_error(
+        &create(json!([{"id": field, "value": "1"}, {"value": "2"}])).await,
+        400,
+        "customFieldsValues[1].id is required (a TF… id of the project)",
+    );
+    expect_error(
+        &create(json!([{"id": field, "value": "1"}, {"id": foreign["id"], "value": 3}])).await,
+        400,
+        "customFieldsValues[1].id: custom field not found in the project",
+    );
+    expect_error(
+        &create(json!([{"id": field, "value": ["1"]}])).await,
+        400,
+        "customFieldsValues[0].value must be a string",
+    );
     // regex may come back in any shape (a GET shows it as a string, the docs send {}).
     let r = create(json!([{"id": field, "value": "1234", "regex": {}, "name": "whatever"}])).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -306,15 +335,21 @@ async fn classes_are_created_read_changed_and_deleted(app: TestApp) {
     );
     assert_eq!(r.body["name"], "Renamed lab");
     // A new zone re-reads dates given in the same request.
-    let r = call(&app, c, Method::PUT, &format!("/api/v3/class/{id}"), Some(json!({"timeZoneId": "Korea Standard Time", "startDate": "02/12/2030 09:00 AM", "endDate": "02/12/2030 10:00 AM"}))).await;
+    let r = call(&app, c, Method::PUT, &format!("/api/v3/class/{id}"), Some(json!({"id": id, "timeZoneId": "Korea Standard Time", "startDate": "02/12/2030 09:00 AM", "endDate": "02/12/2030 10:00 AM"}))).await;
     assert_eq!(
         (&r.body["timeZoneName"], &r.body["startDateUtcOffsetMinutes"]),
         (&json!("(UTC+09:00) Seoul"), &json!(540))
     );
     // Refusals, each naming the field.
     let class_path = format!("/api/v3/class/{id}");
-    let put = |body: Value| call(&app, c, Method::PUT, &class_path, Some(body));
-    expect_error(&put(json!({"id": "COother"})).await, 400, "id in the body differs from the class id of the path");
+    // The id goes in the body as well as the URL (the reference), and the two agree.
+    let bare = |body: Value| call(&app, c, Method::PUT, &class_path, Some(body));
+    expect_error(&bare(json!({"name": "no id"})).await, 400, "id is required");
+    expect_error(&bare(json!({"id": "COother"})).await, 400, "id in the body differs from the class id of the URL");
+    let put = |mut body: Value| {
+        body["id"] = json!(id);
+        call(&app, c, Method::PUT, &class_path, Some(body))
+    };
     let other = app.cs_project("other").await;
     expect_error(&put(json!({"policyId": other.policy})).await, 400, "policyId cannot be changed");
     expect_error(&put(json!({"maxStudents": 61})).await, 400, "maxStudents: must be less than or equal to 60");
@@ -438,7 +473,7 @@ async fn students_and_seats(app: TestApp) {
         c,
         Method::PUT,
         &format!("/api/v3/class/{}", class["id"].as_str().unwrap()),
-        Some(json!({"maxStudents": 1})),
+        Some(json!({"id": class["id"], "maxStudents": 1})),
     )
     .await;
     expect_error(&r, 400, "maxStudents 1 is below the 2 students already registered");
@@ -536,7 +571,7 @@ async fn sponsored_links_sign_students_in(app: TestApp) {
         c,
         Method::PUT,
         &format!("/api/v3/class/{id}"),
-        Some(json!({"permitAccessToNonRegisteredStudent": true})),
+        Some(json!({"id": id, "permitAccessToNonRegisteredStudent": true})),
     )
     .await;
     let r = link("walk-in@example.com", false).await;
@@ -609,14 +644,27 @@ async fn invitations_are_queued(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
+    let email = &claimed[0].email;
+    assert_eq!((email.to.as_str(), email.subject.as_str()), ("a@example.com", "Intro lab - Virtual Lab Access"));
+    let link = email.text.split_whitespace().find(|w| w.contains("/Class/")).unwrap().to_string();
+    let base = app.config().public_base_url.clone();
     assert_eq!(
-        (claimed[0].recipient.as_str(), claimed[0].subject.as_str()),
-        ("a@example.com", "Intro lab - Virtual Lab Access")
+        email.text,
+        format!(
+            "You have been invited to access your own private Linux lab virtual lab (using CloudShare)\n\n\
+             Sign in to Intro lab: {link}\nPassphrase: open sesame\n\
+             Starts: 02/11/2030 09:00 AM (UTC-05:00) Eastern Time (US & Canada)\n"
+        )
     );
-    assert_eq!(
-        claimed[0].body,
-        "You have been invited to access your own private Linux lab virtual lab (using CloudShare)"
-    );
+    assert!(link.starts_with(&format!("{base}/Class/{}?token=", class["shortId"].as_str().unwrap())), "{link}");
+    let html = email.html.as_deref().unwrap();
+    assert!(html.contains(&format!("<a href=\"{link}\">Sign in to Intro lab</a>")), "{html}");
+    // The link is the student's own: it signs Ann in.
+    let r = app.get(link.strip_prefix(&base).unwrap()).send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("Welcome, Ann. You are signed in to Intro lab."), "{}", r.text);
+    let r = app.get(&format!("/api/v3/class/{id}/students/{sid}")).signed(c).send().await;
+    assert_eq!(r.body["status"], 2, "signed in");
 }
 
 async fn instructors_of_a_class(app: TestApp) {
@@ -634,6 +682,50 @@ async fn instructors_of_a_class(app: TestApp) {
     );
     let lead = r.body[0]["id"].as_str().unwrap().to_string();
     assert!(lead.starts_with("CI"));
+    // The documented body: the instructor's invitation is queued, environment creation off.
+    let body = json!({"instructorVupId": second.vup, "classId": id, "sendInviteNow": true, "disableEnvCreation": true});
+    let r = call(&app, c, Method::POST, "/api/v3/instructors", Some(body.clone())).await;
+    let sam = json!({"id": "$any", "vupId": second.vup, "email": "sam@acme.example", "name": "Sam Second",
+        "isLeadInstructor": false, "isInvited": true, "isEnvCreationDisabled": true});
+    r.expect(200, sam.clone());
+    let added = r.body["id"].as_str().unwrap().to_string();
+    let listed = app.get(&url).signed(c).send().await;
+    assert_eq!((listed.body.as_array().unwrap().len(), &listed.body[1]), (2, &r.body));
+    let claimed = app
+        .store
+        .write(classhub_store::ops::outbox::ClaimOutbox {
+            now: jiff::Timestamp::now(),
+            hold_until: jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let email = &claimed[0].email;
+    assert_eq!(
+        (claimed.len(), email.to.as_str(), email.subject.as_str()),
+        (1, "sam@acme.example", "Intro lab - Instructor Access")
+    );
+    assert!(email.text.starts_with("Sam Second, you have been added as an instructor of Intro lab (Linux lab virtual lab), starting 02/11/2030 09:00 AM (UTC-05:00) Eastern Time (US & Canada)."), "{}", email.text);
+    // Twice is a conflict; nothing changes.
+    let r = call(&app, c, Method::POST, "/api/v3/instructors", Some(body)).await;
+    expect_error(&r, 409, "instructor already exists");
+    // Refusals name the field as sent.
+    let r = call(&app, c, Method::POST, "/api/v3/instructors", Some(json!({"classId": id}))).await;
+    expect_error(&r, 400, "instructorVupId is required");
+    let r = call(&app, c, Method::POST, "/api/v3/instructors", Some(json!({"classId": id, "instructorVupId": "VPx"})))
+        .await;
+    expect_error(&r, 400, "instructorVupId is not a valid VP id");
+    let r = call(
+        &app,
+        c,
+        Method::POST,
+        "/api/v3/instructors",
+        Some(json!({"classId": id, "instructorVupId": second.vup, "sendInviteNow": "perhaps"})),
+    )
+    .await;
+    expect_error(&r, 400, "sendInviteNow must be true or false");
+    app.delete(&format!("/api/v3/instructors/{added}")).signed(c).send().await.expect(200, json!({}));
+    // `vupId` is read too, and without the switches nothing is queued.
     let r = call(&app, c, Method::POST, "/api/v3/instructors", Some(json!({"classId": id, "vupId": second.vup}))).await;
     r.expect(
         200,
@@ -641,8 +733,6 @@ async fn instructors_of_a_class(app: TestApp) {
         "isLeadInstructor": false, "isInvited": false, "isEnvCreationDisabled": false}),
     );
     let added = r.body["id"].as_str().unwrap().to_string();
-    let r = call(&app, c, Method::POST, "/api/v3/instructors", Some(json!({"classId": id, "vupId": second.vup}))).await;
-    assert_eq!(r.status, 409);
     app.delete(&format!("/api/v3/instructors/{added}")).signed(c).send().await.expect(200, json!({}));
     expect_error(
         &app.delete(&format!("/api/v3/instructors/{lead}")).signed(c).send().await,
@@ -650,12 +740,69 @@ async fn instructors_of_a_class(app: TestApp) {
         "a class needs at least one instructor",
     );
     // The lead can be replaced through the class.
-    let r =
-        call(&app, c, Method::PUT, &format!("/api/v3/class/{id}"), Some(json!({"instructorVupId": second.vup}))).await;
+    let r = call(
+        &app,
+        c,
+        Method::PUT,
+        &format!("/api/v3/class/{id}"),
+        Some(json!({"id": id, "instructorVupId": second.vup})),
+    )
+    .await;
     assert_eq!((&r.body["instructorVupId"], &r.body["instructorName"]), (&json!(second.vup), &json!("Sam Second")));
 }
 
+/// Project managers make policies (the Go SDK's `CreateProjectPolicy`); the runtime lease
+/// is the default duration of the policy's classes.
+async fn policies_are_made_by_managers(app: TestApp) {
+    let p = app.cs_project("acme").await;
+    let manager = app.cs_manager(&p.id, "Meg Manager", "meg@acme.example").await;
+    let body = json!({"name": "3 days", "projectId": p.id, "runtimeLeaseMinutes": 4320, "storageLeaseMinutes": 4320,
+        "inactivityHandlingType": "SuspendTheEnvironment", "inactivityThresholdTime": 15});
+    let r = call(&app, &manager, Method::POST, "/api/v3/policies", Some(body.clone())).await;
+    r.expect(
+        200,
+        json!({"name": "3 days", "projectId": p.id, "allowEnvironmentCreation": true, "id": "$any",
+        "defaultDurationInMinutes": 4320}),
+    );
+    let policy = r.body["id"].as_str().unwrap().to_string();
+    assert!(policy.starts_with("PO"));
+    let listed = app.get(&format!("/api/v3/projects/{}/policies", p.id)).signed(&p.instructor).send().await;
+    assert_eq!(listed.body.as_array().unwrap().iter().filter(|x| x["id"] == policy.as_str()).count(), 1);
+    // Its classes last three days unless told otherwise.
+    let class = create_class(&app, &p, json!({"policyId": policy})).await;
+    assert_eq!((&class["endDate"], &class["defaultDurationInMinutes"]), (&json!("02/14/2030 09:00 AM"), &json!(4320)));
+    // Managers are who the manager filter shows, and whom the project tells they may add policies.
+    let managed = |c: &CsCreds| app.get("/api/v3/projects?WhereUserIsProjectManager=true").signed(c).send();
+    assert_eq!(managed(&manager).await.body.as_array().unwrap().len(), 1);
+    managed(&p.instructor).await.expect(200, json!([]));
+    let detail = app.get(&format!("/api/v3/projects/{}", p.id)).signed(&manager).send().await;
+    assert_eq!(detail.body["canAddPolicy"], true);
+    // Others are refused; nothing is made.
+    let r = call(&app, &p.instructor, Method::POST, "/api/v3/policies", Some(body.clone())).await;
+    expect_error(&r, 403, "you do not have permission for this operation in this project");
+    let stranger = app.cs_project("other").await.instructor;
+    let r = call(&app, &stranger, Method::POST, "/api/v3/policies", Some(body)).await;
+    expect_error(&r, 400, "projectId: unknown project");
+    let bad = |body: Value| call(&app, &manager, Method::POST, "/api/v3/policies", Some(body));
+    expect_error(&bad(json!({})).await, 400, "projectId is required");
+    expect_error(&bad(json!({"projectId": p.id})).await, 400, "name is required; runtimeLeaseMinutes is required");
+    expect_error(
+        &bad(json!({"projectId": p.id, "name": "x", "runtimeLeaseMinutes": 0, "storageLeaseMinutes": -1})).await,
+        400,
+        "runtimeLeaseMinutes: must be greater than or equal to 1; storageLeaseMinutes: must be greater than or equal to 0",
+    );
+    expect_error(
+        &bad(json!({"projectId": p.id, "name": "x", "runtimeLeaseMinutes": 60, "inactivityThresholdTime": "soon"}))
+            .await,
+        400,
+        "inactivityThresholdTime must be a whole number",
+    );
+    let listed = app.get(&format!("/api/v3/projects/{}/policies", p.id)).signed(&p.instructor).send().await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 2, "the project's own and the manager's");
+}
+
 engine_tests!(
+    policies_are_made_by_managers,
     signing_is_checked,
     signature_failures_are_rate_limited,
     catalog_lookups,

@@ -76,6 +76,7 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         "/api/v3/instructors/class GET",
         "/api/v3/instructors/{ciId} DELETE",
         "/api/v3/ping GET",
+        "/api/v3/policies POST",
         "/api/v3/projects GET",
         "/api/v3/projects/{projectId} GET",
         "/api/v3/projects/{projectId}/blueprints GET",

@@ -33,6 +33,7 @@ fn admin_hash() -> String {
 pub struct TestApp {
     pub router: Router,
     pub store: Arc<Store>,
+    settings: Arc<ApiConfig>,
     _dir: Option<tempfile::TempDir>,
     _schema: Option<classhub_testkit::PgSchema>,
 }
@@ -97,7 +98,13 @@ impl TestApp {
     ) -> TestApp {
         let store = Arc::new(Store::open(&StoreOptions::new(url)).await.unwrap());
         let state = AppState::new(store.clone(), setup.config);
-        TestApp { router: classhub::app(state, setup.body_limit), store, _dir: dir, _schema: schema }
+        let settings = state.config.clone();
+        TestApp { router: classhub::app(state, setup.body_limit), store, settings, _dir: dir, _schema: schema }
+    }
+
+    /// The settings the app runs with.
+    pub fn config(&self) -> &ApiConfig {
+        &self.settings
     }
 
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {
@@ -256,12 +263,20 @@ impl TestApp {
     }
 
     pub async fn cs_member(&self, project: &str, name: &str, email: &str, can_instruct: bool) -> CsCreds {
-        let m = self
-            .admin_post(
-                "/admin/v1/cloudshare/members",
-                json!({"name": name, "email": email, "project_ids": [project], "can_instruct": can_instruct}),
-            )
-            .await;
+        self.cs_member_with(project, name, email, json!({"can_instruct": can_instruct})).await
+    }
+
+    /// A manager of the project: instructs, and may create its policies.
+    pub async fn cs_manager(&self, project: &str, name: &str, email: &str) -> CsCreds {
+        self.cs_member_with(project, name, email, json!({"can_instruct": true, "can_manage": true})).await
+    }
+
+    async fn cs_member_with(&self, project: &str, name: &str, email: &str, rights: Value) -> CsCreds {
+        let mut body = json!({"name": name, "email": email, "project_ids": [project]});
+        for (k, v) in rights.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let m = self.admin_post("/admin/v1/cloudshare/members", body).await;
         CsCreds {
             api_id: m["api_id"].as_str().unwrap().to_string(),
             api_key: m["api_key"].as_str().unwrap().to_string(),

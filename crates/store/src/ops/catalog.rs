@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use classhub_core::audit::{Action, Context};
 use classhub_core::catalog::{self, Course, Model};
 use classhub_core::error::Entity;
-use classhub_core::lab::{self, Blueprint, CustomField, Policy, Project};
+use classhub_core::lab::{self, Blueprint, CustomField, MemberRights, Policy, Project};
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, User, UserKind};
 use classhub_core::{DomainError, ProjectId, ProjectMemberId, UserId};
@@ -88,7 +88,7 @@ impl WriteOp for CreatePolicy {
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Policy> {
         let (name, minutes) = lab::check_policy(&self.name, self.default_duration_minutes)?;
         existing_project(tx, self.project).await?;
-        let p = tx.insert_policy(self.project, &name, minutes, self.ctx.now).await?;
+        let p = tx.insert_policy(self.project, &name, minutes, None, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::CatalogCreate, None, p.id.0, None, Some(&p)).await?;
         Ok(p)
     }
@@ -150,7 +150,7 @@ pub struct CreateProjectMember {
     pub name: String,
     pub email: String,
     pub projects: Vec<ProjectId>,
-    pub can_instruct: bool,
+    pub rights: MemberRights,
     pub secrets: SecretBox,
 }
 
@@ -173,7 +173,7 @@ impl WriteOp for CreateProjectMember {
         let mut memberships = BTreeMap::new();
         for p in &self.projects {
             if !memberships.contains_key(p) {
-                let m = tx.insert_project_member(*p, user.id, self.can_instruct, self.ctx.now).await?;
+                let m = tx.insert_project_member(*p, user.id, self.rights, self.ctx.now).await?;
                 memberships.insert(*p, m.id);
             }
         }

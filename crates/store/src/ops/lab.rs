@@ -9,8 +9,8 @@ use classhub_core::class::{Class, ClassKind};
 use classhub_core::error::Entity;
 use classhub_core::invite::{MemberRole, Membership};
 use classhub_core::lab::{
-    self, Blueprint, CustomField, InvitationValues, LabClass, LabFacts, LabRequest, LabSettings, Policy, Project,
-    ProjectMember, StudentProfile,
+    self, Blueprint, CustomField, InstructorInvitation, InvitationValues, LabClass, LabFacts, LabRequest, LabSettings,
+    Policy, PolicyRequest, Project, ProjectMember, StudentProfile,
 };
 use classhub_core::time::ZoneName;
 use classhub_core::user::{self, NewUser, User, UserKind};
@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use rand::Rng;
 
 use super::audit;
-use crate::engine::{Member, NewMember, Read, Tx};
+use crate::engine::{LabSummary, Member, NewMember, Read, Tx};
 use crate::{ReadOp, Result, StoreError, WriteOp};
 
 /// A lab class with everything its representation shows.
@@ -255,14 +255,9 @@ pub struct ListLabs {
 }
 
 impl ReadOp for ListLabs {
-    type Out = Vec<LabView>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<LabView>> {
-        let projects: Vec<ProjectId> = r.projects_of(self.caller).await?.into_iter().map(|(p, _)| p.id).collect();
-        let mut out = Vec::new();
-        for (class, settings) in r.labs_in(&projects).await? {
-            out.push(view(r, class, settings).await?);
-        }
-        Ok(out)
+    type Out = Vec<LabSummary>;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<LabSummary>> {
+        r.labs_of(self.caller).await
     }
 }
 
@@ -464,15 +459,32 @@ pub fn login_url(public_base: &str, short_id: &str) -> String {
     format!("{}/Class/{short_id}", public_base.trim_end_matches('/'))
 }
 
-/// Queues an invitation email to each student and marks them invited.
+/// How a dialect writes what invitations show.
+#[derive(Clone)]
+pub struct InvitationFormat {
+    /// The base of the links in them.
+    pub public_base: String,
+    /// The class's start, in the class's zone.
+    pub format_start: fn(Timestamp, Option<&ZoneName>) -> String,
+}
+
+impl InvitationFormat {
+    /// The class's start and its zone's name, as invitations show them.
+    fn start_of(&self, class: &Class, settings: &LabSettings) -> (String, &'static str) {
+        let zone = classhub_core::windows_zones::by_windows_id(&settings.windows_zone).map_or("", |z| z.display_name);
+        let start = class.fields.start_at.map(|t| (self.format_start)(t, class.fields.timezone.as_ref()));
+        (start.unwrap_or_default(), zone)
+    }
+}
+
+/// Queues an invitation email to each student and marks them invited. Each email carries
+/// a sign-in link of the student's own (a sponsored link, disabled with the others).
 pub struct SendInvitations {
     pub ctx: Context,
     pub caller: UserId,
     pub class_id: ClassId,
     pub students: Vec<MembershipId>,
-    pub public_base: String,
-    /// How the dialect writes the class's start in the email, in the class's zone.
-    pub format_start: fn(Timestamp, Option<&ZoneName>) -> String,
+    pub format: InvitationFormat,
 }
 
 impl WriteOp for SendInvitations {
@@ -480,25 +492,25 @@ impl WriteOp for SendInvitations {
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<u32> {
         let (class, settings) = locked(tx, self.caller, self.class_id).await?;
         let blueprint = tx.blueprint(settings.blueprint_id).await?.map(|b| b.name).unwrap_or_default();
-        let zone = classhub_core::windows_zones::by_windows_id(&settings.windows_zone).map_or("", |z| z.display_name);
-        let start = class.fields.start_at.map(|t| (self.format_start)(t, class.fields.timezone.as_ref()));
-        let url = login_url(&self.public_base, &settings.short_id);
+        let (start, zone) = self.format.start_of(&class, &settings);
         let mut sent = 0;
         for id in &self.students {
             let s = student_of(tx, class.id, *id).await?;
             let email = s.user.email.clone().unwrap_or_default();
+            let token = link_token();
+            tx.insert_sponsored_link(&user::token_hash(&token), class.id, &email, self.ctx.now).await?;
+            let url = format!("{}?token={token}", login_url(&self.format.public_base, &settings.short_id));
             let values = InvitationValues {
                 course_name: &class.fields.name,
                 blueprint_name: &blueprint,
                 first_name: s.user.first_name.as_deref().unwrap_or(""),
                 email: &email,
                 student_passphrase: &settings.passphrase,
-                start_time: start.as_deref().unwrap_or(""),
+                start_time: &start,
                 time_zone: zone,
                 student_login_url: &url,
             };
-            let (subject, body) = lab::invitation(&settings, &values);
-            tx.insert_outbox(&email, &subject, &body, self.ctx.now).await?;
+            tx.insert_outbox(&lab::invitation(&settings, &values), self.ctx.now).await?;
             tx.set_member_times(s.membership.id, Some(self.ctx.now), s.membership.logged_in_at).await?;
             audit(tx, &self.ctx, Action::InvitationSend, Some(class.id), s.membership.id.0, None, Some(&email)).await?;
             sent += 1;
@@ -612,21 +624,48 @@ pub struct AddInstructor {
     pub caller: UserId,
     pub class_id: ClassId,
     pub member: ProjectMemberId,
+    /// The instructor may not create environments for the class.
+    pub disable_env_creation: bool,
+    /// Queue the instructor's invitation now, written this way.
+    pub invite: Option<InvitationFormat>,
 }
 
 impl WriteOp for AddInstructor {
     type Out = Membership;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Membership> {
         let (class, settings) = locked(tx, self.caller, self.class_id).await?;
-        let who = tx.project_member(self.member).await?.map(|(m, _)| m);
+        let who = tx.project_member(self.member).await?;
         let already = match &who {
-            Some(w) => tx.membership(class.id, w.user_id).await?.is_some(),
+            Some((w, _)) => tx.membership(class.id, w.user_id).await?.is_some(),
             None => false,
         };
-        lab::decide_new_instructor(who.as_ref(), settings.project_id, already)?;
-        let user_id = who.map(|w| w.user_id).ok_or(DomainError::NotFound(Entity::ProjectMember))?;
-        let new = NewMember { class_id: class.id, user_id, role: MemberRole::Instructor, code: None, email: None };
-        let m = tx.insert_membership(new, self.ctx.now).await?;
+        lab::decide_new_instructor(who.as_ref().map(|(m, _)| m), settings.project_id, already)?;
+        let (_, user) = who.ok_or(DomainError::NotFound(Entity::ProjectMember))?;
+        let new =
+            NewMember { class_id: class.id, user_id: user.id, role: MemberRole::Instructor, code: None, email: None };
+        let mut m = tx.insert_membership(new, self.ctx.now).await?;
+        if self.disable_env_creation {
+            tx.set_env_creation_disabled(m.id, true).await?;
+            m.env_creation_disabled = true;
+        }
+        if let Some(format) = &self.invite {
+            let blueprint = tx.blueprint(settings.blueprint_id).await?.map(|b| b.name).unwrap_or_default();
+            let (start, zone) = format.start_of(&class, &settings);
+            let email = lab::instructor_invitation(&InstructorInvitation {
+                course_name: &class.fields.name,
+                blueprint_name: &blueprint,
+                name: &user.name,
+                email: user.email.as_deref().unwrap_or(""),
+                start_time: &start,
+                time_zone: zone,
+                class_url: &login_url(&format.public_base, &settings.short_id),
+            });
+            if !email.to.is_empty() {
+                tx.insert_outbox(&email, self.ctx.now).await?;
+                tx.set_member_times(m.id, Some(self.ctx.now), None).await?;
+                m.invited_at = Some(self.ctx.now);
+            }
+        }
         audit(tx, &self.ctx, Action::MembershipCreate, Some(class.id), m.id.0, None, Some(&m)).await?;
         Ok(m)
     }
@@ -683,5 +722,24 @@ impl ReadOp for ApiKeyOf<'_> {
     type Out = Option<crate::engine::ApiCredential>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Option<crate::engine::ApiCredential>> {
         r.api_credential(self.api_id).await
+    }
+}
+
+/// A policy a project manager makes for their project (CloudShare's `POST /policies`).
+pub struct CreateProjectPolicy {
+    pub ctx: Context,
+    pub caller: UserId,
+    pub project: ProjectId,
+    pub request: PolicyRequest,
+}
+
+impl WriteOp for CreateProjectPolicy {
+    type Out = Policy;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Policy> {
+        let member = tx.project_membership(self.caller, self.project).await?;
+        let (name, minutes, leases) = lab::decide_project_policy(member.as_ref(), &self.request)?;
+        let p = tx.insert_policy(self.project, &name, minutes, Some(&leases), self.ctx.now).await?;
+        audit(tx, &self.ctx, Action::CatalogCreate, None, p.id.0, None, Some(&p)).await?;
+        Ok(p)
     }
 }

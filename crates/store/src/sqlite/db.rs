@@ -55,7 +55,7 @@ impl Db for Connection {
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(error)? {
-            out.push(f(&Lite { row, names: &names })?);
+            out.push(f(&Lite { row, names: &names, next: std::cell::Cell::new(0) })?);
         }
         Ok(out)
     }
@@ -70,12 +70,22 @@ impl Db for Connection {
 struct Lite<'a, 'b> {
     row: &'a rusqlite::Row<'b>,
     names: &'a [String],
+    /// Where the next column is likely to be: mappers read columns in the order selected.
+    next: std::cell::Cell<usize>,
 }
 
 impl Lite<'_, '_> {
+    fn index(&self, col: &str) -> Option<usize> {
+        let guess = self.next.get();
+        if self.names.get(guess).is_some_and(|n| n == col) {
+            return Some(guess);
+        }
+        self.names.iter().position(|n| n == col).or_else(|| self.names.iter().position(|n| n.eq_ignore_ascii_case(col)))
+    }
+
     fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> Result<T> {
-        let index =
-            self.names.iter().position(|n| n.eq_ignore_ascii_case(col)).ok_or_else(|| column(col, "no such column"))?;
+        let index = self.index(col).ok_or_else(|| column(col, "no such column"))?;
+        self.next.set(index + 1);
         self.row.get(index).map_err(|e| column(col, e))
     }
 }
