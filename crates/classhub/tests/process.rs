@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{BIN, Server, http, sqlite_url as db_url, wait_for};
+use common::{BIN, Server, cached_dir, http, https, sqlite_url as db_url, tls_files, wait_for};
 
 /// `db_url` for SQLite; a PostgreSQL URL is used as it is.
 fn database(dir: &Path, url: Option<&str>) -> String {
@@ -288,57 +288,18 @@ fn two_processes_on_one_postgres_never_oversell() {
     b.stop();
 }
 
-/// A throwaway CA and a certificate for 127.0.0.1 and localhost signed by it; returns the
-/// paths of the CA, certificate and key PEM files.
-fn tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    ca.distinguished_name.push(DnType::CommonName, "classhub test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
-    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.use_authority_key_identifier_extension = true;
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
-}
-
-fn https(ca: &Path) -> ureq::Agent {
-    let pem = std::fs::read(ca).unwrap();
-    let root = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
-    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&[root])).build();
-    ureq::Agent::config_builder().tls_config(tls).http_status_as_error(false).build().into()
-}
-
-/// A virtualenv with the PyPI `cloudshare` package, made once per target directory. A file
-/// lock keeps tests running at once (threads or nextest processes) from building it together.
+/// A virtualenv with the PyPI `cloudshare` package, made once per target directory.
 fn sdk_python() -> std::path::PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cloudshare-sdk-venv");
-    let python = venv.join("bin/python");
-    let lock = std::fs::File::create(venv.with_extension("lock")).unwrap();
-    lock.lock().unwrap();
-
-    let ready = python.exists()
-        && Command::new(&python).args(["-c", "import cloudshare"]).status().map(|s| s.success()).unwrap_or(false);
-    if !ready {
-        let _ = std::fs::remove_dir_all(&venv);
-        assert!(Command::new("python3").args(["-m", "venv"]).arg(&venv).status().unwrap().success(), "python3 -m venv");
-        let pip = Command::new(&python).args(["-m", "pip", "install", "--quiet", "cloudshare"]).output().unwrap();
+    let python = |venv: &Path| venv.join("bin/python");
+    let ready = |venv: &Path| {
+        Command::new(python(venv)).args(["-c", "import cloudshare"]).status().map(|s| s.success()).unwrap_or(false)
+    };
+    let venv = cached_dir("cloudshare-sdk-venv", ready, |venv| {
+        assert!(Command::new("python3").args(["-m", "venv"]).arg(venv).status().unwrap().success(), "python3 -m venv");
+        let pip = Command::new(python(venv)).args(["-m", "pip", "install", "--quiet", "cloudshare"]).output().unwrap();
         assert!(pip.status.success(), "pip install cloudshare: {}", String::from_utf8_lossy(&pip.stderr));
-    }
-    python
+    });
+    python(&venv)
 }
 
 /// The real CloudShare SDK drives every endpoint over HTTPS; invitations reach the mail

@@ -44,7 +44,7 @@ impl AuthFailure {
             AuthFailure::Stale { skew_secs } => {
                 format!("the timestamp is more than {skew_secs} seconds away from the server's clock")
             }
-            AuthFailure::BadToken => "the token must be 1 to 10 letters or digits".into(),
+            AuthFailure::BadToken => "the token must be 1 to 20 letters, digits, '.', '+' or '-'".into(),
             AuthFailure::Replay => "this request was already received (replayed token)".into(),
             AuthFailure::BadSignature => "the hmac does not match the request".into(),
         }
@@ -109,9 +109,11 @@ pub fn nonce_key(api_id: &str, timestamp: i64, token: &str) -> [u8; 32] {
     sha2::Sha256::digest(format!("{api_id}\n{timestamp}\n{token}").as_bytes()).into()
 }
 
-/// A nonce of 1..10 letters or digits.
+/// A nonce of 1..20 letters, digits, `.`, `+` or `-`: the SDKs send ten letters or digits,
+/// but the JavaScript one writes a number in JavaScript's notation, which is now and then
+/// shorter, or exponential (`1.5e-7`).
 pub fn token_ok(token: &str) -> bool {
-    (1..=10).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric())
+    (1..=20).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
 #[cfg(test)]
@@ -154,7 +156,8 @@ mod tests {
     #[test]
     fn tokens_and_replays() {
         assert!(token_ok("123") && token_ok("A1b2C3d4E5"));
-        assert!(!token_ok("") && !token_ok("A1b2C3d4E5x") && !token_ok("a-b"));
+        assert!(token_ok("1.5e-7") && token_ok("A1b2C3d4E5x"));
+        assert!(!token_ok("") && !token_ok("a b") && !token_ok("bad-token!") && !token_ok(&"1".repeat(21)));
     }
 }
 
@@ -240,10 +243,17 @@ mod properties {
             prop_assert!(!signs_any(&sent[..39], &key, &urls, timestamp, &token));
         }
 
+        /// What the SDKs send (their alphabets, JavaScript's number notation) is a token.
         #[test]
-        fn tokens_are_one_to_ten_alphanumerics(token in any::<String>()) {
-            let expected = (1..=10).contains(&token.len()) && token.chars().all(|c| c.is_ascii_alphanumeric());
-            prop_assert_eq!(token_ok(&token), expected);
+        fn sdk_tokens_are_accepted(token in "[A-Za-z0-9]{10}|[0-9]{1,10}|[0-9]\\.[0-9]{1,4}e-[0-9]{1,2}") {
+            prop_assert!(token_ok(&token));
+        }
+
+        /// Anything with a separator of the header, a space or other text is not.
+        #[test]
+        fn other_text_is_refused(head in "[A-Za-z0-9]{0,5}", bad in "[ ;:,/!?\\x00-\\x1f\\u{80}-\\u{10FFFF}]", tail in "[0-9]{0,5}") {
+            let token = format!("{head}{bad}{tail}");
+            prop_assert!(!token_ok(&token));
         }
     }
 }

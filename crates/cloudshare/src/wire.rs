@@ -215,7 +215,8 @@ fn fold_keys(v: Value) -> Value {
 }
 
 impl Input {
-    /// The body (any JSON object; an empty body is `{}`) and the query parameters.
+    /// The body (any JSON object; an empty body, and `null` — what the JS SDK sends for
+    /// `content: null` — are `{}`) and the query parameters.
     pub fn read(body: &[u8], query: &HashMap<String, String>) -> Result<Input, CsError> {
         let mut fields = if body.iter().all(u8::is_ascii_whitespace) {
             Map::new()
@@ -225,6 +226,7 @@ impl Input {
                     Value::Object(m) => m,
                     _ => Map::new(),
                 },
+                Ok(Value::Null) => Map::new(),
                 Ok(_) => return Err(CsError::bad_request("the request body must be a JSON object")),
                 Err(e) => return Err(CsError::bad_request(format!("the request body is not valid JSON: {e}"))),
             }
@@ -390,6 +392,7 @@ mod tests {
         assert!(i.int("selfPaced").is_err());
         assert!(Input::read(b"[1]", &HashMap::new()).is_err());
         assert!(Input::read(b"  ", &HashMap::new()).is_ok());
+        assert!(Input::read(b" null ", &HashMap::new()).is_ok_and(|i| !i.has("id")));
     }
 }
 

@@ -123,6 +123,20 @@ impl Engine {
         }
     }
 
+    /// What the outbox still holds of a message: its text and HTML.
+    async fn outbox_content(&self, id: i64) -> (String, Option<String>) {
+        const SQL: &str = "SELECT body, html FROM outbox WHERE id = ";
+        match self.sqlite_path() {
+            Some(path) => Self::sqlite_connection(path)
+                .query_row(&format!("{SQL}{id}"), [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap(),
+            None => {
+                let row = self.pg_client().await.query_one(&format!("{SQL}{id}"), &[]).await.unwrap();
+                (row.get(0), row.get(1))
+            }
+        }
+    }
+
     /// The events recorded since the trail held `mark` events.
     async fn audited_since(&self, mark: usize) -> Vec<Event> {
         self.audit_trail().await.split_off(mark)
@@ -2127,7 +2141,10 @@ async fn invitations_are_queued_and_delivered_through_the_outbox(e: Engine) {
     assert!(e.store.write(claim(t0, 60, 10)).await.unwrap().is_empty());
 
     let outcome = |id, now, failure| OutboxOutcome { id, now, failure };
+    assert!(e.outbox_content(m1.0).await.0.contains(&ann_link));
     e.store.write(outcome(m1, t0, None)).await.unwrap();
+    // Delivered: the sign-in link it carried is no longer kept.
+    assert_eq!(e.outbox_content(m1.0).await, (String::new(), None));
     e.store.write(outcome(m2, t0, Some(("smtp down".into(), later(t0, 120))))).await.unwrap();
     // m3's sender vanished: its hold lapses and it is due again; m2 waits for its retry.
     let retry = e.store.write(claim(later(t0, 61), 200, 10)).await.unwrap();

@@ -114,7 +114,7 @@ async fn signing_is_checked(app: TestApp) {
     let stale = app.get("/api/v3/class").signed_as(c, now - 120, "tok1", None).send().await;
     expect_error(&stale, 401, "the timestamp is more than 60 seconds away from the server's clock");
     let token = app.get("/api/v3/class").signed_as(c, now, "bad-token!", None).send().await;
-    expect_error(&token, 401, "the token must be 1 to 10 letters or digits");
+    expect_error(&token, 401, "the token must be 1 to 20 letters, digits, '.', '+' or '-'");
     let wrong_key = CsCreds { api_key: "not the key".into(), ..c.clone() };
     expect_error(&app.get("/api/v3/class").signed(&wrong_key).send().await, 401, "the hmac does not match the request");
     let other_path =

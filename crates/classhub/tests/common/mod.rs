@@ -1,10 +1,11 @@
-//! Helpers for tests that run the real `classhub` binary (crash.rs, limits.rs, process.rs): start it on
-//! a database, find its address in its logs, stop or kill it, and speak HTTP to it.
+//! Helpers for tests that run the real `classhub` binary (crash.rs, limits.rs, process.rs, sdks.rs, …):
+//! start it on a database, find its address in its logs, stop or kill it, speak HTTP and HTTPS to
+//! it, and keep what client SDKs need in a cache under the target directory.
 // Each test crate including this module uses a different subset of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -268,4 +269,55 @@ pub fn cs_sha1_header(api_id: &str, api_key: &str, url: &str, timestamp: i64, no
     let digest = sha1::Sha1::digest(format!("{api_key}{url}{timestamp}{nonce}").as_bytes());
     let hmac: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("cs_sha1 userapiid:{api_id};timestamp:{timestamp};token:{nonce};hmac:{hmac}")
+}
+
+/// A throwaway CA and a certificate for 127.0.0.1 and localhost signed by it; returns the
+/// paths of the CA, certificate and key PEM files.
+pub fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.distinguished_name.push(DnType::CommonName, "classhub test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// An HTTPS client that trusts only the CA at `ca` and reports every status.
+pub fn https(ca: &Path) -> ureq::Agent {
+    let pem = std::fs::read(ca).unwrap();
+    let root = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&[root])).build();
+    ureq::Agent::config_builder().tls_config(tls).http_status_as_error(false).build().into()
+}
+
+/// A directory `name` under the cargo target directory, made once by `make` and kept while
+/// `ready` finds it whole (a virtualenv, `node_modules`). A file lock beside it keeps tests
+/// running at once (threads or nextest processes) from making it together; a directory
+/// that is not ready is removed and made anew.
+pub fn cached_dir(name: &str, ready: impl Fn(&Path) -> bool, make: impl FnOnce(&Path)) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let lock = std::fs::File::create(dir.with_extension("lock")).unwrap();
+    lock.lock().unwrap();
+    if !ready(&dir) {
+        let _ = std::fs::remove_dir_all(&dir);
+        make(&dir);
+        assert!(ready(&dir), "{} is still not usable after it was made", dir.display());
+    }
+    dir
 }
