@@ -4,12 +4,12 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 mod common;
-use common::{BIN, Server, cached_dir, http, https, sqlite_url as db_url, tls_files, wait_for};
+use common::{BIN, Server, http, sqlite_url as db_url, tls_files, wait_for};
 
 /// `db_url` for SQLite; a PostgreSQL URL is used as it is.
 fn database(dir: &Path, url: Option<&str>) -> String {
@@ -288,118 +288,10 @@ fn two_processes_on_one_postgres_never_oversell() {
     b.stop();
 }
 
-/// A virtualenv with the PyPI `cloudshare` package, made once per target directory.
-fn sdk_python() -> std::path::PathBuf {
-    let python = |venv: &Path| venv.join("bin/python");
-    let ready = |venv: &Path| {
-        Command::new(python(venv)).args(["-c", "import cloudshare"]).status().map(|s| s.success()).unwrap_or(false)
-    };
-    let venv = cached_dir("cloudshare-sdk-venv", ready, |venv| {
-        assert!(Command::new("python3").args(["-m", "venv"]).arg(venv).status().unwrap().success(), "python3 -m venv");
-        let pip = Command::new(python(venv)).args(["-m", "pip", "install", "--quiet", "cloudshare"]).output().unwrap();
-        assert!(pip.status.success(), "pip install cloudshare: {}", String::from_utf8_lossy(&pip.stderr));
-    });
-    python(&venv)
-}
-
-/// The real CloudShare SDK drives every endpoint over HTTPS; invitations reach the mail
-/// directory.
-#[test]
-fn cloudshare_sdk_drives_classhub_over_https() {
-    let python = sdk_python();
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = tls_files(dir.path());
-    let mail = dir.path().join("mail");
-    let server = Server::spawn(
-        &db_url(dir.path()),
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--admin-token",
-            "adm",
-            "--mail-dir",
-            mail.to_str().unwrap(),
-        ],
-    );
-    assert!(server.base.starts_with("https://"), "{}", server.base);
-    let agent = https(&ca);
-    let admin = |path: &str, body: Value| -> Value {
-        let mut res = agent
-            .post(&server.url(path))
-            .header("authorization", "Bearer adm")
-            .header("content-type", "application/json")
-            .send(body.to_string())
-            .unwrap();
-        let text = res.body_mut().read_to_string().unwrap();
-        assert_eq!(res.status().as_u16(), 201, "{path}: {text}");
-        serde_json::from_str(&text).unwrap()
-    };
-    let project =
-        admin("/admin/v1/cloudshare/projects", serde_json::json!({"name": "SDK"}))["id"].as_str().unwrap().to_string();
-    let policy = admin(
-        &format!("/admin/v1/cloudshare/projects/{project}/policies"),
-        serde_json::json!({"name": "2h", "default_duration_minutes": 120}),
-    );
-    let blueprint =
-        admin(&format!("/admin/v1/cloudshare/projects/{project}/blueprints"), serde_json::json!({"name": "Linux"}));
-    let field = admin(
-        &format!("/admin/v1/cloudshare/projects/{project}/custom-fields"),
-        serde_json::json!({"name": "clientId", "order": 1, "type": 0, "is_required": true, "regex": "^[0-9]+$"}),
-    );
-    let member = |name: &str, email: &str| {
-        admin(
-            "/admin/v1/cloudshare/members",
-            serde_json::json!({"name": name, "email": email, "project_ids": [project], "can_instruct": true}),
-        )
-    };
-    let (one, two) = (member("Ida", "ida@example.com"), member("Sam", "sam@example.com"));
-    let host = server.base.trim_start_matches("https://").to_string();
-    let out = Command::new(&python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/cloudshare_sdk.py"))
-        .env("SSL_CERT_FILE", &ca)
-        .env("CS_HOST", &host)
-        .env("CS_API_ID", one["api_id"].as_str().unwrap())
-        .env("CS_API_KEY", one["api_key"].as_str().unwrap())
-        .env("CS_PROJECT", &project)
-        .env("CS_POLICY", policy["id"].as_str().unwrap())
-        .env("CS_BLUEPRINT", blueprint["id"].as_str().unwrap())
-        .env("CS_FIELD", field["id"].as_str().unwrap())
-        .env("CS_VUP", one["vup_ids"][&project].as_str().unwrap())
-        .env("CS_VUP2", two["vup_ids"][&project].as_str().unwrap())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("all SDK checks passed"), "{stdout}");
-    println!("{stdout}");
-    // The invitation was delivered to the mail directory by the running sender.
-    let started = Instant::now();
-    let eml = loop {
-        let found = std::fs::read_dir(&mail)
-            .ok()
-            .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "eml")));
-        if let Some(p) = found {
-            break p;
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "no invitation email in {}", mail.display());
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let text = std::fs::read_to_string(eml).unwrap();
-    assert!(
-        text.contains("To: ann@example.com") && text.contains("Subject: SDK class, renamed - Virtual Lab Access"),
-        "{text}"
-    );
-    // Plain HTTP to the TLS port is refused rather than answered.
-    assert!(ureq::get(&server.url("/healthz").replace("https://", "http://")).call().is_err());
-    server.stop();
-}
-
 /// The CloudShare snippet `serve --demo` prints runs as printed with the SDK.
 #[test]
 fn demo_cloudshare_snippet_works() {
-    let python = sdk_python();
+    let python = common::sdk_python();
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = tls_files(dir.path());
     let server = Server::spawn(

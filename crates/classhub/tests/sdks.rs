@@ -1,6 +1,8 @@
-//! The official CloudShare SDKs for JavaScript and Go drive classhub over HTTPS, unchanged.
-//! (The Python SDK's test is in process.rs.)
+//! The official CloudShare SDKs for Python, JavaScript and Go drive classhub over HTTPS,
+//! unchanged.
 //!
+//! - Python: the PyPI package `cloudshare`, in a virtualenv made once per target directory;
+//!   our driver is `tests/sdk/cloudshare_sdk.py`.
 //! - JavaScript: the SDK is vendored in `tests/sdk/js/cloudshare-js-sdk` (Apache-2.0); its npm
 //!   dependencies are installed once into a cache under the target directory. Our driver,
 //!   `tests/sdk/cloudshare_js.js`, calls every endpoint through the SDK's `req`, with Node
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-use common::{Server, cached_dir, https, sqlite_url, tls_files};
+use common::{Server, cached_dir, https, sdk_python, sqlite_url, tls_files};
 
 const SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk");
 
@@ -154,6 +156,47 @@ fn passed(what: &str, out: &Output, closing: &str) -> String {
     stdout
 }
 
+/// Waits until the mail directory holds exactly these emails (recipient and subject lines).
+fn delivered(mail: &Path, expected: &[(&str, &str)]) {
+    let started = Instant::now();
+    loop {
+        let mails: Vec<String> = std::fs::read_dir(mail)
+            .map(|d| d.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+            .unwrap_or_default();
+        let found = |(to, subject): &(&str, &str)| mails.iter().any(|m| m.contains(to) && m.contains(subject));
+        if expected.iter().all(found) {
+            assert_eq!(mails.len(), expected.len(), "{mails:#?}");
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "expected {expected:?}, the mail directory has {mails:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Python
+
+/// The PyPI SDK drives every endpoint; the invitation it asks for is delivered.
+#[test]
+fn python_sdk_drives_every_endpoint_over_https() {
+    let python = sdk_python();
+    let f = Fixture::start();
+    let out = Command::new(&python)
+        .arg(Path::new(SDK_DIR).join("cloudshare_sdk.py"))
+        .env("SSL_CERT_FILE", &f.ca)
+        .envs(f.vars())
+        .output()
+        .unwrap();
+    passed("the Python SDK driver", &out, "all SDK checks passed");
+    delivered(&f.mail, &[("To: ann@example.com", "Subject: SDK class, renamed - Virtual Lab Access")]);
+    // Plain HTTP to the TLS port is refused rather than answered.
+    assert!(ureq::get(&f.server.url("/healthz").replace("https://", "http://")).call().is_err());
+    f.server.stop();
+}
+
 // ---------------------------------------------------------------------------------------
 // JavaScript
 
@@ -210,26 +253,13 @@ fn js_sdk_drives_every_endpoint_over_https() {
     assert!(stdout.lines().filter(|l| l.starts_with("ok   ")).count() > 100, "{stdout}");
     // The invitations it asked for reach the mail directory: the student's (sendinvitations)
     // and the added instructor's (sendInviteNow).
-    let expected = [
-        ("To: ann@example.com", "Subject: JS SDK class, renamed - Virtual Lab Access"),
-        ("To: sam@example.com", "Subject: JS SDK class, renamed - Instructor Access"),
-    ];
-    let started = Instant::now();
-    loop {
-        let mails: Vec<String> = std::fs::read_dir(&f.mail)
-            .map(|d| d.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
-            .unwrap_or_default();
-        let delivered = |(to, subject): &(&str, &str)| mails.iter().any(|m| m.contains(to) && m.contains(subject));
-        if expected.iter().all(delivered) {
-            assert_eq!(mails.len(), expected.len(), "{mails:#?}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "expected {expected:?}, the mail directory has {mails:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    delivered(
+        &f.mail,
+        &[
+            ("To: ann@example.com", "Subject: JS SDK class, renamed - Virtual Lab Access"),
+            ("To: sam@example.com", "Subject: JS SDK class, renamed - Instructor Access"),
+        ],
+    );
     f.server.stop();
 }
 

@@ -321,3 +321,27 @@ pub fn cached_dir(name: &str, ready: impl Fn(&Path) -> bool, make: impl FnOnce(&
     }
     dir
 }
+
+/// A virtualenv with the PyPI `cloudshare` package, made once per target directory.
+pub fn sdk_python() -> std::path::PathBuf {
+    let python = |venv: &Path| venv.join("bin/python");
+    let ready = |venv: &Path| {
+        std::process::Command::new(python(venv))
+            .args(["-c", "import cloudshare"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let venv = cached_dir("cloudshare-sdk-venv", ready, |venv| {
+        assert!(
+            std::process::Command::new("python3").args(["-m", "venv"]).arg(venv).status().unwrap().success(),
+            "python3 -m venv"
+        );
+        let pip = std::process::Command::new(python(venv))
+            .args(["-m", "pip", "install", "--quiet", "cloudshare"])
+            .output()
+            .unwrap();
+        assert!(pip.status.success(), "pip install cloudshare: {}", String::from_utf8_lossy(&pip.stderr));
+    });
+    python(&venv)
+}
