@@ -40,6 +40,7 @@ export CLASSHUB_OCARIOT_ADMIN_PASSWORD="oc-$RANDOM$RANDOM"
 "$BIN" --database-url "sqlite://$WORK/classhub.db" --log warn,classhub=info serve --listen 127.0.0.1:0 \
   --mail-dir "$WORK/mail" --log-format json --signature-failure-limit 1000000 \
   --login-failure-limit 1000000 --redeem-failure-limit 1000000 \
+  --account-login-failure-limit 1000000 --email-code-limit 1000000 \
   >"$WORK/stdout" 2>"$WORK/stderr" &
 SERVER_PID=$!
 

@@ -60,10 +60,11 @@ def _seed():
     s["partner_token"], s["student_token"] = partner["token"], student["token"]
     s["partner_id"], s["student_id"] = partner["id"], student["id"]
     _call("POST", "/admin/v1/models", {"name": "gpt", "provider": "openai"}, ADMIN)
-    _call("POST", "/admin/v1/courses", {"partner_id": partner["id"], "title": "Fuzzing"}, ADMIN)
+    s["course_id"] = _call("POST", "/admin/v1/courses", {"partner_id": partner["id"], "title": "Fuzzing"}, ADMIN)["id"]
     cls = _call("POST", f"/partner/{partner['id']}/classes", {"name": "Fuzz", "capacity": 1000}, partner["token"])
     s["class_id"], s["code_id"] = cls["id"], cls["invite_codes"][0]["id"]
-    _call("POST", "/user/class/invites/redeem", {"code": cls["invite_codes"][0]["code"]}, student["token"])
+    s["enrollment_id"] = _call("POST", "/user/class/invites/redeem", {"code": cls["invite_codes"][0]["code"]},
+                               student["token"])["id"]
 
     project = _call("POST", "/admin/v1/cloudshare/projects", {"name": "Fuzz"}, ADMIN)["id"]
     policy = _call("POST", f"/admin/v1/cloudshare/projects/{project}/policies",
@@ -166,7 +167,8 @@ def before_call(context, case, kwargs):
 def _real_ids(path):
     if path.startswith("/partner/") or path.startswith("/user/"):
         return {"partner_id": SEED["partner_id"], "class_id": SEED["class_id"], "code_id": SEED["code_id"],
-                "user_id": SEED["student_id"]}
+                "user_id": SEED["student_id"], "student_id": SEED["student_id"],
+                "enrollment_id": SEED["enrollment_id"], "course_id": SEED["course_id"]}
     if path.startswith("/api/v3/"):
         return {"classId": SEED["lab"], "studentId": SEED["lab_student"], "projectId": SEED["project"],
                 "blueprintId": SEED["blueprint"], "policyId": SEED["policy"], "ciId": SEED["instructor"]}

@@ -6,13 +6,20 @@ use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{post, put};
 use classhub_core::UserId;
+use classhub_core::account::{self, AccountRefusal};
+use classhub_core::catalog::{CoursePatch, CourseStatus, Modality, NewModel};
+use classhub_core::error::{DomainError, Entity};
 use classhub_core::user::{NewUser, UserKind};
+use classhub_store::StoreError;
+use classhub_store::ops::accounts::{CreatePerson, SetPassword};
 use classhub_store::ops::catalog::{CreateCourse, CreateModel};
-use classhub_store::ops::users::{CreateUser, RevokeToken};
+use classhub_store::ops::users::RevokeToken;
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError};
-use classhub_web::{AppState, BearerSecurity, Deadline, RequestId, bearer, deadline, json, read_body, secrets_match};
+use classhub_web::{
+    AppState, BearerSecurity, Deadline, PathText, RequestId, bearer, deadline, json, read_body, secrets_match,
+};
 use http::StatusCode;
 use http::request::Parts;
 use serde::Serialize;
@@ -27,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/models", post(create_model))
         .route("/admin/v1/courses", post(create_course))
         .route("/admin/v1/tokens/revoke", post(revoke_token))
+        .route("/admin/v1/users/{user_id}/password", put(set_password))
         .route("/admin/v1/cloudshare/projects", post(cloudshare::create_project))
         .route("/admin/v1/cloudshare/projects/{project_id}/policies", post(cloudshare::create_policy))
         .route("/admin/v1/cloudshare/projects/{project_id}/blueprints", post(cloudshare::create_blueprint))
@@ -97,12 +105,15 @@ impl JsonBody {
     }
 }
 
-/// `{name, email}` of a new partner or student.
+/// `{name, email, password?}` of a new partner or student. With a password, the person
+/// gets an account: they sign in with their email at `POST /user/login`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct NewPersonBody {
     name: String,
     email: String,
+    /// At most 256 characters; the email must not be another account's.
+    password: Option<String>,
 }
 
 /// A created partner or student, with its bearer token (shown only here).
@@ -123,15 +134,60 @@ async fn create_person(
     let mut errors = Errors::default();
     let name = body.string(&mut errors, "name");
     let email = body.string(&mut errors, "email");
+    let password = body.optional(&mut errors, "password", Errors::string);
+    if let Some(p) = &password {
+        password_problems(&mut errors, p);
+    }
     errors.check()?;
-    let op = CreateUser { ctx: request.context(None), user: NewUser::named(kind, name, Some(email)) };
-    let (user, token) = app.store.write(op).await.map_err(|e| ApiError::from_store(e, Some(&body.0)))?;
-    Ok(json(StatusCode::CREATED, &PersonOut { id: user.id.0, name: user.name, email: user.email, token }))
+    let password_hash = match password {
+        Some(p) => Some(hashed(p).await?),
+        None => None,
+    };
+    let op = CreatePerson { ctx: request.context(None), user: NewUser::named(kind, name, Some(email)), password_hash };
+    match app.store.write(op).await.map_err(|e| ApiError::from_store(e, Some(&body.0)))? {
+        Ok((user, token)) => {
+            Ok(json(StatusCode::CREATED, &PersonOut { id: user.id.0, name: user.name, email: user.email, token }))
+        }
+        Err(refusal) => Err(account_refusal(refusal)),
+    }
 }
 
-/// Create a partner (instructor) and its bearer token.
+/// A password's problems: empty, or longer than an account takes.
+fn password_problems(errors: &mut Errors, password: &str) {
+    let problem = match account::check_password(password) {
+        Ok(Ok(())) => return,
+        Ok(Err(_)) => classhub_core::Problem::TooShort { min: 1 },
+        Err(p) => p,
+    };
+    errors.violations(
+        &[classhub_core::Violation::new("password", problem)],
+        &serde_json::json!({ "password": password }),
+    );
+}
+
+/// Hashes a password with Argon2id, off the request threads.
+async fn hashed(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || classhub_core::password::hash(&password))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
+}
+
+/// An account rule's refusal: another account has the email, or the user has none.
+fn account_refusal(r: AccountRefusal) -> ApiError {
+    let status = match r {
+        AccountRefusal::EmailTaken | AccountRefusal::NoEmail => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, r.to_string())
+}
+
+/// Create a partner (instructor) and its bearer token; with a password, an account too.
 #[utoipa::path(post, path = "/admin/v1/partners", tag = "admin", request_body = NewPersonBody,
-    responses((status = 201, body = PersonOut), (status = 401, body = HttpError), (status = 422, body = HttpValidationError)),
+    responses((status = 201, body = PersonOut), (status = 401, body = HttpError),
+        (status = 409, body = HttpError, description = "email already exists (with a password)"),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 async fn create_partner(
     State(app): State<AppState>,
@@ -142,9 +198,11 @@ async fn create_partner(
     create_person(app, request, body, UserKind::Partner).await
 }
 
-/// Create a student and its bearer token.
+/// Create a student and its bearer token; with a password, an account too.
 #[utoipa::path(post, path = "/admin/v1/students", tag = "admin", request_body = NewPersonBody,
-    responses((status = 201, body = PersonOut), (status = 401, body = HttpError), (status = 422, body = HttpValidationError)),
+    responses((status = 201, body = PersonOut), (status = 401, body = HttpError),
+        (status = 409, body = HttpError, description = "email already exists (with a password)"),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 async fn create_student(
     State(app): State<AppState>,
@@ -155,23 +213,54 @@ async fn create_student(
     create_person(app, request, body, UserKind::Student).await
 }
 
+/// A model for the catalog. Only `name` (GrowFit's `model_name`) and `provider` are
+/// required; the rest default as in GrowFit (a chat model, active, no prices). The cost
+/// estimate reads `default_pricing.daily_fee_per_student` (KRW per student and day).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct NewModelBody {
     name: String,
     provider: String,
+    #[schema(pattern = "^(chat|embedding|stt|image|tts|rerank)$", default = "chat")]
+    modality: Option<String>,
+    #[schema(default = false)]
+    supports_parallel: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    default_pricing: Option<Value>,
+    #[schema(default = true)]
+    is_active: Option<bool>,
 }
 
+/// A model of the catalog.
 #[derive(Serialize, ToSchema)]
-struct ModelOut {
+struct AdminModelOut {
     id: i64,
     name: String,
     provider: String,
+    modality: &'static str,
+    supports_parallel: bool,
+    #[schema(value_type = Option<Object>)]
+    default_pricing: Option<serde_json::Map<String, Value>>,
+    is_active: bool,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
 }
 
-/// Add an AI model to the catalog.
+const MODALITIES: [(&str, Modality); 6] = [
+    ("chat", Modality::Chat),
+    ("embedding", Modality::Embedding),
+    ("stt", Modality::Stt),
+    ("image", Modality::Image),
+    ("tts", Modality::Tts),
+    ("rerank", Modality::Rerank),
+];
+
+/// Add an AI model to the catalog (at most one per provider and name: 409).
 #[utoipa::path(post, path = "/admin/v1/models", tag = "admin", request_body = NewModelBody,
-    responses((status = 201, body = ModelOut), (status = 401, body = HttpError), (status = 422, body = HttpValidationError)),
+    responses((status = 201, body = AdminModelOut), (status = 401, body = HttpError), (status = 409, body = HttpError),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 async fn create_model(
     State(app): State<AppState>,
@@ -182,33 +271,88 @@ async fn create_model(
     let mut errors = Errors::default();
     let name = body.string(&mut errors, "name");
     let provider = body.string(&mut errors, "provider");
+    let mut model = NewModel::named(name, provider);
+    if let Some(m) = body.optional(&mut errors, "modality", |e, loc, v| e.one_of(loc, v, &MODALITIES)) {
+        model.modality = m;
+    }
+    if let Some(b) = body.optional(&mut errors, "supports_parallel", Errors::boolean) {
+        model.supports_parallel = b;
+    }
+    model.default_pricing = body.optional(&mut errors, "default_pricing", |e, loc, v| match v {
+        Value::Object(m) => Some(m.clone()),
+        _ => {
+            let loc = loc.iter().map(|&l| l.into()).collect();
+            e.push("dict_type", loc, "Input should be a valid dictionary", v.clone(), None);
+            None
+        }
+    });
+    if let Some(b) = body.optional(&mut errors, "is_active", Errors::boolean) {
+        model.is_active = b;
+    }
     errors.check()?;
-    let model = app
+    let m = app
         .store
-        .write(CreateModel { ctx: request.context(None), name, provider })
+        .write(CreateModel { ctx: request.context(None), model })
         .await
         .map_err(|e| ApiError::from_store(e, Some(&body.0)))?;
-    Ok(json(StatusCode::CREATED, &ModelOut { id: model.id.0, name: model.name, provider: model.provider }))
+    Ok(json(
+        StatusCode::CREATED,
+        &AdminModelOut {
+            id: m.id.0,
+            name: m.name,
+            provider: m.provider,
+            modality: m.modality.as_str(),
+            supports_parallel: m.supports_parallel,
+            default_pricing: m.default_pricing,
+            is_active: m.is_active,
+            created_at: classhub_web::rfc3339(m.created_at),
+            updated_at: classhub_web::rfc3339(m.updated_at),
+        },
+    ))
 }
 
+/// A course of a partner. Without `course_key` the course gets `course-N`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct NewCourseBody {
     partner_id: i64,
     title: String,
+    course_key: Option<String>,
+    #[schema(pattern = "^(draft|active|archived)$", default = "draft")]
+    status: Option<String>,
+    #[schema(format = Date)]
+    start_date: Option<String>,
+    #[schema(format = Date)]
+    end_date: Option<String>,
+    description: Option<String>,
 }
 
+/// A course.
 #[derive(Serialize, ToSchema)]
-struct CourseOut {
+struct AdminCourseOut {
     id: i64,
     partner_id: i64,
     title: String,
+    course_key: String,
+    status: &'static str,
+    #[schema(format = Date)]
+    start_date: Option<String>,
+    #[schema(format = Date)]
+    end_date: Option<String>,
+    description: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
 }
 
-/// Create a course of a partner.
+const COURSE_STATUSES: [(&str, CourseStatus); 3] =
+    [("draft", CourseStatus::Draft), ("active", CourseStatus::Active), ("archived", CourseStatus::Archived)];
+
+/// Create a course of a partner (a key the partner already uses: 409).
 #[utoipa::path(post, path = "/admin/v1/courses", tag = "admin", request_body = NewCourseBody,
-    responses((status = 201, body = CourseOut), (status = 401, body = HttpError), (status = 404, body = HttpError),
-        (status = 422, body = HttpValidationError)),
+    responses((status = 201, body = AdminCourseOut), (status = 401, body = HttpError), (status = 404, body = HttpError),
+        (status = 409, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 async fn create_course(
     State(app): State<AppState>,
@@ -219,10 +363,39 @@ async fn create_course(
     let mut errors = Errors::default();
     let partner_id = errors.required(&body.0, "partner_id").and_then(|v| errors.int(&["body", "partner_id"], v));
     let title = body.string(&mut errors, "title");
+    let patch = CoursePatch {
+        title: Some(title),
+        course_key: body.optional(&mut errors, "course_key", Errors::string),
+        status: body.optional(&mut errors, "status", |e, loc, v| e.one_of(loc, v, &COURSE_STATUSES)),
+        start_date: body.optional(&mut errors, "start_date", Errors::date),
+        end_date: body.optional(&mut errors, "end_date", Errors::date),
+        description: body.optional(&mut errors, "description", Errors::string),
+    };
     errors.check()?;
-    let op = CreateCourse { ctx: request.context(None), partner_id: UserId(partner_id.unwrap_or(0)), title };
-    let course = app.store.write(op).await.map_err(|e| ApiError::from_store(e, Some(&body.0)))?;
-    Ok(json(StatusCode::CREATED, &CourseOut { id: course.id.0, partner_id: course.partner_id.0, title: course.title }))
+    let key = patch.course_key.as_deref().map(str::trim).map(str::to_string);
+    let op = CreateCourse { ctx: request.context(None), partner_id: UserId(partner_id.unwrap_or(0)), patch };
+    let c = app.store.write(op).await.map_err(|e| match (e, key) {
+        (StoreError::Domain(DomainError::AlreadyExists(Entity::Course)), Some(key)) => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("course_key {key:?} is already used by another course of this partner"),
+        ),
+        (e, _) => ApiError::from_store(e, Some(&body.0)),
+    })?;
+    Ok(json(
+        StatusCode::CREATED,
+        &AdminCourseOut {
+            id: c.id.0,
+            partner_id: c.partner_id.0,
+            title: c.fields.title,
+            course_key: c.fields.course_key,
+            status: c.fields.status.as_str(),
+            start_date: c.fields.start_date.map(|d| d.to_string()),
+            end_date: c.fields.end_date.map(|d| d.to_string()),
+            description: c.fields.description,
+            created_at: classhub_web::rfc3339(c.created_at),
+            updated_at: classhub_web::rfc3339(c.updated_at),
+        },
+    ))
 }
 
 #[derive(ToSchema)]
@@ -249,9 +422,48 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `{"password"}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PasswordBody {
+    /// At most 256 characters.
+    password: String,
+}
+
+/// Set a partner's or student's password. A user without an account gets one, with their
+/// email (which no other account may have). Their sessions are left alone.
+#[utoipa::path(put, path = "/admin/v1/users/{user_id}/password", tag = "admin", request_body = PasswordBody,
+    params(("user_id" = i64, Path, minimum = 1)),
+    responses((status = 204, description = "Set"), (status = 401, body = HttpError),
+        (status = 404, body = HttpError, description = "no partner or student has this id"),
+        (status = 409, body = HttpError, description = "the user has no email, or another account has it"),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+async fn set_password(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let user_id = errors.int_text(&["path", "user_id"], path.get("user_id"), Some(1), None);
+    let password = errors.required(&body.0, "password").cloned().and_then(|v| errors.string(&["body", "password"], &v));
+    if let Some(p) = &password {
+        password_problems(&mut errors, p);
+    }
+    errors.check()?;
+    let password_hash = hashed(password.unwrap_or_default()).await?;
+    let op = SetPassword { ctx: request.context(None), user: UserId(user_id.unwrap_or(0)), password_hash };
+    match app.store.write(op).await? {
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(refusal) => Err(account_refusal(refusal)),
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(create_partner, create_student, create_model, create_course, revoke_token),
+    paths(create_partner, create_student, create_model, create_course, revoke_token, set_password),
     components(schemas(HttpError, HttpValidationError)),
     modifiers(&BearerSecurity),
     tags((name = "admin", description = "Administration (bearer --admin-token)")),

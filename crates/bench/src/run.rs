@@ -358,6 +358,8 @@ async fn scenarios(
     }
 
     let (cs, cs_lists) = cloudshare_requests(addr, seeded, (args.duration as usize) * 25_000).await?;
+    // The classes were made just now: let PostgreSQL's planner know them (as autovacuum would).
+    refresh_statistics(&engine.url).await?;
     row(
         "5. PUT /api/v3/class/{id} (cs_sha1, name, maxStudents)",
         load::wrk(addr, &cs, Order::InTurn, c, d, dir)?,

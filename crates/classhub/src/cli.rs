@@ -12,19 +12,20 @@ use classhub_core::lab::{CustomField, MemberRights};
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, UserKind};
 use classhub_core::{CustomFieldId, ProjectId};
+use classhub_store::ops::accounts::{CreatePerson, SetPassword};
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
 };
 use classhub_store::ops::catalog::{CreateCourse, CreateModel};
 use classhub_store::ops::security::{CheckServerKey, HoldsSealedSecrets};
-use classhub_store::ops::users::{CreateUser, RevokeToken};
+use classhub_store::ops::users::RevokeToken;
 use classhub_store::{Store, StoreOptions};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{
     self, Cli, CloudshareCommand, Command, ConfigError, CourseCommand, CreateOnly, LogFormat, ModelCommand,
-    PersonCommand, Synchronous, TokenCommand,
+    PersonCommand, Synchronous, TokenCommand, UserCommand,
 };
 
 pub fn main() -> ExitCode {
@@ -175,20 +176,50 @@ async fn check(store: &Store) -> Result<(), String> {
 async fn admin(store: &Store, command: Command) -> Result<(), String> {
     let ctx = Context::new(None, None);
     let out = match command {
-        Command::Partner(PersonCommand::Create { name, email }) => {
-            person(store, ctx, UserKind::Partner, name, email).await
+        Command::Partner(PersonCommand::Create { name, email, password }) => {
+            person(store, ctx, UserKind::Partner, name, email, password).await?
         }
-        Command::Student(PersonCommand::Create { name, email }) => {
-            person(store, ctx, UserKind::Student, name, email).await
+        Command::Student(PersonCommand::Create { name, email, password }) => {
+            person(store, ctx, UserKind::Student, name, email, password).await?
         }
-        Command::Model(ModelCommand::Create { name, provider }) => store
-            .write(CreateModel { ctx, name, provider })
-            .await
-            .map(|m| json!({ "id": m.id, "name": m.name, "provider": m.provider })),
-        Command::Course(CourseCommand::Create { partner_id, title }) => store
-            .write(CreateCourse { ctx, partner_id: UserId(partner_id), title })
-            .await
-            .map(|c| json!({ "id": c.id, "partner_id": c.partner_id, "title": c.title })),
+        Command::User(UserCommand::Password { id, password }) => set_password(store, ctx, id, password).await?,
+        Command::Model(ModelCommand::Create {
+            name,
+            provider,
+            modality,
+            supports_parallel,
+            default_pricing,
+            inactive,
+        }) => {
+            let mut model = classhub_core::catalog::NewModel::named(name, provider);
+            model.modality = classhub_core::catalog::Modality::parse(&modality)
+                .ok_or_else(|| format!("unknown modality {modality:?}: chat, embedding, stt, image, tts or rerank"))?;
+            model.supports_parallel = supports_parallel;
+            model.is_active = !inactive;
+            model.default_pricing = match default_pricing.map(|p| serde_json::from_str::<serde_json::Value>(&p)) {
+                None => None,
+                Some(Ok(serde_json::Value::Object(m))) => Some(m),
+                Some(_) => return Err("--default-pricing must be a JSON object".into()),
+            };
+            store.write(CreateModel { ctx, model }).await.map(|m| {
+                json!({ "id": m.id, "name": m.name, "provider": m.provider, "modality": m.modality,
+                        "supports_parallel": m.supports_parallel, "default_pricing": m.default_pricing,
+                        "is_active": m.is_active })
+            })
+        }
+        Command::Course(CourseCommand::Create { partner_id, title, course_key, status, description }) => {
+            let status = match status.as_deref().map(classhub_core::catalog::CourseStatus::parse) {
+                None => None,
+                Some(Some(s)) => Some(s),
+                Some(None) => return Err("--status must be draft, active or archived".into()),
+            };
+            let mut op = CreateCourse::titled(ctx, UserId(partner_id), title);
+            (op.patch.course_key, op.patch.status, op.patch.description) = (course_key, status, description);
+            store.write(op).await.map(|c| {
+                json!({ "id": c.id, "partner_id": c.partner_id, "title": c.fields.title,
+                        "course_key": c.fields.course_key, "status": c.fields.status })
+            })
+        }
         Command::Token(TokenCommand::Revoke { token }) => {
             store.write(RevokeToken { ctx, token }).await.map(|()| json!({ "revoked": true }))
         }
@@ -199,15 +230,57 @@ async fn admin(store: &Store, command: Command) -> Result<(), String> {
     Ok(())
 }
 
+/// A password given to the CLI, hashed; an empty or overlong one is refused.
+async fn password_hash(password: String) -> Result<String, String> {
+    match classhub_core::account::check_password(&password) {
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => return Err(refusal.to_string()),
+        Err(problem) => return Err(format!("password: {problem}")),
+    }
+    tokio::task::spawn_blocking(move || classhub_core::password::hash(&password)).await.map_err(|e| e.to_string())?
+}
+
 async fn person(
     store: &Store,
     ctx: Context,
     kind: UserKind,
     name: String,
     email: String,
-) -> classhub_store::Result<serde_json::Value> {
-    let (user, token) = store.write(CreateUser { ctx, user: NewUser::named(kind, name, Some(email)) }).await?;
-    Ok(json!({ "id": user.id, "name": user.name, "email": user.email, "token": token }))
+    password: Option<String>,
+) -> Result<classhub_store::Result<serde_json::Value>, String> {
+    let password_hash = match password {
+        Some(p) => Some(password_hash(p).await?),
+        None => None,
+    };
+    let op = CreatePerson { ctx, user: NewUser::named(kind, name, Some(email)), password_hash };
+    Ok(match store.write(op).await {
+        Ok(Ok((user, token))) => Ok(json!({ "id": user.id, "name": user.name, "email": user.email, "token": token })),
+        Ok(Err(refusal)) => return Err(refusal.to_string()),
+        Err(e) => Err(e),
+    })
+}
+
+/// `classhub user password`: sets a partner's or student's password.
+async fn set_password(
+    store: &Store,
+    ctx: Context,
+    id: i64,
+    password: Option<String>,
+) -> Result<classhub_store::Result<serde_json::Value>, String> {
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    let password_hash = password_hash(password).await?;
+    Ok(match store.write(SetPassword { ctx, user: UserId(id), password_hash }).await {
+        Ok(Ok(account)) => Ok(json!({ "id": id, "email": account.email, "password_set": true })),
+        Ok(Err(refusal)) => return Err(refusal.to_string()),
+        Err(e) => Err(e),
+    })
 }
 
 fn project(text: &str) -> Result<ProjectId, String> {

@@ -81,6 +81,9 @@ pub enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage partners' and students' accounts.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Manage CloudShare projects, policies, blueprints, custom fields and members.
     #[command(subcommand)]
     Cloudshare(CloudshareCommand),
@@ -195,6 +198,22 @@ pub enum PersonCommand {
         name: String,
         #[arg(long)]
         email: String,
+        /// Gives them an account: they sign in with their email and this password
+        /// (`POST /user/login`). The email must not be another account's.
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Set a partner's or student's password (making their account, with their email, if
+    /// they have none). Without --password it is read from the first line of standard input.
+    Password {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        password: Option<String>,
     },
 }
 
@@ -206,6 +225,18 @@ pub enum ModelCommand {
         name: String,
         #[arg(long)]
         provider: String,
+        /// `chat`, `embedding`, `stt`, `image`, `tts` or `rerank`.
+        #[arg(long, default_value = "chat")]
+        modality: String,
+        #[arg(long)]
+        supports_parallel: bool,
+        /// Prices, a JSON object; the cost estimate reads `daily_fee_per_student` (KRW per
+        /// student and day), e.g. '{"daily_fee_per_student": "1500"}'.
+        #[arg(long)]
+        default_pricing: Option<String>,
+        /// Add the model inactive (`GET /models` lists active models).
+        #[arg(long)]
+        inactive: bool,
     },
 }
 
@@ -217,6 +248,14 @@ pub enum CourseCommand {
         partner_id: i64,
         #[arg(long)]
         title: String,
+        /// Unique among the partner's courses; `course-N` when not given.
+        #[arg(long)]
+        course_key: Option<String>,
+        /// `draft` (the default), `active` or `archived`.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
     },
 }
 
@@ -288,11 +327,28 @@ pub struct ServeArgs {
     /// The window of that limit, in seconds.
     #[arg(long, env = "CLASSHUB_LOGIN_FAILURE_WINDOW", default_value_t = 600)]
     pub login_failure_window: u64,
+    /// Failed partner-API sign-ins (`POST /user/login`) allowed per email and per address
+    /// within the window (then 429).
+    #[arg(long, env = "CLASSHUB_ACCOUNT_LOGIN_FAILURE_LIMIT", default_value_t = 10)]
+    pub account_login_failure_limit: u32,
+    /// The window of that limit, in seconds.
+    #[arg(long, env = "CLASSHUB_ACCOUNT_LOGIN_FAILURE_WINDOW", default_value_t = 600)]
+    pub account_login_failure_window: u64,
+    /// Sign-up verification codes sent per email and per address within the window (then 429).
+    #[arg(long, env = "CLASSHUB_EMAIL_CODE_LIMIT", default_value_t = 5)]
+    pub email_code_limit: u32,
+    /// The window of that limit, in seconds.
+    #[arg(long, env = "CLASSHUB_EMAIL_CODE_WINDOW", default_value_t = 600)]
+    pub email_code_window: u64,
     /// Proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` names the
     /// client: throttles then count the client's address, not the proxy's. Default: none,
     /// the TCP peer is the client.
     #[arg(long = "trusted-proxies", env = "CLASSHUB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = network)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// An origin (`https://app.example.com`) whose pages may call the API from a browser;
+    /// repeatable, or comma-separated; `*` allows any. Default: none (no CORS headers).
+    #[arg(long = "cors-origin", env = "CLASSHUB_CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
+    pub cors_origins: Vec<http::HeaderValue>,
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, env = "CLASSHUB_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
@@ -312,8 +368,9 @@ pub struct ServeArgs {
     /// How long shutdown waits for requests in flight, in seconds.
     #[arg(long, env = "CLASSHUB_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
-    /// Length of generated invite codes (6..=16).
-    #[arg(long, env = "CLASSHUB_INVITE_CODE_LENGTH", default_value_t = 8,
+    /// Length of generated invite codes (6..=16). Codes made earlier with another length
+    /// stay redeemable.
+    #[arg(long, env = "CLASSHUB_INVITE_CODE_LENGTH", default_value_t = 6,
           value_parser = clap::value_parser!(u8).range(6..=16))]
     pub invite_code_length: u8,
     /// Failed invite-code redemptions allowed per student and per client address within
@@ -347,6 +404,20 @@ impl ServeArgs {
             None => format!("http://{addr}"),
         }
     }
+}
+
+/// A web origin, `scheme://host[:port]` as browsers send it in `Origin`, or `*`.
+fn origin(text: &str) -> Result<http::HeaderValue, String> {
+    let text = text.trim();
+    let bad = || format!("{text:?} is not an origin (https://app.example.com, or *)");
+    if text != "*" {
+        let url = url::Url::parse(text).map_err(|_| bad())?;
+        let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && !text.ends_with('/');
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+            return Err(bad());
+        }
+    }
+    http::HeaderValue::from_str(text).map_err(|_| bad())
 }
 
 /// A network (`10.0.0.0/8`) or one address (`10.0.0.1`).
@@ -439,6 +510,18 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_are_origins() {
+        let args = serve(
+            parse_from(["classhub", "serve", "--cors-origin", "http://a.example,https://b.example:8443"]).unwrap(),
+        );
+        assert_eq!(args.cors_origins, ["http://a.example", "https://b.example:8443"]);
+        assert_eq!(serve(parse_from(["classhub", "serve", "--cors-origin", "*"]).unwrap()).cors_origins, ["*"]);
+        for bad in ["http://a.example/", "http://a.example/app", "ftp://a.example", "a.example", "http://a.example?x"] {
+            assert!(parse_from(["classhub", "serve", "--cors-origin", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn file_fills_what_flags_do_not_give() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
@@ -466,6 +549,8 @@ mod tests {
     #[test]
     fn invite_code_length_is_bounded() {
         assert!(parse_from(["classhub", "serve", "--invite-code-length", "5"]).is_err());
+        let default = serve(parse_from(["classhub", "serve"]).unwrap()).invite_code_length;
+        assert_eq!(usize::from(default), classhub_core::invite::CODE_LEN_DEFAULT);
         assert_eq!(
             serve(parse_from(["classhub", "serve", "--invite-code-length", "16"]).unwrap()).invite_code_length,
             16

@@ -34,14 +34,11 @@ pub async fn run(state: &AppState) -> Result<(), String> {
         store.write(person(UserKind::Student, "Demo Student", "student@example.com")).await.map_err(err)?;
     let mut models = Vec::new();
     for (name, provider) in [("gpt-4o", "openai"), ("claude-sonnet", "anthropic"), ("gemini-pro", "google")] {
-        let m =
-            store.write(CreateModel { ctx: ctx(), name: name.into(), provider: provider.into() }).await.map_err(err)?;
+        let model = classhub_core::catalog::NewModel::named(name, provider);
+        let m = store.write(CreateModel { ctx: ctx(), model }).await.map_err(err)?;
         models.push(m.id.0);
     }
-    let course = store
-        .write(CreateCourse { ctx: ctx(), partner_id: partner.id, title: "Prompting 101".into() })
-        .await
-        .map_err(err)?;
+    let course = store.write(CreateCourse::titled(ctx(), partner.id, "Prompting 101")).await.map_err(err)?;
     let patch = ClassPatch {
         name: Patch::Set("Demo class".into()),
         capacity: Patch::Set(30),

@@ -6,6 +6,8 @@ pub mod demo;
 pub mod serve;
 pub mod server;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware;
@@ -13,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use classhub_web::fastapi::ApiError;
 use classhub_web::{AppState, json, observe};
-use http::StatusCode;
+use http::{Method, StatusCode};
 use serde_json::json;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -25,7 +27,8 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
     let head_limit = state.config.max_header_bytes;
     let drain = classhub_web::Drain { max_bytes: body_limit, timeout: state.config.request_timeout };
     let trusted = state.config.trusted_proxies.clone();
-    Router::new()
+    let cors = cors(&state.config.cors_origins);
+    let router = Router::new()
         .merge(classhub_partner::router(state.clone()))
         .merge(classhub_admin::router(state.clone()))
         .merge(classhub_cloudshare::router(state.clone()))
@@ -38,8 +41,49 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(drain, classhub_web::drain_unread_bodies))
         .layer(middleware::from_fn_with_state(head_limit, limit_heads))
-        .layer(middleware::from_fn_with_state(trusted, classhub_web::forwarded_clients))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(trusted, classhub_web::forwarded_clients));
+    // CORS answers preflights before any limit or route, and is still observed (logged,
+    // counted, given a request id).
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+    .layer(middleware::from_fn(observe))
+}
+
+/// Browsers on these origins may call the API: preflights answered as the Fetch standard
+/// says (tower-http's `CorsLayer`), and the headers clients read exposed. No credentials:
+/// every dialect authenticates with a header, never a cookie.
+fn cors(origins: &[http::HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
+    use http::header::{self, HeaderName};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") { AllowOrigin::any() } else { AllowOrigin::list(origins.to_vec()) };
+    let x = HeaderName::from_static;
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                x("x-request-id"),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::RETRY_AFTER,
+                header::LOCATION,
+                x("x-request-id"),
+                x("x-total-count"),
+                x("ratelimit"),
+                x("ratelimit-policy"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// Refuses a request whose head is larger than `--max-header-bytes`, in the envelope of the

@@ -58,6 +58,11 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
             login_failures: args.login_failure_limit,
             login_window: Duration::from_secs(args.login_failure_window),
             trusted_proxies: args.trusted_proxies.clone().into(),
+            cors_origins: args.cors_origins.clone(),
+            account_login_failures: args.account_login_failure_limit,
+            account_login_window: Duration::from_secs(args.account_login_failure_window),
+            email_code_sends: args.email_code_limit,
+            email_code_window: Duration::from_secs(args.email_code_window),
         },
     );
     if args.demo {
@@ -91,6 +96,8 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
         redeem_failure_limit = args.redeem_failure_limit,
         signature_failure_limit = args.signature_failure_limit,
         login_failure_limit = args.login_failure_limit,
+        account_login_failure_limit = args.account_login_failure_limit,
+        email_code_limit = args.email_code_limit,
         "limits in effect"
     );
 

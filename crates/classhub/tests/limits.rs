@@ -216,7 +216,7 @@ fn http_layer_errors_answer_in_the_dialects_envelope() {
     // had not been sent (here: without credentials), in the dialect's envelope.
     let bad = [("X-Note", "a\u{1}b"), ("Authorization", "Bearer x\u{1}y")];
     expect_json(&raw(&server, "GET", "/healthz", &bad, ""), 200, json!({"status": "ok"}));
-    expect_json(&raw(&server, "GET", "/partner/1/classes", &bad, ""), 401, json!({"detail": "Not authenticated"}));
+    expect_json(&raw(&server, "GET", "/partner/1/classes", &bad, ""), 401, json!({"detail": "unauthorized"}));
     expect_json(
         &raw(&server, "GET", "/api/v3/ping", &bad, ""),
         401,

@@ -36,6 +36,56 @@ fn get(url: &str, token: Option<&str>) -> (u16, String) {
     (res.status().as_u16(), res.body_mut().read_to_string().unwrap())
 }
 
+/// Accounts from the command line: a password at creation, or set later (read from
+/// standard input); both sign in at `POST /user/login`.
+#[test]
+fn account_passwords_are_set_from_the_command_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ada =
+        run_json(d, &["partner", "create", "--name", "Ada", "--email", "Ada@example.com", "--password", "pw-one"]);
+    assert_eq!(ada["email"], "Ada@example.com");
+    let taken = Command::new(BIN)
+        .args(["--database-url", &db_url(d), "student", "create", "--name", "A2", "--email", "ada@EXAMPLE.com"])
+        .args(["--password", "pw"])
+        .output()
+        .unwrap();
+    assert!(!taken.status.success() && String::from_utf8_lossy(&taken.stderr).contains("email already exists"));
+    let bo = run_json(d, &["student", "create", "--name", "Bo", "--email", "bo@example.com"]);
+    let id = bo["id"].as_i64().unwrap().to_string();
+    let mut child = Command::new(BIN)
+        .args(["--database-url", &db_url(d), "user", "password", "--id", &id])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw two\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(set, serde_json::json!({"id": bo["id"], "email": "bo@example.com", "password_set": true}));
+    let nobody = Command::new(BIN)
+        .args(["--database-url", &db_url(d), "user", "password", "--id", "99", "--password", "x"])
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success() && String::from_utf8_lossy(&nobody.stderr).contains("user not found"));
+
+    let server = Server::spawn(&db_url(d), &[]);
+    for (email, password) in [("ada@example.com", "pw-one"), ("bo@example.com", "pw two")] {
+        let body = serde_json::json!({"email": email, "password": password}).to_string();
+        let mut res = http()
+            .post(&server.url("/user/login"))
+            .header("content-type", "application/json")
+            .send(body.as_bytes())
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{email}");
+        let tokens: Value = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(tokens["token_type"], "bearer");
+    }
+    server.stop();
+}
+
 #[test]
 fn admin_commands_work_on_the_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,11 +101,12 @@ fn admin_commands_work_on_the_database() {
     assert_eq!(student["id"], 2);
     assert_eq!(
         run_json(d, &["model", "create", "--name", "gpt", "--provider", "openai"]),
-        serde_json::json!({"id": 1, "name": "gpt", "provider": "openai"})
+        serde_json::json!({"id": 1, "name": "gpt", "provider": "openai", "modality": "chat",
+                           "supports_parallel": false, "default_pricing": null, "is_active": true})
     );
     assert_eq!(
         run_json(d, &["course", "create", "--partner-id", "1", "--title", "T"]),
-        serde_json::json!({"id": 1, "partner_id": 1, "title": "T"})
+        serde_json::json!({"id": 1, "partner_id": 1, "title": "T", "course_key": "course-1", "status": "draft"})
     );
     let out = Command::new(BIN)
         .args(["--database-url", &db_url(d), "course", "create", "--partner-id", "2", "--title", "T"])
@@ -415,7 +466,7 @@ fn secrets_stay_out_of_the_logs(database_url: &str, dir: &Path) {
     assert_eq!(send("GET", &format!("{classes}/invite-codes"), &[("authorization", &pb)], None).0, 200);
     let redeem = url("/user/class/invites/redeem");
     let wrong_code = serde_json::json!({"code": "WRONGCODE"});
-    assert_eq!(send("POST", &redeem, &[("authorization", &sb)], Some(&wrong_code)).0, 404);
+    assert_eq!(send("POST", &redeem, &[("authorization", &sb)], Some(&wrong_code)).0, 400);
     let body = serde_json::json!({"code": code.to_lowercase()});
     assert_eq!(send("POST", &redeem, &[("authorization", &sb)], Some(&body)).0, 201);
     assert_eq!(send("GET", &url("/user/classes"), &[("authorization", &sb)], None).0, 200);

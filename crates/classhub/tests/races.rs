@@ -303,6 +303,9 @@ fn run_all(d: Deployment) {
         ("partner: delete a class while students redeem", partner_delete_vs_redeem),
         ("partner: create invite codes", partner_codes),
         ("partner: code max_uses lowered while students redeem", partner_code_limit_vs_redeem),
+        ("GrowFit: a student and a partner redeem one code 50 times each", growfit_duplicate_redeems),
+        ("GrowFit: leave, drop, complete and redeem on the last seats", growfit_last_seats),
+        ("GrowFit: a partner enrolls its students while members leave", growfit_add_vs_leave),
         ("cloudshare: create classes", cs_create),
         ("cloudshare: add one email", cs_same_email),
         ("cloudshare: add students for the last seats", cs_seats),
@@ -325,6 +328,13 @@ fn run_all(d: Deployment) {
         ("ocariot: delete a group", oc_group_delete),
         ("ocariot: delete a child while its group is changed", oc_delete_child_vs_patch),
         ("ocariot: delete an educator while their groups are changed", oc_delete_educator_vs_patch),
+        ("accounts: sign up one verified email", account_signups),
+        ("accounts: guess one emailed code", account_code_guesses),
+        ("accounts: wrong passwords at one email", account_login_guesses),
+        ("accounts: exchange one refresh token", account_refreshes),
+        ("catalogue: courses with one course_key", catalogue_course_key),
+        ("catalogue: PATCH budgets of one class", catalogue_budget_patches),
+        ("catalogue: delete a course while classes are created in it", catalogue_course_delete_vs_classes),
     ];
     let mut outcomes = Vec::new();
     for (name, race) in races {
@@ -744,7 +754,7 @@ fn partner_redeem_uses(d: &Deployment, c: &mut Checks) {
     assert_eq!(r.status, 201, "{}", r.text);
     let code = r.body["code"].as_str().unwrap().to_string();
     let students = people(d, "students", N);
-    let h = c.burst(&d.burst(students.iter().map(|s| redeem(s, &code)).collect()), &[201, 410]);
+    let h = c.burst(&d.burst(students.iter().map(|s| redeem(s, &code)).collect()), &[201, 400]);
     c.eq(count(&h, 201), 5, "enrollments");
     let codes = get_class(d, &p, id_of(&k)).body["invite_codes"].clone();
     c.eq(codes[0]["used_count"].as_i64(), Some(5), "used_count");
@@ -877,7 +887,7 @@ fn partner_delete_vs_redeem(d: &Deployment, c: &mut Checks) {
     let redeems: Vec<Reply> = replies.iter().enumerate().filter(|(i, _)| i % 10 != 0).map(|(_, r)| r.clone()).collect();
     let h = c.burst(&deletes, &[204, 404]);
     c.eq(count(&h, 204), 1, "deletions that answered 204");
-    c.burst(&redeems, &[201, 404]);
+    c.burst(&redeems, &[201, 400]);
     c.eq(get_class(d, &p, class_id).status, 404, "the deleted class");
     for (s, r) in students.iter().zip(&replies).filter(|(_, r)| r.status == 201) {
         let mine = d.one(req("GET", "/user/classes", &bearer(&s.1), None));
@@ -927,7 +937,7 @@ fn partner_code_limit_vs_redeem(d: &Deployment, c: &mut Checks) {
     let replies = d.burst(reqs);
     let (patches, redeems) = replies.split_at(N / 2);
     c.burst(patches, &[200, 409]);
-    let joined = count(&c.burst(redeems, &[201, 410]), 201);
+    let joined = count(&c.burst(redeems, &[201, 400]), 201);
     let code = get_class(d, &p, class_id).body["invite_codes"][0].clone();
     let used = code["used_count"].as_i64().unwrap();
     c.eq(used, joined as i64, "used_count");
@@ -935,6 +945,127 @@ fn partner_code_limit_vs_redeem(d: &Deployment, c: &mut Checks) {
         c.ok(used <= max, format!("used_count {used} above max_uses {max}"));
     }
     c.eq(roster_total(d, &p, class_id), used, "roster");
+}
+
+// ---- enrollments (GrowFit) -------------------------------------------------------------------
+
+/// GrowFit's dashboard sends two redeems per click, and a partner redeems its new class's
+/// code with its own token: a student and the partner, 50 times each at once, make two
+/// enrollments and use the code twice.
+fn growfit_duplicate_redeems(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let k = class(d, &p, json!({"name": "double click", "capacity": 2}));
+    let (class_id, code) = (id_of(&k), first_code(&k));
+    let student = people(d, "students", 1).remove(0);
+    let reqs = (0..N)
+        .map(|i| {
+            if i % 2 == 0 {
+                redeem(&student, &code)
+            } else {
+                req("POST", "/user/class/invites/redeem", &p.auth, Some(json!({"code": code})))
+            }
+        })
+        .collect();
+    let h = c.burst(&d.burst(reqs), &[200, 201]);
+    c.eq(count(&h, 201), 2, "new enrollments");
+    let k = get_class(d, &p, class_id).body;
+    c.eq(k["invite_codes"][0]["used_count"].as_i64(), Some(2), "used_count");
+    c.eq(roster_total(d, &p, class_id), 2, "roster");
+    c.eq(history(d, &p, class_id).get("membership.create").copied(), Some(2), "membership.create events");
+    for auth in [bearer(&student.1), p.auth.clone()] {
+        let mine = d.one(req("GET", "/user/classes", &auth, None));
+        c.eq(mine.body["total"].as_i64(), Some(1), "classes of each who redeemed");
+    }
+}
+
+/// The last seats, fought over: members leave (each several times), their partner drops
+/// and completes their enrollments (a completion takes a dropped one's seat back), and
+/// newcomers redeem.
+fn growfit_last_seats(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let k = class(d, &p, json!({"name": "last seats", "capacity": 5}));
+    let (class_id, code) = (id_of(&k), first_code(&k));
+    let members = people(d, "students", 5);
+    let ids: Vec<i64> = members
+        .iter()
+        .map(|m| {
+            let r = d.one(redeem(m, &code));
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["id"].as_i64().unwrap()
+        })
+        .collect();
+    let newcomers = people(d, "students", 40);
+    let mut reqs: Vec<Req> = (0..60)
+        .map(|i| {
+            let (m, id) = (&members[i % 5], ids[i % 5]);
+            match i % 3 {
+                0 => req("DELETE", format!("/user/class/enrollments/{id}"), &bearer(&m.1), None),
+                1 => req("POST", format!("/partner/{}/student/enrollments/{id}/drop", p.id), &p.auth, None),
+                _ => req("POST", format!("/partner/{}/student/enrollments/{id}/complete", p.id), &p.auth, None),
+            }
+        })
+        .collect();
+    reqs.extend(newcomers.iter().map(|s| redeem(s, &code)));
+    let replies = d.burst(reqs);
+    let (changes, redeems) = replies.split_at(60);
+    let leaves: Vec<Reply> = changes.iter().step_by(3).cloned().collect();
+    let others: Vec<Reply> = changes.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, r)| r.clone()).collect();
+    let left = count(&c.burst(&leaves, &[204, 404]), 204);
+    c.burst(&others, &[200, 404, 409]);
+    let joined = count(&c.burst(redeems, &[201, 409]), 201);
+    c.eq(left, 5, "leaves that answered 204");
+    let total = roster_total(d, &p, class_id);
+    c.ok(total <= 5, format!("roster {total} above capacity 5"));
+    c.eq(total, joined as i64, "roster after the race");
+    let k = get_class(d, &p, class_id).body;
+    c.eq(k["invite_codes"][0]["used_count"].as_i64(), Some(5 + joined as i64), "used_count");
+    let events = history(d, &p, class_id);
+    c.eq(events.get("membership.delete").copied(), Some(5), "membership.delete events");
+    c.eq(events.get("membership.create").copied(), Some(5 + joined), "membership.create events");
+}
+
+/// A partner enrolls 50 of its students in a class of 5 seats while the 5 members leave
+/// it (each 10 times): no more enrolled than seats, every leave once.
+fn growfit_add_vs_leave(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let home = class(d, &p, json!({"name": "home"}));
+    let small = class(d, &p, json!({"name": "small", "capacity": 5}));
+    let small_id = id_of(&small);
+    let members = people(d, "students", 5);
+    let ids: Vec<i64> = members
+        .iter()
+        .map(|m| {
+            let r = d.one(redeem(m, &first_code(&small)));
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["id"].as_i64().unwrap()
+        })
+        .collect();
+    // Partner's students, through another of its classes.
+    let others = people(d, "students", N / 2);
+    for r in d.burst(others.iter().map(|s| redeem(s, &first_code(&home))).collect()) {
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mut reqs: Vec<Req> = (0..N / 2)
+        .map(|i| req("DELETE", format!("/user/class/enrollments/{}", ids[i % 5]), &bearer(&members[i % 5].1), None))
+        .collect();
+    reqs.extend(others.iter().map(|s| {
+        req(
+            "POST",
+            format!("/partner/{}/student/{}/enrollments", p.id, s.0),
+            &p.auth,
+            Some(json!({"class_id": small_id, "student_id": s.0})),
+        )
+    }));
+    let replies = d.burst(reqs);
+    let (leaves, adds) = replies.split_at(N / 2);
+    let left = count(&c.burst(leaves, &[204, 404]), 204);
+    c.eq(left, 5, "leaves that answered 204");
+    let added = count(&c.burst(adds, &[201, 409]), 201);
+    c.ok(added <= 5, format!("{added} enrolled in 5 seats"));
+    c.eq(roster_total(d, &p, small_id), added as i64, "roster");
+    let events = history(d, &p, small_id);
+    c.eq(events.get("membership.delete").copied(), Some(5), "membership.delete events");
+    c.eq(events.get("membership.create").copied(), Some(5 + added), "membership.create events");
 }
 
 // ---- CloudShare ------------------------------------------------------------------------------
@@ -1362,4 +1493,178 @@ fn oc_delete_educator_vs_patch(d: &Deployment, c: &mut Checks) {
     c.burst(&d.burst(reqs), &[200, 204, 400, 401, 404, 409]);
     let r = d.one(req("GET", format!("/v1/educators/{}", edu.0), &o.admin, None));
     c.eq(r.status, 404, "the deleted educator");
+}
+
+// ---- accounts (GrowFit) ---------------------------------------------------------------------
+
+/// Asks for a code for `email`; returns the request's token and the code, read from the
+/// email the deployment delivered to its mail directory.
+fn emailed_code(d: &Deployment, email: &str) -> (String, String) {
+    let r = d.one(req("POST", "/user/email/send-code", &Auth::None, Some(json!({"email": email}))));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = r.body["verification_token"].as_str().unwrap().to_string();
+    let dir = d.dir.path().join("mail");
+    let started = Instant::now();
+    loop {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if text.contains(email)
+                && let Some(at) = text.find("code is ")
+            {
+                let code = text[at + 8..at + 14].to_string();
+                return (token, code);
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no email to {email} in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn verify(email: &str, code: &str, token: &str) -> Req {
+    req(
+        "POST",
+        "/user/email/verify-code",
+        &Auth::None,
+        Some(json!({"email": email, "code": code, "verification_token": token})),
+    )
+}
+
+fn login(email: &str, password: &str) -> Req {
+    req("POST", "/user/login", &Auth::None, Some(json!({"email": email, "password": password})))
+}
+
+fn account_signups(d: &Deployment, c: &mut Checks) {
+    let email = format!("{}@signup.example", rand_tag());
+    let (token, code) = emailed_code(d, &email);
+    let r = d.one(verify(&email, &code, &token));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = json!({"email": email, "password": "pw-123456", "full_name": "Racer", "status": "active"});
+    let replies = d.burst((0..N).map(|_| req("POST", "/user/signup", &Auth::None, Some(body.clone()))).collect());
+    let h = c.burst(&replies, &[201, 409]);
+    c.eq(count(&h, 201), 1, "accounts made");
+    c.ok(
+        replies.iter().filter(|r| r.status == 409).all(|r| r.body == json!({"detail": "email already exists"})),
+        "409s say the email exists",
+    );
+    let r = d.one(login(&email, "pw-123456"));
+    c.eq(r.status, 200, "signing in with the account");
+    let me = d.one(req("GET", "/user/my", &bearer(r.body["access_token"].as_str().unwrap_or("")), None));
+    let made = replies.iter().find(|r| r.status == 201).map(|r| r.body["user_id"].clone());
+    c.eq(Some(me.body["user_id"].clone()), made, "the account signed in is the one made");
+}
+
+fn account_code_guesses(d: &Deployment, c: &mut Checks) {
+    let email = format!("{}@guess.example", rand_tag());
+    let (token, code) = emailed_code(d, &email);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let replies = d.burst((0..N).map(|_| verify(&email, wrong, &token)).collect());
+    c.burst(&replies, &[400]);
+    let said = |detail: &str| replies.iter().filter(|r| r.body["detail"] == detail).count();
+    c.eq(said("invalid code"), 5, "wrong codes checked (the attempt limit)");
+    c.eq(said("invalid verification token"), N - 5, "guesses at a dead request");
+    // The request is dead: the right code no longer verifies.
+    let r = d.one(verify(&email, &code, &token));
+    c.eq((r.status, r.body["detail"].clone()), (400, json!("invalid verification token")), "the right code after");
+}
+
+fn account_login_guesses(d: &Deployment, c: &mut Checks) {
+    let email = format!("{}@login.example", rand_tag());
+    let made = admin_post(d, "/admin/v1/students", json!({"name": "Target", "email": email, "password": "right"}));
+    c.ok(made["id"].is_i64(), "the account is made");
+    let replies = d.burst((0..N).map(|i| login(&email, &format!("wrong{i}"))).collect());
+    let h = c.burst(&replies, &[401, 429]);
+    // The budget is 10 per email at an address (the deployment keeps the default).
+    c.eq((count(&h, 401), count(&h, 429)), (10, N - 10), "checked and refused guesses");
+    let r = d.one(login(&email, "right"));
+    c.eq(r.status, 429, "the right password from the guessing address, while it is blocked");
+}
+
+fn account_refreshes(d: &Deployment, c: &mut Checks) {
+    let email = format!("{}@refresh.example", rand_tag());
+    admin_post(d, "/admin/v1/students", json!({"name": "Refresher", "email": email, "password": "pw-123456"}));
+    let signed_in = d.one(login(&email, "pw-123456"));
+    c.eq(signed_in.status, 200, "signing in");
+    let body = json!({"refresh_token": signed_in.body["refresh_token"]});
+    let replies =
+        d.burst((0..N).map(|_| req("POST", "/user/token/refresh", &Auth::None, Some(body.clone()))).collect());
+    let h = c.burst(&replies, &[200, 401]);
+    c.eq((count(&h, 200), count(&h, 401)), (1, N - 1), "pairs issued, replays refused");
+    let access = |r: &Reply| bearer(r.body["access_token"].as_str().unwrap_or(""));
+    c.eq(d.one(req("GET", "/user/my", &access(&signed_in), None)).status, 401, "the first access token after");
+    if let Some(new) = replies.iter().find(|r| r.status == 200) {
+        c.eq(d.one(req("GET", "/user/my", &access(new), None)).status, 200, "the one new access token");
+    }
+}
+
+// ---- catalogue and courses (GrowFit) -----------------------------------------------------
+
+fn catalogue_course_key(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let path = format!("/partner/{}/course", p.id);
+    let reqs = (0..N)
+        .map(|i| req("POST", path.clone(), &p.auth, Some(json!({"title": format!("t{i}"), "course_key": "ONE-KEY"}))))
+        .collect();
+    let replies = d.burst(reqs);
+    let h = c.burst(&replies, &[201, 409]);
+    c.eq((count(&h, 201), count(&h, 409)), (1, N - 1), "courses made, duplicates refused");
+    let detail = json!({"detail": "course_key \"ONE-KEY\" is already used by another course of this partner"});
+    c.ok(replies.iter().filter(|r| r.status == 409).all(|r| r.body == detail), "409s name the key");
+    let r = d.one(req("GET", path, &p.auth, None));
+    c.eq(r.body["total"].as_i64(), Some(1), "the partner's courses");
+}
+
+fn catalogue_budget_patches(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let class_id = id_of(&class(d, &p, json!({"name": "budgeted", "budget_limit": "1.00"})));
+    let path = format!("/partner/{}/classes/{class_id}", p.id);
+    // Every budget differs from the others and from the first: each PATCH is a change.
+    let reqs = (0..N)
+        .map(|i| {
+            let budget = if i % 2 == 0 { json!(format!("{}.25", i + 2)) } else { json!(i + 2) };
+            req("PATCH", path.clone(), &p.auth, Some(json!({"budget_limit": budget})))
+        })
+        .collect();
+    let replies = d.burst(reqs);
+    let h = c.burst(&replies, &[200]);
+    let mut versions: Vec<i64> =
+        replies.iter().filter_map(|r| r.etag.as_deref()?.trim_matches('"').parse().ok()).collect();
+    versions.sort_unstable();
+    c.eq(versions, (2..=N as i64 + 1).collect::<Vec<_>>(), "one version per change");
+    let after = get_class(d, &p, class_id);
+    c.eq(after.etag.clone(), Some(format!("\"{}\"", N + 1)), "final version");
+    let last = replies.iter().find(|r| r.etag == after.etag).map(|r| r.body["budget_limit"].clone());
+    c.eq(Some(after.body["budget_limit"].clone()), last, "the budget of the last change");
+    c.eq(history(d, &p, class_id).get("class.update").copied(), Some(count(&h, 200)), "class.update events");
+}
+
+fn catalogue_course_delete_vs_classes(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let course = d.one(req(
+        "POST",
+        format!("/partner/{}/course", p.id),
+        &p.auth,
+        Some(json!({"title": "doomed", "course_key": "DOOMED"})),
+    ));
+    let course_id = id_of(&course.body);
+    // Classes created in the course while it is deleted: each either exists and is left
+    // without the course, or is refused because the course is gone.
+    let mut reqs: Vec<Req> = (0..N - 1)
+        .map(|i| {
+            let body = json!({"name": format!("in course {i}"), "course_id": course_id});
+            req("POST", format!("/partner/{}/classes", p.id), &p.auth, Some(body))
+        })
+        .collect();
+    reqs.insert(N / 2, req("DELETE", format!("/partner/{}/course/{course_id}", p.id), &p.auth, None));
+    let replies = d.burst(reqs);
+    let h = c.burst(&replies, &[201, 204, 422]);
+    c.eq(count(&h, 204), 1, "the course deleted");
+    for r in replies.iter().filter(|r| r.status == 201) {
+        let now = get_class(d, &p, id_of(&r.body));
+        let before: i64 = r.etag.as_deref().unwrap_or("0").trim_matches('"').parse().unwrap_or(0);
+        let after: i64 = now.etag.as_deref().unwrap_or("0").trim_matches('"').parse().unwrap_or(0);
+        c.ok(now.body["course_id"].is_null(), format!("class {} still names the deleted course", id_of(&r.body)));
+        c.ok(after == before + 1, format!("class {}: version {before} then {after}", id_of(&r.body)));
+    }
+    let gone = d.one(req("GET", format!("/partner/{}/course/{course_id}", p.id), &p.auth, None));
+    c.eq(gone.status, 404, "the course afterwards");
 }

@@ -132,7 +132,7 @@ fn redeem_guesses_share_one_budget_across_processes() {
         post(server, from, "/user/class/invites/redeem", Some(token), &json!({"code": code}))
     };
     let replies = burst([&d.a, &d.b], 100, |server, i| redeem(server, HERE, &guesser, &format!("WRONG{i:03}")));
-    assert_eq!((count(&replies, 404), count(&replies, 429)), (10, 90), "{replies:?}");
+    assert_eq!((count(&replies, 400), count(&replies, 429)), (10, 90), "{replies:?}");
     refused_by(&replies, "\"redeem\";q=10;w=600");
     assert_eq!(redeem(&d.b, HERE, &guesser, &code).status, 429);
     assert_eq!(redeem(&d.a, ELSEWHERE, &guesser, &code).status, 201, "the guesser elsewhere");

@@ -54,9 +54,20 @@ pub enum Action {
     ModelCreate,
     #[serde(rename = "course.create")]
     CourseCreate,
+    #[serde(rename = "course.update")]
+    CourseUpdate,
+    #[serde(rename = "course.delete")]
+    CourseDelete,
     /// A CloudShare catalog entry: project, policy, blueprint, custom field.
     #[serde(rename = "catalog.create")]
     CatalogCreate,
+    /// A partner's record of a student (GrowFit's students): made, changed, deleted.
+    #[serde(rename = "student.create")]
+    StudentCreate,
+    #[serde(rename = "student.update")]
+    StudentUpdate,
+    #[serde(rename = "student.delete")]
+    StudentDelete,
 }
 
 impl Action {
@@ -78,7 +89,12 @@ impl Action {
             Action::TokenRevoke => "token.revoke",
             Action::ModelCreate => "model.create",
             Action::CourseCreate => "course.create",
+            Action::CourseUpdate => "course.update",
+            Action::CourseDelete => "course.delete",
             Action::CatalogCreate => "catalog.create",
+            Action::StudentCreate => "student.create",
+            Action::StudentUpdate => "student.update",
+            Action::StudentDelete => "student.delete",
         }
     }
 }

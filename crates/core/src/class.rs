@@ -3,8 +3,10 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::catalog::{Decimal, valid_amount};
 use crate::error::{DomainError, Entity, Problem, Violation};
 use crate::ids::{ClassId, CourseId, ModelId, UserId};
+use crate::invite::InviteCode;
 use crate::patch::Patch;
 use crate::time::{WhenInput, ZoneName};
 
@@ -93,6 +95,9 @@ pub struct ClassFields {
     pub course_id: Option<CourseId>,
     /// The school class (grade) a group belongs to (OCARIoT).
     pub school_class: Option<String>,
+    /// What the class may spend on AI use (GrowFit's `budget_limit`): an amount with
+    /// exactly two decimals, or none (unlimited).
+    pub budget_limit: Option<Decimal>,
 }
 
 /// A stored class.
@@ -139,6 +144,7 @@ pub struct ClassPatch {
     pub course_id: Patch<i64>,
     pub primary_model_id: Patch<i64>,
     pub allowed_model_ids: Patch<Vec<i64>>,
+    pub budget_limit: Patch<Decimal>,
 }
 
 impl ClassPatch {
@@ -165,7 +171,8 @@ pub struct PatchFacts {
     pub owner: UserId,
     /// Of `ClassPatch::referenced_models`, those that exist.
     pub known_models: Vec<ModelId>,
-    /// Owner of `ClassPatch::referenced_course`, if that course exists.
+    /// Owner of `ClassPatch::referenced_course`, if that course exists. Any partner's
+    /// class may name any course (as in GrowFit, whose course picker lists every course).
     pub course_owner: Option<UserId>,
     /// Students currently enrolled.
     pub enrolled: u32,
@@ -189,6 +196,7 @@ impl ClassFields {
             allowed_model_ids: Vec::new(),
             course_id: None,
             school_class: None,
+            budget_limit: None,
         }
     }
 }
@@ -241,6 +249,9 @@ pub fn check_fields(patch: &ClassPatch) -> Vec<Violation> {
     }
     if let Patch::Set(u) = &patch.online_url {
         check("online_url", valid_web_url(u));
+    }
+    if let Patch::Set(b) = patch.budget_limit {
+        check("budget_limit", valid_amount(b).map(drop));
     }
     errors
 }
@@ -307,11 +318,12 @@ pub fn apply_patch(current: &ClassFields, patch: ClassPatch, facts: &PatchFacts)
             },
         }
     }
+    // A one-day class given as dates (`"2026-03-02"` both) starts and ends at midnight.
     if times_ok
         && let (Some(s), Some(e)) = (next.start_at, next.end_at)
-        && e <= s
+        && e < s
     {
-        check("end_at", Err(Problem::EndNotAfterStart));
+        check("end_at", Err(Problem::EndBeforeStart("end_at", "start_at")));
     }
 
     match patch.capacity {
@@ -332,8 +344,13 @@ pub fn apply_patch(current: &ClassFields, patch: ClassPatch, facts: &PatchFacts)
     match patch.course_id {
         Patch::Keep => {}
         Patch::Clear => next.course_id = None,
-        Patch::Set(id) if facts.course_owner == Some(facts.owner) => next.course_id = Some(CourseId(id)),
+        Patch::Set(id) if facts.course_owner.is_some() => next.course_id = Some(CourseId(id)),
         Patch::Set(id) => check("course_id", Err(Problem::UnknownCourse(id))),
+    }
+    match patch.budget_limit {
+        Patch::Keep => {}
+        Patch::Clear => next.budget_limit = None,
+        Patch::Set(b) => check("budget_limit", valid_amount(b).map(|b| next.budget_limit = Some(b))),
     }
 
     let known = |id: i64| facts.known_models.contains(&ModelId(id));
@@ -456,6 +473,98 @@ pub fn owned_by(class: Option<Class>, owner: UserId, kind: ClassKind) -> Result<
     class.filter(|c| c.owner_id == owner && c.kind == kind).ok_or(DomainError::NotFound(Entity::Class))
 }
 
+/// How much of its budget a class has used (GrowFit's thresholds: 50 % and 80 %).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetStatus {
+    Ok,
+    Warning,
+    Alert,
+}
+
+impl BudgetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetStatus::Ok => "ok",
+            BudgetStatus::Warning => "warning",
+            BudgetStatus::Alert => "alert",
+        }
+    }
+
+    /// `alert` from 80 %, `warning` from 50 %; `ok` below, and always without a budget.
+    pub fn of(percent: Decimal, has_budget: bool) -> BudgetStatus {
+        let at_least = |n: i64| percent.cmp_value(&Decimal::from_int(n)) != std::cmp::Ordering::Less;
+        if !has_budget {
+            BudgetStatus::Ok
+        } else if at_least(80) {
+            BudgetStatus::Alert
+        } else if at_least(50) {
+            BudgetStatus::Warning
+        } else {
+            BudgetStatus::Ok
+        }
+    }
+}
+
+/// What a class's AI use has cost so far. classhub serves no AI practice, so it records
+/// none: every class's usage is zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub conversations: u64,
+    pub cost: Decimal,
+    pub budget_used: Decimal,
+}
+
+impl Usage {
+    pub const NONE: Usage = Usage { conversations: 0, cost: Decimal::ZERO, budget_used: Decimal::ZERO };
+}
+
+/// A class's figures for the partner's class cards (GrowFit's class summary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassSummary {
+    /// Students holding a seat.
+    pub student_count: u32,
+    pub conversation_count: u64,
+    pub total_cost: Decimal,
+    /// Days from today to the end's date, both in the class's zone (UTC without one);
+    /// negative once it has ended; none without an end.
+    pub days_remaining: Option<i64>,
+    pub budget_used: Decimal,
+    pub budget_percent: Decimal,
+    pub budget_status: BudgetStatus,
+    /// The first (in text order) of the class's codes that can be redeemed now.
+    pub invite_code: Option<String>,
+}
+
+/// The summary of `class`, whose codes are `codes`, at `now`.
+pub fn summarize(class: &Class, codes: &[InviteCode], usage: Usage, now: Timestamp) -> ClassSummary {
+    let zone = class.fields.timezone.as_ref().map_or(jiff::tz::TimeZone::UTC, ZoneName::time_zone);
+    let today = now.to_zoned(zone.clone()).date();
+    let days_remaining = class.fields.end_at.and_then(|end| {
+        let end = end.to_zoned(zone.clone()).date();
+        today.until(end).ok().map(|span| i64::from(span.get_days()))
+    });
+    let budget_percent = match class.fields.budget_limit {
+        Some(limit) => usage.budget_used.percent_of(limit),
+        None => Decimal::ZERO,
+    };
+    let invite_code = codes
+        .iter()
+        .filter(|c| c.status(now) == crate::invite::CodeStatus::Active && !c.is_used_up())
+        .map(|c| c.code.clone())
+        .min();
+    ClassSummary {
+        student_count: class.member_count,
+        conversation_count: usage.conversations,
+        total_cost: usage.cost,
+        days_remaining,
+        budget_used: usage.budget_used,
+        budget_percent,
+        budget_status: BudgetStatus::of(budget_percent, class.fields.budget_limit.is_some()),
+        invite_code,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,8 +651,66 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(invalid_fields(apply_patch(&c, p, &facts())), vec!["end_at"]);
+        // A one-day class: both dates at midnight.
         let same = ClassPatch { end_at: Patch::Set(WhenInput::Instant(c.start_at.unwrap())), ..Default::default() };
-        assert_eq!(invalid_fields(apply_patch(&c, same, &facts())), vec!["end_at"]);
+        assert_eq!(apply_patch(&c, same, &facts()).unwrap().end_at, c.start_at);
+    }
+
+    #[test]
+    fn budgets_are_amounts() {
+        let amount = |s: &str| Decimal::parse(s).unwrap();
+        let p = ClassPatch { budget_limit: Patch::Set(amount("100.5")), ..Default::default() };
+        assert_eq!(apply_patch(&base(), p, &facts()).unwrap().budget_limit.unwrap().to_string(), "100.50");
+        for bad in ["-0.01", "1.001", "1000000000000"] {
+            let p = ClassPatch { budget_limit: Patch::Set(amount(bad)), ..Default::default() };
+            assert_eq!(check_fields(&p).len(), 1, "{bad}");
+            assert_eq!(invalid_fields(apply_patch(&base(), p, &facts())), vec!["budget_limit"]);
+        }
+        let mut c = base();
+        c.budget_limit = Some(amount("1.00"));
+        let p = ClassPatch { budget_limit: Patch::Clear, ..Default::default() };
+        assert_eq!(apply_patch(&c, p, &facts()).unwrap().budget_limit, None);
+    }
+
+    #[test]
+    fn summaries() {
+        let now: Timestamp = "2030-01-10T20:00:00Z".parse().unwrap();
+        let mut fields = base();
+        fields.end_at = Some("2030-01-12T00:00:00Z".parse().unwrap());
+        fields.timezone = Some(ZoneName::parse("Asia/Seoul").unwrap());
+        fields.budget_limit = Some(Decimal::from_cents(10_000));
+        let class = Class {
+            id: ClassId(1),
+            owner_id: UserId(1),
+            kind: ClassKind::Class,
+            fields,
+            member_count: 3,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let code = |value: &str, disabled: bool| InviteCode {
+            id: crate::ids::InviteCodeId(1),
+            class_id: ClassId(1),
+            owner_id: UserId(1),
+            code: value.into(),
+            target_role: crate::invite::MemberRole::Student,
+            used_count: 0,
+            max_uses: None,
+            expires_at: None,
+            disabled,
+            created_by: UserId(1),
+            created_at: now,
+        };
+        let s = summarize(&class, &[code("ZZZ", false), code("AAA", true), code("MMM", false)], Usage::NONE, now);
+        // In Seoul it is already 2030-01-11; the class ends on the 12th, 09:00 there.
+        assert_eq!(s.days_remaining, Some(1));
+        assert_eq!(s.invite_code.as_deref(), Some("MMM"));
+        assert_eq!((s.student_count, s.budget_percent.to_string(), s.budget_status), (3, "0".into(), BudgetStatus::Ok));
+        let half = Usage { budget_used: Decimal::from_int(50), ..Usage::NONE };
+        assert_eq!(summarize(&class, &[], half, now).budget_status, BudgetStatus::Warning);
+        let most = Usage { budget_used: Decimal::from_int(80), ..Usage::NONE };
+        assert_eq!(summarize(&class, &[], most, now).budget_status, BudgetStatus::Alert);
     }
 
     #[test]
@@ -630,12 +797,11 @@ mod tests {
     }
 
     #[test]
-    fn courses_must_belong_to_the_owner() {
+    fn courses_must_exist() {
         let p = ClassPatch { course_id: Patch::Set(7), ..Default::default() };
+        assert_eq!(invalid_fields(apply_patch(&base(), p.clone(), &facts())), vec!["course_id"]);
         let theirs = PatchFacts { course_owner: Some(UserId(2)), ..facts() };
-        assert_eq!(invalid_fields(apply_patch(&base(), p.clone(), &theirs)), vec!["course_id"]);
-        let ours = PatchFacts { course_owner: Some(UserId(1)), ..facts() };
-        assert_eq!(apply_patch(&base(), p, &ours).unwrap().course_id, Some(CourseId(7)));
+        assert_eq!(apply_patch(&base(), p, &theirs).unwrap().course_id, Some(CourseId(7)));
     }
 
     #[test]

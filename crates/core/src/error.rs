@@ -46,6 +46,15 @@ pub enum Problem {
     DateOutOfRange,
     #[error("end_at must be after start_at")]
     EndNotAfterStart,
+    /// The first field ends before the second starts (a one-day span may end as it starts).
+    #[error("{0} must not be before {1}")]
+    EndBeforeStart(&'static str, &'static str),
+    /// A decimal with more digits after the point than the field keeps.
+    #[error("must have at most {max} decimal places")]
+    DecimalPlaces { max: u32 },
+    /// A decimal with more digits before the point than the field keeps.
+    #[error("must have at most {max} digits before the decimal point")]
+    DecimalWholeDigits { max: u32 },
     #[error("must be in the future")]
     NotInFuture,
     #[error("must not be in the future")]

@@ -13,7 +13,8 @@ use crate::time::{WhenInput, ZoneName};
 
 /// Letters and digits that cannot be mistaken for each other (no I, O, 0, 1).
 pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-pub const CODE_LEN_DEFAULT: usize = 8;
+/// GrowFit's length: its students type codes into six boxes.
+pub const CODE_LEN_DEFAULT: usize = 6;
 pub const CODE_LEN_MIN: usize = 6;
 pub const CODE_LEN_MAX: usize = 16;
 pub const MAX_USES_MAX: i64 = 1_000_000;
@@ -41,6 +42,18 @@ pub fn lookup_key(input: &str) -> Option<String> {
     let key = normalize_code(input);
     let shaped = (CODE_LEN_MIN..=CODE_LEN_MAX).contains(&key.len()) && key.bytes().all(|b| CODE_ALPHABET.contains(&b));
     shaped.then_some(key)
+}
+
+/// Why a typed code that could be one names no code: its length is possible (codes are
+/// made with it now, or were made with it before) and no code has that value, or it is not,
+/// and so what was typed cannot be a code at all.
+pub fn unknown_code(possible_length: bool) -> DomainError {
+    if possible_length { DomainError::NotFound(crate::error::Entity::InviteCode) } else { malformed() }
+}
+
+/// The refusal of input that cannot be a code.
+pub fn malformed() -> DomainError {
+    DomainError::CodeUnavailable(CodeUnavailable::Malformed)
 }
 
 /// Roles a member can have in a class.
@@ -100,7 +113,7 @@ impl CodeStatus {
     }
 }
 
-/// Why a code cannot be redeemed (410).
+/// Why a code cannot be redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CodeUnavailable {
     #[error("invite code is disabled")]
@@ -109,6 +122,10 @@ pub enum CodeUnavailable {
     Expired,
     #[error("invite code has been used up")]
     UsedUp,
+    /// What was typed cannot be a code: not 6..=16 characters of [`CODE_ALPHABET`] once
+    /// normalised, or of a length no code is made with now or was made with before.
+    #[error("not a possible invite code")]
+    Malformed,
 }
 
 impl InviteCode {
@@ -126,7 +143,7 @@ impl InviteCode {
         self.max_uses.is_some_and(|m| self.used_count >= m)
     }
 
-    fn check_usable(&self, now: Timestamp) -> Result<(), CodeUnavailable> {
+    pub(crate) fn check_usable(&self, now: Timestamp) -> Result<(), CodeUnavailable> {
         match self.status(now) {
             CodeStatus::Disabled => Err(CodeUnavailable::Disabled),
             CodeStatus::Expired => Err(CodeUnavailable::Expired),
@@ -136,7 +153,41 @@ impl InviteCode {
     }
 }
 
-/// A user's place in a class.
+/// Where a student's enrollment stands. Every status but `dropped` holds a seat: an
+/// inactive student may come back, and a completed one keeps the class in their list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnrollmentStatus {
+    Active,
+    Inactive,
+    Completed,
+    Dropped,
+}
+
+impl EnrollmentStatus {
+    pub const ALL: [EnrollmentStatus; 4] =
+        [EnrollmentStatus::Active, EnrollmentStatus::Inactive, EnrollmentStatus::Completed, EnrollmentStatus::Dropped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrollmentStatus::Active => "active",
+            EnrollmentStatus::Inactive => "inactive",
+            EnrollmentStatus::Completed => "completed",
+            EnrollmentStatus::Dropped => "dropped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EnrollmentStatus> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Whether an enrollment in this status takes one of the class's seats.
+    pub fn holds_seat(self) -> bool {
+        self != EnrollmentStatus::Dropped
+    }
+}
+
+/// A user's place in a class (for a student of a partner's class, their enrollment).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Membership {
     pub id: MembershipId,
@@ -151,6 +202,17 @@ pub struct Membership {
     pub logged_in_at: Option<Timestamp>,
     /// An instructor who may not create environments for the class (lab classes).
     pub env_creation_disabled: bool,
+    /// A student's enrollment status (`active` for every other member).
+    pub status: EnrollmentStatus,
+    /// When the enrollment was completed, if it was.
+    pub completed_at: Option<Timestamp>,
+}
+
+impl Membership {
+    /// Whether this member takes a seat: a student whose enrollment holds one.
+    pub fn holds_seat(&self) -> bool {
+        self.role == MemberRole::Student && self.status.holds_seat()
+    }
 }
 
 /// What a redemption does once every check has passed.
@@ -162,8 +224,9 @@ pub enum Redemption {
     Enroll,
 }
 
-/// Decides a redemption. The order is the contract: code unusable (410), class ended
-/// (409), already a member (no use consumed), class full (409), else enroll.
+/// Decides a redemption. The order is the contract: code unusable, class ended (409),
+/// already enrolled — in any status, a dropped student included: the partner dropped them,
+/// and their code does not undo it — (no use consumed), class full (409), else enroll.
 pub fn decide_redemption(
     code: &InviteCode,
     class: &Class,
@@ -371,6 +434,8 @@ mod tests {
             invited_at: None,
             logged_in_at: None,
             env_creation_disabled: false,
+            status: EnrollmentStatus::Active,
+            completed_at: None,
         };
         let mut used_up = code();
         used_up.max_uses = Some(1);
@@ -384,10 +449,24 @@ mod tests {
         assert_eq!(decide_redemption(&code(), &ended, Some(member.clone()), now), Err(DomainError::ClassEnded));
         assert_eq!(
             decide_redemption(&code(), &class(Some(1), 1), Some(member.clone()), now),
-            Ok(Redemption::AlreadyMember(member))
+            Ok(Redemption::AlreadyMember(member.clone()))
         );
         assert_eq!(decide_redemption(&code(), &class(Some(1), 1), None, now), Err(DomainError::ClassFull));
         assert_eq!(decide_redemption(&code(), &class(Some(2), 1), None, now), Ok(Redemption::Enroll));
+        let dropped = Membership { status: EnrollmentStatus::Dropped, ..member.clone() };
+        assert_eq!(
+            decide_redemption(&code(), &class(Some(1), 1), Some(dropped.clone()), now),
+            Ok(Redemption::AlreadyMember(dropped))
+        );
+    }
+
+    #[test]
+    fn unknown_codes_and_seats() {
+        assert_eq!(unknown_code(true), DomainError::NotFound(crate::error::Entity::InviteCode));
+        assert_eq!(unknown_code(false), DomainError::CodeUnavailable(CodeUnavailable::Malformed));
+        let held: Vec<bool> = EnrollmentStatus::ALL.iter().map(|s| s.holds_seat()).collect();
+        assert_eq!(held, [true, true, true, false]);
+        assert!(EnrollmentStatus::ALL.iter().all(|s| EnrollmentStatus::parse(s.as_str()) == Some(*s)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! writes SQL. Dialects turn wire input into the commands and patches defined here; the
 //! store loads state, asks this crate to decide, and writes the outcome.
 
+pub mod account;
 pub mod audit;
 pub mod catalog;
 pub mod class;

@@ -1,12 +1,17 @@
-//! Class endpoints: list, create, get, patch, delete, history.
+//! Class endpoints: list, create, get, patch, delete, history, and GrowFit's class cards
+//! (`/summary`) and cost estimate (`/cost-estimate`).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use classhub_core::class::{self, ClassPatch, ClassStatus};
+use classhub_core::DomainError;
+use classhub_core::catalog::{self, Decimal};
+use classhub_core::class::{self, ClassPatch, ClassStatus, Usage};
 use classhub_core::patch::Patch;
 use classhub_core::time::now;
 use classhub_core::{ClassId, CourseId};
+use classhub_store::StoreError;
 use classhub_store::engine::ClassFilter;
+use classhub_store::ops::catalog::DailyFees;
 use classhub_store::ops::classes::{
     ClassHistory, ClassView, CreateClass, DeleteClass, GetClass, ListClasses, UpdateClass,
 };
@@ -18,14 +23,16 @@ use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::request::{Body, Caller, ids, page, with_body};
-use crate::view::{ClassOut, EventOut, InviteCodeOut, PageOut};
+use crate::view::{ClassOut, ClassSummaryOut, CostEstimateOut, EventOut, InviteCodeOut, PageOut};
 
 const STATUSES: [(&str, ClassStatus); 3] =
     [("planned", ClassStatus::Planned), ("active", ClassStatus::Active), ("ended", ClassStatus::Ended)];
 
 /// Body of `POST` (where `name` is required) and `PATCH` (a JSON merge patch: an absent
 /// field keeps its value, `null` clears it). Datetimes without an offset are wall-clock
-/// times in the class's time zone.
+/// times in the class's time zone; a date alone is midnight there. As GrowFit's front end
+/// sends them, `"string"` in `location` or `online_url` (the API docs' placeholder) is not
+/// a value (the field is as if absent), and `course_id` 0 is no course.
 #[derive(Deserialize, ToSchema)]
 pub struct ClassBody {
     #[serde(default, with = "::serde_with::rust::double_option")]
@@ -67,10 +74,15 @@ pub struct ClassBody {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<Vec<i64>>)]
     allowed_model_ids: Option<Option<Value>>,
+    /// A decimal (a number or text) of at least 0 with at most two places; null is no
+    /// limit.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, example = "100.00")]
+    budget_limit: Option<Option<Value>>,
 }
 
 /// Body fields in the model's order, the order pydantic reports errors in.
-pub(crate) const FIELDS: [&str; 13] = [
+pub(crate) const FIELDS: [&str; 14] = [
     "name",
     "status",
     "description",
@@ -84,7 +96,27 @@ pub(crate) const FIELDS: [&str; 13] = [
     "course_id",
     "primary_model_id",
     "allowed_model_ids",
+    "budget_limit",
 ];
+
+/// The API docs' placeholder for a text field, which GrowFit's front end sends for a
+/// location and an online URL left empty: no value.
+const PLACEHOLDER: &str = "string";
+
+fn without_placeholder(p: Patch<String>) -> Patch<String> {
+    match p {
+        Patch::Set(s) if s == PLACEHOLDER => Patch::Keep,
+        p => p,
+    }
+}
+
+/// `course_id` as GrowFit's front end sends it: 0 is no course.
+fn course_or_none(p: Patch<i64>) -> Patch<i64> {
+    match p {
+        Patch::Set(0) => Patch::Clear,
+        p => p,
+    }
+}
 
 /// The class patch a body asks for. Type errors and the core's stateless field checks are
 /// collected in `errors` together, as pydantic reports them.
@@ -120,16 +152,17 @@ pub(crate) fn read_patch(body: &Value, errors: &mut Errors) -> ClassPatch {
         end_at: errors.patch(&b.end_at, "end_at", Errors::datetime),
         capacity: errors.patch(&b.capacity, "capacity", Errors::int),
         timezone: errors.patch(&b.timezone, "timezone", Errors::string),
-        location: errors.patch(&b.location, "location", Errors::string),
-        online_url: errors.patch(&b.online_url, "online_url", Errors::string),
+        location: without_placeholder(errors.patch(&b.location, "location", Errors::string)),
+        online_url: without_placeholder(errors.patch(&b.online_url, "online_url", Errors::string)),
         invite_only: errors.patch(&b.invite_only, "invite_only", Errors::boolean),
-        course_id: errors.patch(&b.course_id, "course_id", Errors::int),
+        course_id: course_or_none(errors.patch(&b.course_id, "course_id", Errors::int)),
         primary_model_id: errors.patch(&b.primary_model_id, "primary_model_id", Errors::int),
         allowed_model_ids: match errors.patch(&b.allowed_model_ids, "allowed_model_ids", Errors::int_list) {
             // `allowed_model_ids: null` means an empty list.
             Patch::Clear => Patch::Set(Vec::new()),
             p => p,
         },
+        budget_limit: errors.patch(&b.budget_limit, "budget_limit", Errors::decimal),
     }
 }
 
@@ -169,8 +202,21 @@ struct PageQuery {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 struct CreateQuery {
-    /// Overrides the body's `course_id`.
+    /// Overrides the body's `course_id` (0: no course).
     course_id: Option<i64>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct SummaryQuery {
+    /// Only classes with this status (any text, as in GrowFit: one that is no status
+    /// matches nothing).
+    status: Option<String>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<i64>,
+    #[param(minimum = 0, default = 0)]
+    offset: Option<i64>,
 }
 
 /// List the partner's classes, newest first.
@@ -222,12 +268,34 @@ pub async fn create(
         class_patch(body, errors)
     })?;
     if let Some(c) = course {
-        patch.course_id = Patch::Set(c);
+        patch.course_id = course_or_none(Patch::Set(c));
     }
     let op =
         CreateClass { ctx: request.context(Some(owner)), owner, patch, code_length: app.config.invite_code_length };
-    let view = app.store.write(op).await.map_err(|e| ApiError::from_store(e, Some(&body)))?;
+    let view = app.store.write(op).await.map_err(|e| create_error(e, &body, query.get("course_id")))?;
     Ok(class_response(StatusCode::CREATED, &view))
+}
+
+/// A refused creation; a course that does not exist is reported where it was given (the
+/// query's `course_id` wins over the body's).
+fn create_error(e: StoreError, body: &Value, query_course: Option<&String>) -> ApiError {
+    match (e, query_course) {
+        (StoreError::Domain(DomainError::Invalid(violations)), Some(text)) => {
+            let mut errors = Errors::default();
+            for v in &violations {
+                if v.field == "course_id" {
+                    let msg = v.problem.to_string();
+                    let loc = vec!["query".into(), "course_id".into()];
+                    let ctx = Some(serde_json::json!({ "error": msg }));
+                    errors.push("value_error", loc, format!("Value error, {msg}"), Value::String(text.clone()), ctx);
+                } else {
+                    errors.violations(std::slice::from_ref(v), body);
+                }
+            }
+            ApiError::validation(errors.items)
+        }
+        (e, _) => ApiError::from_store(e, Some(body)),
+    }
 }
 
 /// Read a class.
@@ -334,10 +402,108 @@ pub async fn history(
     Ok(json(StatusCode::OK, &PageOut::of(&events, page, EventOut::from)))
 }
 
+/// The partner's classes as cards, newest first: a bare list (GrowFit's class summary).
+/// classhub records no AI usage, so conversations, costs and budget use are zero.
+#[utoipa::path(get, path = "/partner/{partner_id}/classes/summary", tag = "partner",
+    params(("partner_id" = i64, Path, minimum = 1), SummaryQuery),
+    responses(
+        (status = 200, body = Vec<ClassSummaryOut>),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn summary(
+    State(app): State<AppState>,
+    caller: Caller,
+    path: PathText,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let query = query_params(uri.query());
+    let mut errors = Errors::default();
+    let [partner_id] = ids(&path, ["partner_id"], &mut errors);
+    let page = page(&query, &mut errors);
+    errors.check()?;
+    let owner = caller.as_partner(partner_id)?;
+    // GrowFit compares the text: an empty one filters nothing, one that is no status
+    // matches nothing.
+    let views = match query.get("status").map(String::as_str).filter(|s| !s.is_empty()) {
+        Some(s) => match ClassStatus::parse(s) {
+            Some(status) => {
+                let filter = ClassFilter { course_id: None, status: Some(status) };
+                app.store.read(ListClasses { owner, filter, page }).await?.items
+            }
+            None => Vec::new(),
+        },
+        None => app.store.read(ListClasses { owner, filter: ClassFilter::default(), page }).await?.items,
+    };
+    let now = now();
+    let cards: Vec<ClassSummaryOut> = views
+        .iter()
+        .map(|v| ClassSummaryOut::new(&v.class, class::summarize(&v.class, &v.codes, Usage::NONE, now)))
+        .collect();
+    Ok(json(StatusCode::OK, &cards))
+}
+
+/// Body of `POST …/cost-estimate`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CostEstimateBody {
+    #[schema(minimum = 1, maximum = 100000)]
+    expected_students: i64,
+    #[schema(minimum = 1, maximum = 1000)]
+    model_count: i64,
+    #[schema(minimum = 1, maximum = 36600)]
+    days: i64,
+}
+
+const ESTIMATE_FIELDS: [(&str, i64); 3] = [
+    ("expected_students", catalog::ESTIMATE_STUDENTS_MAX),
+    ("model_count", catalog::ESTIMATE_MODELS_MAX),
+    ("days", catalog::ESTIMATE_DAYS_MAX),
+];
+
+/// What a class would cost (KRW): 5000 per student, and per student and day the daily fees
+/// of the `model_count` dearest priced active chat models of the catalog (1500 for each
+/// model the catalog has no price for), × 0.7. Without prices, GrowFit's figures.
+#[utoipa::path(post, path = "/partner/{partner_id}/classes/cost-estimate", tag = "partner",
+    params(("partner_id" = i64, Path, minimum = 1)),
+    request_body = CostEstimateBody,
+    responses(
+        (status = 200, body = CostEstimateOut),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn cost_estimate(
+    State(app): State<AppState>,
+    caller: Caller,
+    path: PathText,
+    Body(bytes): Body,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let [partner_id] = ids(&path, ["partner_id"], &mut errors);
+    let (_, _, [students, models, days]) = with_body(&caller, partner_id, errors, &bytes, |body, errors| {
+        ESTIMATE_FIELDS.map(|(name, max)| {
+            let loc = ["body", name];
+            let n = errors.required(body, name).and_then(|v| errors.int(&loc, v));
+            let bounded = n.map(|n| catalog::bounded(n, 1, max));
+            match bounded {
+                Some(Ok(n)) => n,
+                Some(Err(p)) => {
+                    errors.violations(&[classhub_core::Violation::new(name, p)], body);
+                    0
+                }
+                None => 0,
+            }
+        })
+    })?;
+    let fees: Vec<Decimal> = app.store.read(DailyFees).await?;
+    let estimate = catalog::estimate_cost(students, models, days, &fees)
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))?;
+    Ok(json(StatusCode::OK, &CostEstimateOut::from(estimate)))
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, get, update, delete, history),
-    components(schemas(ClassBody, ClassOut, InviteCodeOut, EventOut, HttpError, HttpValidationError)),
+    paths(list, create, summary, cost_estimate, get, update, delete, history),
+    components(schemas(ClassBody, ClassOut, InviteCodeOut, EventOut, ClassSummaryOut, CostEstimateBody,
+        CostEstimateOut, HttpError, HttpValidationError)),
     modifiers(&BearerSecurity),
     tags((name = "partner", description = "Classes of the partner API (FastAPI style)")),
 )]

@@ -4,6 +4,7 @@
 
 use std::fmt::Debug;
 
+use classhub_core::catalog::Decimal;
 use classhub_core::class::{ClassPatch, ClassStatus};
 use classhub_core::invite::CodeRequest;
 use classhub_core::patch::Patch;
@@ -70,6 +71,15 @@ fn datetime() -> BoxedStrategy<Field<WhenInput>> {
     field(valid, prop_oneof![Just(json!("yesterday")), Just(json!(true)), Just(json!([]))])
 }
 
+/// pydantic's lax decimals: numbers and decimal text.
+fn decimal() -> BoxedStrategy<Field<Decimal>> {
+    let valid = prop_oneof![
+        (0i64..10_000_000).prop_map(|c| (json!(Decimal::from_cents(c).to_string()), Decimal::from_cents(c))),
+        (0i64..1_000_000).prop_map(|n| (json!(n), Decimal::from_int(n))),
+    ];
+    field(valid, prop_oneof![Just(json!("lots")), Just(json!(true)), Just(json!([])), Just(json!("NaN"))])
+}
+
 fn status() -> BoxedStrategy<Field<ClassStatus>> {
     let valid = proptest::sample::select(vec![
         ("planned", ClassStatus::Planned),
@@ -88,11 +98,11 @@ fn int_list() -> BoxedStrategy<Field<Vec<i64>>> {
 /// A class body and the patch and reported fields it must read as.
 fn class_body() -> impl Strategy<Value = (Value, ClassPatch, Vec<&'static str>)> {
     let first = (string(), status(), string(), datetime(), datetime(), int(), string());
-    let second = (string(), string(), boolean(), int(), int(), int_list());
+    let second = (string(), string(), boolean(), int(), int(), int_list(), decimal());
     (first, second).prop_map(
         |(
             (name, status, description, start_at, end_at, capacity, timezone),
-            (location, online_url, invite_only, course_id, primary_model_id, allowed_model_ids),
+            (location, online_url, invite_only, course_id, primary_model_id, allowed_model_ids, budget_limit),
         )| {
             let mut body = Map::new();
             let mut reported = Vec::new();
@@ -119,6 +129,12 @@ fn class_body() -> impl Strategy<Value = (Value, ClassPatch, Vec<&'static str>)>
             put("course_id", course_id.0, course_id.2);
             put("primary_model_id", primary_model_id.0, primary_model_id.2);
             put("allowed_model_ids", allowed_model_ids.0, allowed_model_ids.2);
+            put("budget_limit", budget_limit.0, budget_limit.2);
+            // GrowFit's front end: `"string"` is a placeholder, not a value; course 0 is none.
+            let placeholder = |p: Patch<String>| match p {
+                Patch::Set(s) if s == "string" => Patch::Keep,
+                p => p,
+            };
             let patch = ClassPatch {
                 name: if name_null { Patch::Keep } else { name.1 },
                 status: status.1,
@@ -127,16 +143,20 @@ fn class_body() -> impl Strategy<Value = (Value, ClassPatch, Vec<&'static str>)>
                 end_at: end_at.1,
                 capacity: capacity.1,
                 timezone: timezone.1,
-                location: location.1,
-                online_url: online_url.1,
+                location: placeholder(location.1),
+                online_url: placeholder(online_url.1),
                 invite_only: invite_only.1,
-                course_id: course_id.1,
+                course_id: match course_id.1 {
+                    Patch::Set(0) => Patch::Clear,
+                    p => p,
+                },
                 primary_model_id: primary_model_id.1,
                 // `allowed_model_ids: null` means no models.
                 allowed_model_ids: match allowed_model_ids.1 {
                     Patch::Clear => Patch::Set(Vec::new()),
                     p => p,
                 },
+                budget_limit: budget_limit.1,
             };
             (Value::Object(body), patch, reported)
         },

@@ -8,38 +8,63 @@ use classhub_core::user::{Principal, UserKind};
 use classhub_store::ops::users::Authenticate;
 use classhub_web::fastapi::{ApiError, Errors};
 use classhub_web::{AppState, PathText, bearer, read_body};
+use http::StatusCode;
+use http::header::{self, HeaderValue};
 use http::request::Parts;
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// The authenticated caller (401 otherwise).
+/// The authenticated caller: 401 `unauthorized` (GrowFit's word, with classhub's
+/// `WWW-Authenticate: Bearer`) otherwise.
 pub struct Caller(pub Principal);
+
+/// 401, as GrowFit words it.
+pub fn unauthorized() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized")
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+}
+
+/// 403 for a caller who is not a partner on a partner route.
+pub fn not_a_partner() -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "not_a_partner")
+}
+
+/// 403 for a partner on another partner's path (and a caller the route is not for).
+pub fn forbidden() -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden")
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
         let principal = state.store.read(Authenticate { token }).await?;
-        principal.map(Caller).ok_or_else(ApiError::unauthenticated)
+        principal.map(Caller).ok_or_else(unauthorized)
     }
 }
 
 impl Caller {
-    /// The partner named by the path, if the caller is that partner (403 otherwise).
+    /// The partner named by the path, if the caller is that partner: 403 `not_a_partner`
+    /// for a caller who is no partner, `forbidden` for another partner.
     pub fn as_partner(&self, partner_id: i64) -> Result<UserId, ApiError> {
         let p = self.0;
-        if p.kind == UserKind::Partner && p.user_id.0 == partner_id {
-            Ok(p.user_id)
+        if p.kind != UserKind::Partner {
+            Err(not_a_partner())
+        } else if p.user_id.0 != partner_id {
+            Err(forbidden())
         } else {
-            Err(ApiError::forbidden())
+            Ok(p.user_id)
         }
     }
-}
 
-impl Caller {
-    /// The caller as a student (403 otherwise).
+    /// The caller as a student: a student, or a partner — whose account is also a
+    /// student's, as in GrowFit (its front end joins a new class with the partner's own
+    /// token). Anyone else: 403 `forbidden`.
     pub fn as_student(&self) -> Result<UserId, ApiError> {
-        if self.0.kind == UserKind::Student { Ok(self.0.user_id) } else { Err(ApiError::forbidden()) }
+        match self.0.kind {
+            UserKind::Student | UserKind::Partner => Ok(self.0.user_id),
+            _ => Err(forbidden()),
+        }
     }
 }
 
@@ -58,13 +83,24 @@ pub fn ids<const N: usize>(path: &PathText, names: [&str; N], errors: &mut Error
     names.map(|name| errors.int_text(&["path", name], path.get(name), Some(1), None).unwrap_or(0))
 }
 
-/// `limit` (1..=100, default 50) and `offset` (≥ 0, default 0).
-pub fn page(query: &HashMap<String, String>, errors: &mut Errors) -> PageRequest {
-    let limit = query.get("limit").map_or(Some(i64::from(LIMIT_DEFAULT)), |s| {
-        errors.int_text(&["query", "limit"], s, Some(1), Some(i64::from(LIMIT_MAX)))
-    });
+/// Path ids read as GrowFit's `int` parameters without bounds (an id of 0 is simply not
+/// found), in the order named.
+pub fn any_ids<const N: usize>(path: &PathText, names: [&str; N], errors: &mut Errors) -> [i64; N] {
+    names.map(|name| errors.int_text(&["path", name], path.get(name), None, None).unwrap_or(0))
+}
+
+/// `limit` (1..=`max`, default `default`) and `offset` (≥ 0, default 0).
+pub fn page_of(query: &HashMap<String, String>, default: u32, max: u32, errors: &mut Errors) -> PageRequest {
+    let limit = query
+        .get("limit")
+        .map_or(Some(i64::from(default)), |s| errors.int_text(&["query", "limit"], s, Some(1), Some(i64::from(max))));
     let offset = query.get("offset").map_or(Some(0), |s| errors.int_text(&["query", "offset"], s, Some(0), None));
     PageRequest { limit: limit.unwrap_or(1) as u32, offset: offset.unwrap_or(0) as u64 }
+}
+
+/// `limit` (1..=100, default 50) and `offset` (≥ 0, default 0).
+pub fn page(query: &HashMap<String, String>, errors: &mut Errors) -> PageRequest {
+    page_of(query, LIMIT_DEFAULT, LIMIT_MAX, errors)
 }
 
 /// Finishes validating a request with a JSON body. FastAPI validates path, query and body

@@ -1,21 +1,34 @@
-//! Rosters: a class's students for its partner; redeeming, listing and leaving for students.
+//! Rosters: a class's students for its partner; redeeming, listing and leaving for students
+//! (GrowFit's `/user/class/invites/redeem`, `/user/classes` and
+//! `/user/class/enrollments/{enrollment_id}`; classhub's `/user/classes/{class_id}` stays).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use classhub_core::error::Entity;
-use classhub_core::{ClassId, DomainError, UserId};
-use classhub_store::engine::Member;
-use classhub_store::ops::invites::{Enrollment, Redeem};
-use classhub_store::ops::roster::{LeaveClass, ListStudents, MyClasses, RemoveStudent};
+use classhub_core::invite::{CodeUnavailable, EnrollmentStatus, Membership};
+use classhub_core::page::PageRequest;
+use classhub_core::{ClassId, DomainError, MembershipId, UserId};
+use classhub_store::engine::{Member, StudentClass};
+use classhub_store::ops::invites::Redeem;
+use classhub_store::ops::roster::{LeaveClass, LeaveEnrollment, ListStudents, MyEnrollments, RemoveStudent};
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, query_params};
-use classhub_web::{AppState, BearerSecurity, PathText, PeerAddr, RequestId, json, ser_rfc3339};
+use classhub_web::{AppState, BearerSecurity, PathText, PeerAddr, RequestId, json, ser_opt_rfc3339, ser_rfc3339};
 use http::{StatusCode, Uri};
 use jiff::Timestamp;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use serde_json::Value;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::request::{Body, Caller, ids, page};
-use crate::view::{ClassOut, PageOut};
+use crate::request::{Body, Caller, any_ids, ids, page};
+use crate::view::PageOut;
+
+/// Enrollment statuses as the wire names them, in GrowFit's order.
+pub(crate) const ENROLLMENT_STATUSES: [(&str, EnrollmentStatus); 4] = [
+    ("active", EnrollmentStatus::Active),
+    ("inactive", EnrollmentStatus::Inactive),
+    ("completed", EnrollmentStatus::Completed),
+    ("dropped", EnrollmentStatus::Dropped),
+];
 
 /// A student of a class.
 #[derive(Serialize, ToSchema)]
@@ -43,32 +56,126 @@ impl From<&Member> for StudentOut {
     }
 }
 
-/// A student's enrollment in a class.
+/// An enrollment (GrowFit's `EnrollmentResponse`); `student_id` is the student's user id.
 #[derive(Serialize, ToSchema)]
 pub struct EnrollmentOut {
     pub id: i64,
     pub class_id: i64,
-    pub user_id: i64,
-    /// `active`.
+    pub student_id: i64,
+    pub invite_code_id: Option<i64>,
+    #[schema(value_type = String, pattern = "^(active|inactive|completed|dropped)$")]
     pub status: &'static str,
     #[serde(serialize_with = "ser_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub joined_at: Timestamp,
-    pub invite_code_id: Option<i64>,
+    pub enrolled_at: Timestamp,
+    #[serde(serialize_with = "ser_opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub completed_at: Option<Timestamp>,
 }
 
-impl From<&Enrollment> for EnrollmentOut {
-    fn from(e: &Enrollment) -> EnrollmentOut {
-        let m = &e.membership;
+impl From<&Membership> for EnrollmentOut {
+    fn from(m: &Membership) -> EnrollmentOut {
         EnrollmentOut {
             id: m.id.0,
             class_id: m.class_id.0,
-            user_id: m.user_id.0,
-            status: "active",
-            joined_at: m.joined_at,
+            student_id: m.user_id.0,
             invite_code_id: m.invite_code_id.map(|c| c.0),
+            status: m.status.as_str(),
+            enrolled_at: m.joined_at,
+            completed_at: m.completed_at,
         }
     }
+}
+
+/// One of a student's classes (GrowFit's `StudentClassResponse`).
+#[derive(Serialize, ToSchema)]
+pub struct StudentClassOut<'a> {
+    pub enrollment_id: i64,
+    pub class_id: i64,
+    pub class_title: &'a str,
+    pub primary_model_id: Option<i64>,
+    pub allowed_model_ids: Vec<i64>,
+    pub course_title: Option<&'a str>,
+    /// Always null: classhub has no organisations.
+    #[schema(value_type = Option<String>)]
+    pub org_name: Option<&'a str>,
+    /// The class's partner.
+    pub teacher_name: &'a str,
+    #[serde(serialize_with = "ser_opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub class_start_at: Option<Timestamp>,
+    #[serde(serialize_with = "ser_opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub class_end_at: Option<Timestamp>,
+    #[schema(value_type = String, pattern = "^(active|inactive|completed|dropped)$")]
+    pub enrollment_status: &'static str,
+    #[serde(serialize_with = "ser_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub enrolled_at: Timestamp,
+    #[serde(serialize_with = "ser_opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub completed_at: Option<Timestamp>,
+    /// Always null: classhub records no activity.
+    #[serde(serialize_with = "ser_opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_activity_at: Option<Timestamp>,
+}
+
+impl<'a> From<&'a StudentClass> for StudentClassOut<'a> {
+    fn from(s: &'a StudentClass) -> StudentClassOut<'a> {
+        let (m, c) = (&s.enrollment, &s.class);
+        StudentClassOut {
+            enrollment_id: m.id.0,
+            class_id: c.id.0,
+            class_title: &c.fields.name,
+            primary_model_id: c.fields.primary_model_id.map(|m| m.0),
+            allowed_model_ids: c.fields.allowed_model_ids.iter().map(|m| m.0).collect(),
+            course_title: s.course_title.as_deref(),
+            org_name: None,
+            teacher_name: &s.teacher_name,
+            class_start_at: c.fields.start_at,
+            class_end_at: c.fields.end_at,
+            enrollment_status: m.status.as_str(),
+            enrolled_at: m.joined_at,
+            completed_at: m.completed_at,
+            last_activity_at: None,
+        }
+    }
+}
+
+/// A page of a student's classes, in GrowFit's field order.
+#[derive(Serialize, ToSchema)]
+pub struct StudentClassPage<'a> {
+    pub items: Vec<StudentClassOut<'a>>,
+    pub total: u64,
+    /// `offset / limit + 1`.
+    pub page: u64,
+    /// The `limit` asked for.
+    pub size: u32,
+}
+
+impl<'a> StudentClassPage<'a> {
+    fn of(page: &'a classhub_core::page::Page<StudentClass>, req: PageRequest) -> StudentClassPage<'a> {
+        StudentClassPage {
+            items: page.items.iter().map(StudentClassOut::from).collect(),
+            total: page.total,
+            page: req.offset / u64::from(req.limit.max(1)) + 1,
+            size: req.limit,
+        }
+    }
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct MyClassesQuery {
+    /// Only enrollments with this status; without it, active and completed ones.
+    #[param(pattern = "^(active|inactive|completed|dropped)$")]
+    status: Option<String>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<i64>,
+    #[param(minimum = 0, default = 0)]
+    offset: Option<i64>,
 }
 
 /// `{"code": "…"}`.
@@ -79,7 +186,7 @@ pub struct RedeemBody {
     code: String,
 }
 
-/// A class's students, most recently joined first.
+/// A class's students (those holding a seat: not dropped), most recently joined first.
 #[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}/students", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100), ("offset" = Option<i64>, Query, minimum = 0)),
@@ -132,15 +239,16 @@ pub async fn remove_student(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Join a class with an invite code. 201 with a new enrollment; 200 with the existing one
-/// (no use of the code consumed) when already a member.
+/// Join a class with an invite code (a student's or a partner's token). 201 with a new
+/// enrollment; 200 with the existing one (no use of the code consumed) when already
+/// enrolled.
 #[utoipa::path(post, path = "/user/class/invites/redeem", tag = "student", request_body = RedeemBody,
     responses(
         (status = 201, body = EnrollmentOut), (status = 200, body = EnrollmentOut),
+        (status = 400, body = HttpError,
+            description = "invalid_code_format (cannot be a code), invalid_or_expired_code (unknown, disabled, expired or used up)"),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
-        (status = 404, body = HttpError, description = "invalid invite code"),
         (status = 409, body = HttpError, description = "class has ended, or is full"),
-        (status = 410, body = HttpError, description = "code disabled, expired or used up"),
         (status = 422, body = HttpValidationError),
         (status = 429, body = HttpError, headers(("Retry-After" = String)), description = "too many failed attempts")),
     security(("bearer" = [])))]
@@ -162,34 +270,78 @@ pub async fn redeem(
     // in the store that every process shares.
     let identity = format!("student:{}", student.0);
     let throttle = classhub_web::throttle::keys(app.config.redeem_policy(), Some(&identity), peer);
-    let op = Redeem { ctx: request.context(Some(student)), student, code: code.unwrap_or_default(), throttle };
+    let op = Redeem {
+        ctx: request.context(Some(student)),
+        student,
+        code: code.unwrap_or_default(),
+        throttle,
+        code_length: app.config.invite_code_length,
+    };
     match app.store.write(op).await? {
         Ok(e) => {
             let status = if e.created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(json(status, &EnrollmentOut::from(&e)))
+            Ok(json(status, &EnrollmentOut::from(&e.membership)))
         }
-        Err(DomainError::NotFound(Entity::InviteCode)) => {
-            Err(ApiError::new(StatusCode::NOT_FOUND, "invalid invite code"))
+        Err(DomainError::CodeUnavailable(CodeUnavailable::Malformed)) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_code_format"))
+        }
+        Err(DomainError::NotFound(Entity::InviteCode) | DomainError::CodeUnavailable(_)) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_or_expired_code"))
         }
         Err(refusal) => Err(ApiError::from_domain(refusal, None)),
     }
 }
 
-/// The student's classes, most recently joined first (without their codes).
-#[utoipa::path(get, path = "/user/classes", tag = "student",
-    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 100), ("offset" = Option<i64>, Query, minimum = 0)),
+/// The caller's classes (a student's, or a partner's own enrollments): enrollments with
+/// `status`, or active and completed ones, most recently enrolled first.
+#[utoipa::path(get, path = "/user/classes", tag = "student", params(MyClassesQuery),
     responses(
-        (status = 200, body = PageOut<ClassOut>),
+        (status = 200, body = StudentClassPage),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn my_classes(State(app): State<AppState>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
     let student = caller.as_student()?;
     let query = query_params(uri.query());
     let mut errors = Errors::default();
+    let statuses = match query.get("status") {
+        Some(s) => errors
+            .one_of(&["query", "status"], &Value::from(s.as_str()), &ENROLLMENT_STATUSES)
+            .map_or_else(Vec::new, |s| vec![s]),
+        None => vec![EnrollmentStatus::Active, EnrollmentStatus::Completed],
+    };
     let page = page(&query, &mut errors);
     errors.check()?;
-    let classes = app.store.read(MyClasses { user: student, page }).await?;
-    Ok(json(StatusCode::OK, &PageOut::of(&classes, page, ClassOut::bare)))
+    let classes = app.store.read(MyEnrollments { user: student, statuses, page }).await?;
+    Ok(json(StatusCode::OK, &StudentClassPage::of(&classes, page)))
+}
+
+/// End one of the caller's enrollments; its seat is free again.
+#[utoipa::path(delete, path = "/user/class/enrollments/{enrollment_id}", tag = "student",
+    params(("enrollment_id" = i64, Path)),
+    responses(
+        (status = 204, description = "Left"),
+        (status = 401, body = HttpError), (status = 403, body = HttpError),
+        (status = 404, body = HttpError, description = "enrollment not found"),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn leave_enrollment(
+    State(app): State<AppState>,
+    caller: Caller,
+    path: PathText,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let [enrollment_id] = any_ids(&path, ["enrollment_id"], &mut errors);
+    errors.check()?;
+    let student = caller.as_student()?;
+    let op = LeaveEnrollment { ctx: request.context(Some(student)), student, enrollment: MembershipId(enrollment_id) };
+    match app.store.write(op).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(classhub_store::StoreError::Domain(DomainError::NotFound(Entity::Membership))) => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "enrollment not found"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Leave a class.
@@ -216,8 +368,8 @@ pub async fn leave(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(students, remove_student, redeem, my_classes, leave),
-    components(schemas(StudentOut, EnrollmentOut, RedeemBody)),
+    paths(students, remove_student, redeem, my_classes, leave_enrollment, leave),
+    components(schemas(StudentOut, EnrollmentOut, RedeemBody, StudentClassOut, StudentClassPage)),
     modifiers(&BearerSecurity),
     tags((name = "student", description = "Students of the partner API: joining with invite codes")),
 )]

@@ -1,7 +1,8 @@
 //! Response bodies, with the seed's field names and order.
 
 use classhub_core::audit::AuditEvent;
-use classhub_core::class::{Class, ClassStatus};
+use classhub_core::catalog::{CostEstimate, Course, Model};
+use classhub_core::class::{Class, ClassStatus, ClassSummary};
 use classhub_core::invite::InviteCode;
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::time::ZoneName;
@@ -39,6 +40,10 @@ pub struct ClassOut<'a> {
     pub invite_only: Option<bool>,
     pub primary_model_id: Option<i64>,
     pub allowed_model_ids: Vec<i64>,
+    /// What the class may spend on AI use: a decimal with two places, as text (`"100.00"`),
+    /// or null (unlimited). GrowFit shows it after `allowed_model_ids`.
+    #[schema(value_type = Option<String>, example = "100.00")]
+    pub budget_limit: Option<String>,
     pub course_id: Option<i64>,
     /// The class's invite codes, newest first. Absent from a student's own class list.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,6 +71,7 @@ impl<'a> ClassOut<'a> {
             invite_only: f.invite_only,
             primary_model_id: f.primary_model_id.map(|m| m.0),
             allowed_model_ids: f.allowed_model_ids.iter().map(|m| m.0).collect(),
+            budget_limit: f.budget_limit.map(|b| b.to_string()),
             course_id: f.course_id.map(|c| c.0),
             invite_codes: None,
         }
@@ -170,6 +176,189 @@ impl From<&AuditEvent> for EventOut {
             before: e.before.clone(),
             after: e.after.clone(),
             request_id: e.request_id.clone(),
+        }
+    }
+}
+
+// Catalogue and courses (GrowFit)
+
+/// A page in GrowFit's order (`items` first), for the catalogue's lists.
+#[derive(Serialize, ToSchema)]
+pub struct ItemsPageOut<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub page: u64,
+    pub size: u32,
+}
+
+impl<T> ItemsPageOut<T> {
+    /// A page asked for with `limit` and `offset`: `page = offset / limit + 1`.
+    pub fn of<'a, U>(page: &'a Page<U>, req: PageRequest, f: impl FnMut(&'a U) -> T) -> ItemsPageOut<T> {
+        ItemsPageOut {
+            items: page.items.iter().map(f).collect(),
+            total: page.total,
+            page: req.offset / u64::from(req.limit.max(1)) + 1,
+            size: req.limit,
+        }
+    }
+}
+
+/// A model of the catalog (GrowFit's `ModelCatalogResponse`).
+#[derive(Serialize, ToSchema)]
+pub struct ModelOut<'a> {
+    pub id: i64,
+    pub provider: &'a str,
+    pub model_name: &'a str,
+    #[schema(value_type = String, pattern = "^(chat|embedding|stt|image|tts|rerank)$")]
+    pub modality: &'static str,
+    pub supports_parallel: bool,
+    /// Prices, free-form; the cost estimate reads `daily_fee_per_student`.
+    #[schema(value_type = Option<Object>)]
+    pub default_pricing: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    pub is_active: bool,
+    #[serde(serialize_with = "ser_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "ser_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl<'a> From<&'a Model> for ModelOut<'a> {
+    fn from(m: &'a Model) -> ModelOut<'a> {
+        ModelOut {
+            id: m.id.0,
+            provider: &m.provider,
+            model_name: &m.name,
+            modality: m.modality.as_str(),
+            supports_parallel: m.supports_parallel,
+            default_pricing: m.default_pricing.as_ref(),
+            is_active: m.is_active,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// A course (GrowFit's `CourseResponse`, in its order).
+#[derive(Serialize, ToSchema)]
+pub struct CourseOut<'a> {
+    pub title: &'a str,
+    pub course_key: &'a str,
+    #[schema(value_type = String, pattern = "^(draft|active|archived)$")]
+    pub status: &'static str,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub start_date: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub end_date: Option<String>,
+    pub description: Option<&'a str>,
+    pub id: i64,
+    #[serde(serialize_with = "ser_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "ser_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl<'a> From<&'a Course> for CourseOut<'a> {
+    fn from(c: &'a Course) -> CourseOut<'a> {
+        let f = &c.fields;
+        CourseOut {
+            title: &f.title,
+            course_key: &f.course_key,
+            status: f.status.as_str(),
+            start_date: f.start_date.map(|d| d.to_string()),
+            end_date: f.end_date.map(|d| d.to_string()),
+            description: f.description.as_deref(),
+            id: c.id.0,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A class card (GrowFit's `ClassSummaryResponse`, in its order). Amounts are decimals as
+/// text. classhub serves no AI practice and records no usage: `conversation_count`,
+/// `total_cost`, `budget_used` and `budget_percent` are zero.
+#[derive(Serialize, ToSchema)]
+pub struct ClassSummaryOut<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    #[schema(value_type = Option<String>, pattern = "^(planned|active|ended)$")]
+    pub status: Option<&'static str>,
+    pub description: Option<&'a str>,
+    #[serde(serialize_with = "ser_opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub start_at: Option<Timestamp>,
+    #[serde(serialize_with = "ser_opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub end_at: Option<Timestamp>,
+    pub capacity: Option<u32>,
+    #[schema(value_type = Option<String>, example = "100.00")]
+    pub budget_limit: Option<String>,
+    /// Students holding a seat.
+    pub student_count: u32,
+    pub conversation_count: u64,
+    #[schema(value_type = String, example = "0")]
+    pub total_cost: String,
+    /// Days from today to the end's date in the class's zone; null without an end.
+    pub days_remaining: Option<i64>,
+    #[schema(value_type = String, example = "0")]
+    pub budget_used: String,
+    #[schema(value_type = String, example = "0")]
+    pub budget_percent: String,
+    #[schema(value_type = String, pattern = "^(ok|warning|alert)$")]
+    pub budget_status: &'static str,
+    /// The first (in text order) of the class's codes that can be redeemed now.
+    pub invite_code: Option<String>,
+    #[serde(serialize_with = "ser_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl<'a> ClassSummaryOut<'a> {
+    pub fn new(c: &'a Class, s: ClassSummary) -> ClassSummaryOut<'a> {
+        let f = &c.fields;
+        ClassSummaryOut {
+            id: c.id.0,
+            name: &f.name,
+            status: f.status.map(ClassStatus::as_str),
+            description: f.description.as_deref(),
+            start_at: f.start_at,
+            end_at: f.end_at,
+            capacity: f.capacity,
+            budget_limit: f.budget_limit.map(|b| b.to_string()),
+            student_count: s.student_count,
+            conversation_count: s.conversation_count,
+            total_cost: s.total_cost.to_string(),
+            days_remaining: s.days_remaining,
+            budget_used: s.budget_used.to_string(),
+            budget_percent: s.budget_percent.to_string(),
+            budget_status: s.budget_status.as_str(),
+            invite_code: s.invite_code,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// A cost estimate: decimals as text (KRW).
+#[derive(Serialize, ToSchema)]
+pub struct CostEstimateOut {
+    #[schema(value_type = String, example = "50000")]
+    pub platform_fee: String,
+    #[schema(value_type = String, example = "52500.0")]
+    pub api_fee_estimate: String,
+    #[schema(value_type = String, example = "102500.0")]
+    pub total: String,
+}
+
+impl From<CostEstimate> for CostEstimateOut {
+    fn from(e: CostEstimate) -> CostEstimateOut {
+        CostEstimateOut {
+            platform_fee: e.platform_fee.to_string(),
+            api_fee_estimate: e.api_fee_estimate.to_string(),
+            total: e.total.to_string(),
         }
     }
 }

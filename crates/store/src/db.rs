@@ -8,7 +8,9 @@
 //!   writer already excludes every other writer, so there it is nothing);
 //! - `{skip locked}` likewise (`FOR UPDATE SKIP LOCKED`, for queues several processes share);
 //! - `{in $n}` tests membership in a list argument (`= ANY($n)`, or SQLite's
-//!   `IN (SELECT value FROM json_each(?n))`).
+//!   `IN (SELECT value FROM json_each(?n))`);
+//! - `{lower x}` lower-cases ASCII letters only, as SQLite's `lower` does (PostgreSQL's
+//!   `lower` under the `C` collation), so that text matches alike on both engines.
 //!
 //! Values differ per engine only in how they are bound and read: instants are
 //! `TIMESTAMPTZ` or integer microseconds, booleans `BOOLEAN` or 0/1, lists `BIGINT[]` or
@@ -82,6 +84,11 @@ fn translate(text: &str, engine: Engine) -> String {
                 out.push_str("IN (SELECT value FROM json_each(");
                 out.push_str(f[3..].trim());
                 out.push_str("))");
+            }
+            (f, engine) if f.starts_with("lower ") => {
+                out.push_str("lower(");
+                out.push_str(f[6..].trim());
+                out.push_str(if engine == Engine::Postgres { " COLLATE \"C\")" } else { ")" });
             }
             _ => panic!("unknown form {{{form}}} in a statement"),
         }
@@ -268,5 +275,8 @@ mod tests {
         let q = Query::new("SELECT id FROM outbox LIMIT $3 {skip locked}");
         assert_eq!(q.postgres(), "SELECT id FROM outbox LIMIT $3 FOR UPDATE SKIP LOCKED");
         assert_eq!(q.sqlite(), "SELECT id FROM outbox LIMIT ?3 ");
+        let q = Query::new("SELECT a FROM t WHERE {lower t.name} LIKE $1");
+        assert_eq!(q.postgres(), "SELECT a FROM t WHERE lower(t.name COLLATE \"C\") LIKE $1");
+        assert_eq!(q.sqlite(), "SELECT a FROM t WHERE lower(t.name) LIKE ?1");
     }
 }

@@ -7,16 +7,18 @@
 //! again and decides afresh.
 #![allow(async_fn_in_trait)]
 
+use classhub_core::account::{Account, EmailCode, EmailCodeId, NewEmailCode, RefreshGrant};
 use classhub_core::audit::{AuditEvent, Context, NewAuditEvent};
-use classhub_core::catalog::{Course, Model};
+use classhub_core::catalog::{Course, CourseFields, CourseFilter, Model, ModelFilter, NewModel};
 use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
-use classhub_core::invite::{InviteCode, MemberRole, Membership};
+use classhub_core::invite::{EnrollmentStatus, InviteCode, MemberRole, Membership};
 use classhub_core::lab::{
     Blueprint, CustomField, Email, LabSettings, Link, MemberRights, Policy, PolicyLeases, Project, ProjectMember,
     StudentProfile,
 };
 use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
+use classhub_core::roster::{PartnerStudent, StudentStats};
 use classhub_core::throttle::Counter;
 use classhub_core::user::{NewUser, Principal, User};
 use classhub_core::{
@@ -178,6 +180,80 @@ pub trait Read {
 
     /// The throttle counters of these keys (`None` for a key never counted), in their order.
     async fn throttles(&mut self, keys: &[[u8; 32]]) -> Result<Vec<Option<Counter>>>;
+
+    // Accounts (GrowFit)
+
+    /// A user's account.
+    async fn account(&mut self, user: UserId) -> Result<Option<Account>>;
+    /// The account with this (lower-cased) email, with its user and password hash.
+    async fn account_by_email(&mut self, email: &str) -> Result<Option<(User, Account, String)>>;
+    /// A verification of an email (lower-cased): the one whose token or verified token has
+    /// the hash `token`, else the email's most recent one verified at or after `since`.
+    async fn email_verification(
+        &mut self,
+        email: &str,
+        since: Timestamp,
+        token: Option<&[u8; 32]>,
+    ) -> Result<Option<EmailCode>>;
+
+    // Enrollments (GrowFit)
+
+    /// Whether some invite code has exactly `len` characters.
+    async fn code_length_in_use(&mut self, len: usize) -> Result<bool>;
+    /// A membership by its id (an enrollment's id).
+    async fn membership_by_id(&mut self, id: MembershipId) -> Result<Option<Membership>>;
+    /// A page of a user's enrollments as a student of partners' classes, in `statuses`, most
+    /// recently enrolled first, with what their class list shows: one statement for the page.
+    async fn student_classes(
+        &mut self,
+        user: UserId,
+        statuses: &[EnrollmentStatus],
+        page: PageRequest,
+    ) -> Result<Page<StudentClass>>;
+    /// A partner's record of a student.
+    async fn partner_student(&mut self, partner: UserId, user: UserId) -> Result<Option<PartnerStudent>>;
+    /// A page of a partner's students, most recently joined first (no total).
+    async fn partner_students(
+        &mut self,
+        partner: UserId,
+        filter: &StudentFilter,
+        page: PageRequest,
+    ) -> Result<Vec<PartnerStudent>>;
+    /// The enrollments of these users in the partner's classes, with each class's name, by id.
+    async fn enrollments_in_classes_of(
+        &mut self,
+        partner: UserId,
+        users: &[UserId],
+    ) -> Result<Vec<(Membership, String)>>;
+    /// A page of one user's enrollments in the partner's classes, with `status` if given,
+    /// most recently enrolled first.
+    async fn student_enrollments(
+        &mut self,
+        partner: UserId,
+        user: UserId,
+        status: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Vec<Membership>>;
+    /// The partner's students counted.
+    async fn student_stats(&mut self, partner: UserId) -> Result<StudentStats>;
+    /// The partner's classes in which the user has a membership, ascending.
+    async fn classes_with_student(&mut self, partner: UserId, user: UserId) -> Result<Vec<ClassId>>;
+
+    // Catalogue and courses (GrowFit)
+
+    /// A page of the model catalog, by provider then name (byte order).
+    async fn models_page(&mut self, filter: &ModelFilter, page: PageRequest) -> Result<Page<Model>>;
+    /// The model with this provider and name.
+    async fn model_named(&mut self, provider: &str, name: &str) -> Result<Option<ModelId>>;
+    /// A page of courses — one partner's, or everyone's — newest first.
+    async fn courses_page(
+        &mut self,
+        partner: Option<UserId>,
+        filter: &CourseFilter,
+        page: PageRequest,
+    ) -> Result<Page<Course>>;
+    /// The partner's course with this key.
+    async fn course_by_key(&mut self, partner: UserId, key: &str) -> Result<Option<CourseId>>;
 }
 
 /// Writes, inside one transaction. An error returned from a script rolls back everything
@@ -252,8 +328,8 @@ pub trait Tx: Read {
     async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], now: Timestamp) -> Result<()>;
     /// Revokes a live token; returns its user, or None if no live token has this hash.
     async fn revoke_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<Option<UserId>>;
-    async fn insert_model(&mut self, name: &str, provider: &str, now: Timestamp) -> Result<Model>;
-    async fn insert_course(&mut self, partner: UserId, title: &str, now: Timestamp) -> Result<Course>;
+    async fn insert_model(&mut self, model: &NewModel, now: Timestamp) -> Result<Model>;
+    async fn insert_course(&mut self, partner: UserId, fields: &CourseFields, now: Timestamp) -> Result<Course>;
 
     async fn insert_audit(&mut self, ctx: &Context, event: &NewAuditEvent) -> Result<()>;
 
@@ -326,4 +402,107 @@ pub trait Tx: Read {
     /// Forgets nonces expired at `now` and throttle counters untouched since `idle_before`
     /// and not blocked; returns how many of each.
     async fn prune_security(&mut self, now: Timestamp, idle_before: Timestamp) -> Result<(u64, u64)>;
+
+    // Accounts (GrowFit)
+
+    /// [`Read::email_verification`], locked until the transaction ends.
+    async fn email_verification_for_update(
+        &mut self,
+        email: &str,
+        since: Timestamp,
+        token: Option<&[u8; 32]>,
+    ) -> Result<Option<EmailCode>>;
+    /// The code request whose token has this hash, locked.
+    async fn email_code_for_update(&mut self, token_hash: &[u8; 32]) -> Result<Option<EmailCode>>;
+    async fn insert_email_code(&mut self, code: &NewEmailCode, now: Timestamp) -> Result<EmailCodeId>;
+    /// Counts a wrong code against a request that had `seen` wrong codes (a guarded update).
+    async fn count_code_attempt(&mut self, id: EmailCodeId, seen: u32) -> Result<()>;
+    /// Marks an open request verified, with the hash of its verified token.
+    async fn mark_code_verified(&mut self, id: EmailCodeId, verified_hash: &[u8; 32], now: Timestamp) -> Result<()>;
+    /// Uses up a verification that was not used yet.
+    async fn consume_verification(&mut self, id: EmailCodeId, now: Timestamp) -> Result<()>;
+    async fn insert_account(
+        &mut self,
+        user: UserId,
+        email: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<Account>;
+    /// Sets an account's email and, when given, its password hash.
+    async fn update_account(
+        &mut self,
+        user: UserId,
+        email: &str,
+        password_hash: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()>;
+    async fn record_account_login(&mut self, user: UserId, now: Timestamp) -> Result<()>;
+    async fn set_user_email(&mut self, user: UserId, email: &str) -> Result<()>;
+    async fn set_user_name(&mut self, user: UserId, name: &str) -> Result<()>;
+    async fn insert_refresh_token(
+        &mut self,
+        hash: &[u8; 32],
+        user: UserId,
+        access_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<()>;
+    /// The refresh token with this hash, locked.
+    async fn refresh_token_for_update(&mut self, hash: &[u8; 32]) -> Result<Option<RefreshGrant>>;
+    /// Marks an unused refresh token used.
+    async fn use_refresh_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<()>;
+    /// Revokes a user's live tokens but `except`; returns how many.
+    async fn revoke_user_tokens(&mut self, user: UserId, except: Option<&[u8; 32]>, now: Timestamp) -> Result<u64>;
+    /// Forgets code requests made before `before`, and refresh tokens used (or whose access
+    /// token was revoked) before it; returns how many rows.
+    async fn prune_accounts(&mut self, before: Timestamp) -> Result<u64>;
+
+    // Enrollments (GrowFit)
+
+    /// Inserts a membership with an enrollment status ([`Tx::insert_membership`] makes
+    /// active ones).
+    async fn insert_enrollment(
+        &mut self,
+        m: NewMember<'_>,
+        status: EnrollmentStatus,
+        now: Timestamp,
+    ) -> Result<Membership>;
+    /// Stores an enrollment's status, times and code, if it is still as `before` was.
+    async fn update_enrollment(&mut self, before: &Membership, after: &Membership) -> Result<()>;
+    /// [`Read::partner_student`], locked until the transaction ends.
+    async fn partner_student_for_update(&mut self, partner: UserId, user: UserId) -> Result<Option<PartnerStudent>>;
+    /// Records a partner's student unless there is one; true when it was recorded.
+    async fn insert_partner_student(&mut self, student: &PartnerStudent) -> Result<bool>;
+    async fn update_partner_student(&mut self, student: &PartnerStudent) -> Result<()>;
+    /// Deletes a partner's student; false when it was already gone.
+    async fn delete_partner_student(&mut self, partner: UserId, user: UserId) -> Result<bool>;
+
+    // Catalogue and courses (GrowFit)
+
+    /// The course, locked until the transaction ends (a course's update and deletion take
+    /// it first; class writes only key-share the course they newly name).
+    async fn course_for_update(&mut self, id: CourseId) -> Result<Option<Course>>;
+    async fn update_course(&mut self, id: CourseId, fields: &CourseFields, now: Timestamp) -> Result<Course>;
+    async fn delete_course(&mut self, id: CourseId) -> Result<()>;
+    /// The classes (of any owner) that name a course, locked, by ascending id.
+    async fn classes_of_course_for_update(&mut self, course: CourseId) -> Result<Vec<Class>>;
+}
+
+// Enrollments (GrowFit)
+
+/// A student's enrollment with what their class list shows of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudentClass {
+    pub enrollment: Membership,
+    pub class: Class,
+    pub course_title: Option<String>,
+    /// The name of the class's partner.
+    pub teacher_name: String,
+}
+
+/// Filters of a partner's student list: a status (compared as given), and text found in
+/// the name, email or contact (ASCII letters of any case).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StudentFilter {
+    pub status: Option<String>,
+    pub search: Option<String>,
 }

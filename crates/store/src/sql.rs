@@ -3,16 +3,20 @@
 //! column with its table's letter (`c_name`, `u_name`), so one mapper serves every query
 //! that selects the list, joins included.
 
+use classhub_core::account::{Account, EmailCode, EmailCodeId, NewEmailCode, RefreshGrant};
 use classhub_core::audit::{AuditEvent, Context, NewAuditEvent};
-use classhub_core::catalog::{Course, Model};
+use classhub_core::catalog::{
+    Course, CourseFields, CourseFilter, CourseStatus, Decimal, Modality, Model, ModelFilter, NewModel, fold,
+};
 use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
-use classhub_core::invite::{InviteCode, MemberRole, Membership};
+use classhub_core::invite::{EnrollmentStatus, InviteCode, MemberRole, Membership};
 use classhub_core::lab::{
     Address, Blueprint, CustomField, Email, FieldValue, LabSettings, Link, MemberRights, Policy, PolicyLeases, Project,
     ProjectMember, StudentProfile,
 };
 use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
+use classhub_core::roster::{PartnerStudent, StudentStats, StudentStatus};
 use classhub_core::throttle::Counter;
 use classhub_core::time::ZoneName;
 use classhub_core::user::{NewUser, Principal, User, UserKind};
@@ -25,7 +29,8 @@ use jiff::Timestamp;
 use crate::StoreError;
 use crate::db::{Arg, Db, JsonText, Query, Row, args, column, query};
 use crate::engine::{
-    ApiCredential, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, Read, Result, Tx,
+    ApiCredential, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, Read, Result, StudentClass,
+    StudentFilter, Tx,
 };
 
 /// An engine's connection seen through the primitives. `Tx` is implemented only for
@@ -119,7 +124,7 @@ macro_rules! class_cols {
          c.invite_only AS c_invite_only, c.primary_model_id AS c_primary_model_id, \
          c.allowed_model_ids AS c_allowed_model_ids, c.course_id AS c_course_id, c.member_count AS c_member_count, \
          c.version AS c_version, c.created_at AS c_created_at, c.updated_at AS c_updated_at, \
-         c.school_class AS c_school_class"
+         c.school_class AS c_school_class, c.budget_cents AS c_budget_cents"
     };
 }
 
@@ -144,12 +149,85 @@ fn class_row(r: &dyn Row) -> Result<Class> {
             allowed_model_ids: r.ints("c_allowed_model_ids")?.into_iter().map(ModelId).collect(),
             course_id: r.opt_int("c_course_id")?.map(CourseId),
             school_class: r.opt_text("c_school_class")?,
+            budget_limit: r.opt_int("c_budget_cents")?.map(Decimal::from_cents),
         },
         member_count: count_of(r, "c_member_count")?,
         version: r.int("c_version")?,
         created_at: r.time("c_created_at")?,
         updated_at: r.time("c_updated_at")?,
     })
+}
+
+macro_rules! model_cols {
+    () => {
+        "mo.id AS mo_id, mo.name AS mo_name, mo.provider AS mo_provider, mo.modality AS mo_modality, \
+         mo.supports_parallel AS mo_supports_parallel, mo.default_pricing AS mo_default_pricing, \
+         mo.is_active AS mo_is_active, mo.created_at AS mo_created_at, mo.updated_at AS mo_updated_at"
+    };
+}
+
+fn model_row(r: &dyn Row) -> Result<Model> {
+    Ok(Model {
+        id: ModelId(r.int("mo_id")?),
+        name: r.text("mo_name")?,
+        provider: r.text("mo_provider")?,
+        modality: stored(Modality::parse(&r.text("mo_modality")?), "modality")?,
+        supports_parallel: r.bool("mo_supports_parallel")?,
+        default_pricing: match r.json("mo_default_pricing")? {
+            Some(serde_json::Value::Object(m)) => Some(m),
+            _ => None,
+        },
+        is_active: r.bool("mo_is_active")?,
+        created_at: r.time("mo_created_at")?,
+        updated_at: r.time("mo_updated_at")?,
+    })
+}
+
+macro_rules! course_cols {
+    () => {
+        "co.id AS co_id, co.partner_id AS co_partner_id, co.title AS co_title, co.course_key AS co_course_key, \
+         co.status AS co_status, co.start_date AS co_start_date, co.end_date AS co_end_date, \
+         co.description AS co_description, co.created_at AS co_created_at, co.updated_at AS co_updated_at"
+    };
+}
+
+fn course_row(r: &dyn Row) -> Result<Course> {
+    let date = |col: &str| -> Result<Option<jiff::civil::Date>> {
+        r.opt_text(col)?.map(|d| d.parse::<jiff::civil::Date>().map_err(|e| column(col, e))).transpose()
+    };
+    Ok(Course {
+        id: CourseId(r.int("co_id")?),
+        partner_id: UserId(r.int("co_partner_id")?),
+        fields: CourseFields {
+            title: r.text("co_title")?,
+            course_key: r.text("co_course_key")?,
+            status: stored(CourseStatus::parse(&r.text("co_status")?), "course status")?,
+            start_date: date("co_start_date")?,
+            end_date: date("co_end_date")?,
+            description: r.opt_text("co_description")?,
+        },
+        created_at: r.time("co_created_at")?,
+        updated_at: r.time("co_updated_at")?,
+    })
+}
+
+/// `%text%` for `LIKE … ESCAPE '\'`: the text [`fold`]ed, its wildcards taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for ch in fold(text).chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// A course's dates as stored: `YYYY-MM-DD` text on both engines.
+fn date_text(d: Option<jiff::civil::Date>) -> Option<String> {
+    d.map(|d| d.to_string())
 }
 
 macro_rules! code_cols {
@@ -181,7 +259,8 @@ macro_rules! membership_cols {
     () => {
         "m.id AS m_id, m.class_id AS m_class_id, m.user_id AS m_user_id, m.role AS m_role, \
          m.joined_at AS m_joined_at, m.invite_code_id AS m_invite_code_id, m.invited_at AS m_invited_at, \
-         m.logged_in_at AS m_logged_in_at, m.env_creation_disabled AS m_env_creation_disabled"
+         m.logged_in_at AS m_logged_in_at, m.env_creation_disabled AS m_env_creation_disabled, \
+         m.status AS m_status, m.completed_at AS m_completed_at"
     };
 }
 
@@ -196,6 +275,8 @@ fn membership_row(r: &dyn Row) -> Result<Membership> {
         invited_at: r.opt_time("m_invited_at")?,
         logged_in_at: r.opt_time("m_logged_in_at")?,
         env_creation_disabled: r.bool("m_env_creation_disabled")?,
+        status: stored(EnrollmentStatus::parse(&r.text("m_status")?), "enrollment status")?,
+        completed_at: r.opt_time("m_completed_at")?,
     })
 }
 
@@ -405,6 +486,89 @@ fn ids<T: Copy>(v: &[T], f: impl Fn(T) -> i64) -> Vec<i64> {
     v.iter().map(|x| f(*x)).collect()
 }
 
+// ---- accounts (GrowFit) ----------------------------------------------------------------------
+
+macro_rules! account_cols {
+    () => {
+        "ac.user_id AS ac_user_id, ac.email AS ac_email, ac.created_at AS ac_created_at, \
+         ac.updated_at AS ac_updated_at, ac.last_login_at AS ac_last_login_at"
+    };
+}
+
+fn account_row(r: &dyn Row) -> Result<Account> {
+    Ok(Account {
+        user_id: UserId(r.int("ac_user_id")?),
+        email: r.text("ac_email")?,
+        created_at: r.time("ac_created_at")?,
+        updated_at: r.time("ac_updated_at")?,
+        last_login_at: r.opt_time("ac_last_login_at")?,
+    })
+}
+
+macro_rules! email_code_cols {
+    () => {
+        "ec.id AS ec_id, ec.email AS ec_email, ec.code_hash AS ec_code_hash, ec.attempts AS ec_attempts, \
+         ec.created_at AS ec_created_at, ec.expires_at AS ec_expires_at, ec.verified_at AS ec_verified_at, \
+         ec.consumed_at AS ec_consumed_at"
+    };
+}
+
+fn hash32(r: &dyn Row, col: &str) -> Result<[u8; 32]> {
+    let bytes = r.bytes(col)?;
+    bytes.as_slice().try_into().map_err(|_| column(col, format!("{} bytes where 32 were expected", bytes.len())))
+}
+
+fn email_code_row(r: &dyn Row) -> Result<EmailCode> {
+    Ok(EmailCode {
+        id: EmailCodeId(r.int("ec_id")?),
+        email: r.text("ec_email")?,
+        code_hash: hash32(r, "ec_code_hash")?,
+        attempts: count_of(r, "ec_attempts")?,
+        created_at: r.time("ec_created_at")?,
+        expires_at: r.time("ec_expires_at")?,
+        verified_at: r.opt_time("ec_verified_at")?,
+        consumed_at: r.opt_time("ec_consumed_at")?,
+    })
+}
+
+// Enrollments (GrowFit)
+
+macro_rules! student_cols {
+    () => {
+        "ps.partner_id AS ps_partner_id, ps.user_id AS ps_user_id, ps.full_name AS ps_full_name, \
+         ps.email AS ps_email, ps.status AS ps_status, ps.joined_at AS ps_joined_at, \
+         ps.primary_contact AS ps_primary_contact, ps.notes AS ps_notes"
+    };
+}
+
+fn student_row(r: &dyn Row) -> Result<PartnerStudent> {
+    Ok(PartnerStudent {
+        partner_id: UserId(r.int("ps_partner_id")?),
+        user_id: UserId(r.int("ps_user_id")?),
+        full_name: r.text("ps_full_name")?,
+        email: r.opt_text("ps_email")?,
+        status: stored(StudentStatus::parse(&r.text("ps_status")?), "student status")?,
+        joined_at: r.time("ps_joined_at")?,
+        primary_contact: r.opt_text("ps_primary_contact")?,
+        notes: r.opt_text("ps_notes")?,
+    })
+}
+
+/// A `LIKE … ESCAPE '\'` pattern finding `text` anywhere, its ASCII letters lower-cased
+/// (the column is, with `{lower …}`).
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c.to_ascii_lowercase());
+    }
+    p.push('%');
+    p
+}
+
 // ---- reads ----------------------------------------------------------------------------------
 
 impl<D: Db, W> Read for Sql<'_, D, W> {
@@ -606,14 +770,19 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
                     ", ",
                     user_cols!(),
                     " FROM memberships m JOIN users u ON u.id = m.user_id \
-                     WHERE m.class_id = $1 ORDER BY m.joined_at DESC, m.id DESC LIMIT $2 OFFSET $3"
+                     WHERE m.class_id = $1 AND m.status <> 'dropped' ORDER BY m.joined_at DESC, m.id DESC \
+                     LIMIT $2 OFFSET $3"
                 ),
                 &args![class.0, limit, offset],
                 member_row,
             )
             .await?;
-        let total =
-            self.count(query!("SELECT COUNT(*) AS n FROM memberships WHERE class_id = $1"), &args![class.0]).await?;
+        let total = self
+            .count(
+                query!("SELECT COUNT(*) AS n FROM memberships WHERE class_id = $1 AND status <> 'dropped'"),
+                &args![class.0],
+            )
+            .await?;
         Ok(Page { total, items })
     }
 
@@ -674,10 +843,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn course(&mut self, id: CourseId) -> Result<Option<Course>> {
-        self.one(query!("SELECT id, partner_id, title FROM courses WHERE id = $1"), &args![id.0], |r| {
-            Ok(Course { id: CourseId(r.int("id")?), partner_id: UserId(r.int("partner_id")?), title: r.text("title")? })
-        })
-        .await
+        self.one(query!("SELECT ", course_cols!(), " FROM courses co WHERE co.id = $1"), &args![id.0], course_row).await
     }
 
     async fn api_credential(&mut self, api_id: &str) -> Result<Option<ApiCredential>> {
@@ -824,14 +990,36 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
 
     async fn broken_invariants(&mut self) -> Result<Vec<String>> {
         // Each check names what breaks; the first few offending rows are shown.
-        let checks: [(&Query, &str); 8] = [
+        let checks: [(&Query, &str); 11] = [
             (
                 query!(
                     "SELECT c.id AS id FROM classes c WHERE c.member_count <> \
-                     (SELECT COUNT(*) FROM memberships m WHERE m.class_id = c.id AND m.role = 'student') \
-                     ORDER BY c.id LIMIT 5"
+                     (SELECT COUNT(*) FROM memberships m WHERE m.class_id = c.id AND m.role = 'student' \
+                     AND m.status <> 'dropped') ORDER BY c.id LIMIT 5"
                 ),
                 "class seat counts differ from their students",
+            ),
+            (
+                query!(
+                    "SELECT m.id AS id FROM memberships m JOIN classes c ON c.id = m.class_id \
+                     WHERE c.kind = 'class' AND m.role = 'student' AND NOT EXISTS (SELECT 1 FROM partner_students ps \
+                     WHERE ps.partner_id = c.owner_id AND ps.user_id = m.user_id) ORDER BY m.id LIMIT 5"
+                ),
+                "enrollments whose student is not their partner's",
+            ),
+            (
+                query!(
+                    "SELECT id FROM memberships WHERE completed_at IS NOT NULL AND completed_at < joined_at \
+                     ORDER BY id LIMIT 5"
+                ),
+                "enrollments completed before they began",
+            ),
+            (
+                query!(
+                    "SELECT id FROM memberships WHERE role <> 'student' \
+                     AND (status <> 'active' OR completed_at IS NOT NULL) ORDER BY id LIMIT 5"
+                ),
+                "instructors with an enrollment status",
             ),
             (
                 query!(
@@ -911,6 +1099,296 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         }
         Ok(out)
     }
+
+    // Accounts (GrowFit)
+
+    async fn account(&mut self, user: UserId) -> Result<Option<Account>> {
+        self.one(
+            query!("SELECT ", account_cols!(), " FROM accounts ac WHERE ac.user_id = $1"),
+            &args![user.0],
+            account_row,
+        )
+        .await
+    }
+
+    async fn account_by_email(&mut self, email: &str) -> Result<Option<(User, Account, String)>> {
+        let q = query!(
+            "SELECT ",
+            user_cols!(),
+            ", ",
+            account_cols!(),
+            ", ac.password_hash AS ac_password_hash FROM accounts ac JOIN users u ON u.id = ac.user_id \
+             WHERE ac.email = $1"
+        );
+        self.one(q, &args![email], |r| Ok((user_row(r)?, account_row(r)?, r.text("ac_password_hash")?))).await
+    }
+
+    async fn email_verification(
+        &mut self,
+        email: &str,
+        since: Timestamp,
+        token: Option<&[u8; 32]>,
+    ) -> Result<Option<EmailCode>> {
+        match token {
+            Some(h) => {
+                let q = query!(
+                    "SELECT ",
+                    email_code_cols!(),
+                    " FROM email_codes ec WHERE ec.email = $1 AND (ec.verified_hash = $2 OR ec.token_hash = $2)"
+                );
+                self.one(q, &args![email, h], email_code_row).await
+            }
+            None => {
+                let q = query!(
+                    "SELECT ",
+                    email_code_cols!(),
+                    " FROM email_codes ec WHERE ec.email = $1 AND ec.verified_at IS NOT NULL AND ec.verified_at >= $2 \
+                     ORDER BY ec.verified_at DESC, ec.id DESC LIMIT 1"
+                );
+                self.one(q, &args![email, since], email_code_row).await
+            }
+        }
+    }
+
+    // Enrollments (GrowFit)
+
+    async fn code_length_in_use(&mut self, len: usize) -> Result<bool> {
+        let len = i64::try_from(len).unwrap_or(i64::MAX);
+        let q = query!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM invite_codes WHERE length(code) = $1 LIMIT 1) AS one");
+        Ok(self.count(q, &args![len]).await? > 0)
+    }
+
+    async fn membership_by_id(&mut self, id: MembershipId) -> Result<Option<Membership>> {
+        self.one(
+            query!("SELECT ", membership_cols!(), " FROM memberships m WHERE m.id = $1"),
+            &args![id.0],
+            membership_row,
+        )
+        .await
+    }
+
+    async fn student_classes(
+        &mut self,
+        user: UserId,
+        statuses: &[EnrollmentStatus],
+        page: PageRequest,
+    ) -> Result<Page<StudentClass>> {
+        let Some(first) = statuses.first() else {
+            return Ok(Page { total: 0, items: Vec::new() });
+        };
+        // Up to four statuses, the first repeated in the places left.
+        let s = |i: usize| statuses.get(i).unwrap_or(first).as_str();
+        let (limit, offset) = page_args(page);
+        let items = self
+            .all(
+                query!(
+                    "SELECT ",
+                    membership_cols!(),
+                    ", ",
+                    class_cols!(),
+                    ", co.title AS co_title, o.name AS o_name FROM memberships m \
+                     JOIN classes c ON c.id = m.class_id JOIN users o ON o.id = c.owner_id \
+                     LEFT JOIN courses co ON co.id = c.course_id \
+                     WHERE m.user_id = $1 AND m.role = 'student' AND c.kind = 'class' AND m.status IN ($2, $3, $4, $5) \
+                     ORDER BY m.joined_at DESC, m.id DESC LIMIT $6 OFFSET $7"
+                ),
+                &args![user.0, s(0), s(1), s(2), s(3), limit, offset],
+                |r| {
+                    Ok(StudentClass {
+                        enrollment: membership_row(r)?,
+                        class: class_row(r)?,
+                        course_title: r.opt_text("co_title")?,
+                        teacher_name: r.text("o_name")?,
+                    })
+                },
+            )
+            .await?;
+        let total = self
+            .count(
+                query!(
+                    "SELECT COUNT(*) AS n FROM memberships m JOIN classes c ON c.id = m.class_id \
+                     WHERE m.user_id = $1 AND m.role = 'student' AND c.kind = 'class' AND m.status IN ($2, $3, $4, $5)"
+                ),
+                &args![user.0, s(0), s(1), s(2), s(3)],
+            )
+            .await?;
+        Ok(Page { total, items })
+    }
+
+    async fn partner_student(&mut self, partner: UserId, user: UserId) -> Result<Option<PartnerStudent>> {
+        let q = query!(
+            "SELECT ",
+            student_cols!(),
+            " FROM partner_students ps WHERE ps.partner_id = $1 AND ps.user_id = $2"
+        );
+        self.one(q, &args![partner.0, user.0], student_row).await
+    }
+
+    async fn partner_students(
+        &mut self,
+        partner: UserId,
+        filter: &StudentFilter,
+        page: PageRequest,
+    ) -> Result<Vec<PartnerStudent>> {
+        let (limit, offset) = page_args(page);
+        let pattern = filter.search.as_deref().map(like_pattern);
+        let q = query!(
+            "SELECT ",
+            student_cols!(),
+            " FROM partner_students ps WHERE ps.partner_id = $1 \
+             AND (CAST($2 AS TEXT) IS NULL OR ps.status = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR {lower ps.full_name} LIKE $3 ESCAPE '\\' \
+                  OR {lower ps.email} LIKE $3 ESCAPE '\\' OR {lower ps.primary_contact} LIKE $3 ESCAPE '\\') \
+             ORDER BY ps.joined_at DESC, ps.user_id DESC LIMIT $4 OFFSET $5"
+        );
+        self.all(q, &args![partner.0, filter.status, pattern, limit, offset], student_row).await
+    }
+
+    async fn enrollments_in_classes_of(
+        &mut self,
+        partner: UserId,
+        users: &[UserId],
+    ) -> Result<Vec<(Membership, String)>> {
+        let list = ids(users, |u| u.0);
+        let q = query!(
+            "SELECT ",
+            membership_cols!(),
+            ", c.name AS c_name FROM memberships m JOIN classes c ON c.id = m.class_id \
+             WHERE c.owner_id = $1 AND c.kind = 'class' AND m.role = 'student' AND m.user_id {in $2} ORDER BY m.id"
+        );
+        self.all(q, &args![partner.0, list], |r| Ok((membership_row(r)?, r.text("c_name")?))).await
+    }
+
+    async fn student_enrollments(
+        &mut self,
+        partner: UserId,
+        user: UserId,
+        status: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Vec<Membership>> {
+        let (limit, offset) = page_args(page);
+        let q = query!(
+            "SELECT ",
+            membership_cols!(),
+            " FROM memberships m JOIN classes c ON c.id = m.class_id \
+             WHERE c.owner_id = $1 AND c.kind = 'class' AND m.role = 'student' AND m.user_id = $2 \
+             AND (CAST($3 AS TEXT) IS NULL OR m.status = $3) \
+             ORDER BY m.joined_at DESC, m.id DESC LIMIT $4 OFFSET $5"
+        );
+        self.all(q, &args![partner.0, user.0, status, limit, offset], membership_row).await
+    }
+
+    async fn student_stats(&mut self, partner: UserId) -> Result<StudentStats> {
+        let q = query!(
+            "SELECT (SELECT COUNT(*) FROM partner_students WHERE partner_id = $1) AS total, \
+             (SELECT COUNT(*) FROM partner_students WHERE partner_id = $1 AND status = 'active') AS active, \
+             (SELECT COUNT(DISTINCT m.user_id) FROM memberships m JOIN classes c ON c.id = m.class_id \
+              WHERE c.owner_id = $1 AND c.kind = 'class' AND m.role = 'student' AND m.status = 'completed') AS completed"
+        );
+        let count = |r: &dyn Row, col: &str| Ok::<u64, StoreError>(r.int(col)?.max(0) as u64);
+        let stats = self
+            .one(q, &args![partner.0], |r| {
+                Ok(StudentStats {
+                    total: count(r, "total")?,
+                    active: count(r, "active")?,
+                    completed: count(r, "completed")?,
+                })
+            })
+            .await?;
+        Ok(stats.unwrap_or_default())
+    }
+
+    async fn classes_with_student(&mut self, partner: UserId, user: UserId) -> Result<Vec<ClassId>> {
+        let q = query!(
+            "SELECT m.class_id AS id FROM memberships m JOIN classes c ON c.id = m.class_id \
+             WHERE c.owner_id = $1 AND c.kind = 'class' AND m.role = 'student' AND m.user_id = $2 ORDER BY m.class_id"
+        );
+        self.all(q, &args![partner.0, user.0], |r| Ok(ClassId(r.int("id")?))).await
+    }
+
+    // Catalogue and courses (GrowFit)
+
+    async fn models_page(&mut self, f: &ModelFilter, page: PageRequest) -> Result<Page<Model>> {
+        let (limit, offset) = page_args(page);
+        let name = f.name_contains.as_deref().map(contains_pattern);
+        let (provider, modality) = (f.provider.as_deref(), f.modality.as_deref());
+        let items = self
+            .all(
+                query!(
+                    "SELECT ",
+                    model_cols!(),
+                    " FROM models mo WHERE (CAST($1 AS TEXT) IS NULL OR mo.provider = $1) \
+                     AND (CAST($2 AS TEXT) IS NULL OR mo.modality = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR {lower mo.name} LIKE $3 ESCAPE '\\') \
+                     AND (mo.is_active OR NOT $4) \
+                     ORDER BY mo.provider, mo.name, mo.id LIMIT $5 OFFSET $6"
+                ),
+                &args![provider, modality, name, f.only_active, limit, offset],
+                model_row,
+            )
+            .await?;
+        let total = self
+            .count(
+                query!(
+                    "SELECT COUNT(*) AS n FROM models mo WHERE (CAST($1 AS TEXT) IS NULL OR mo.provider = $1) \
+                     AND (CAST($2 AS TEXT) IS NULL OR mo.modality = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR {lower mo.name} LIKE $3 ESCAPE '\\') \
+                     AND (mo.is_active OR NOT $4)"
+                ),
+                &args![provider, modality, name, f.only_active],
+            )
+            .await?;
+        Ok(Page { total, items })
+    }
+
+    async fn model_named(&mut self, provider: &str, name: &str) -> Result<Option<ModelId>> {
+        let q = query!("SELECT id FROM models WHERE provider = $1 AND name = $2");
+        self.one(q, &args![provider, name], |r| Ok(ModelId(r.int("id")?))).await
+    }
+
+    async fn courses_page(
+        &mut self,
+        partner: Option<UserId>,
+        f: &CourseFilter,
+        page: PageRequest,
+    ) -> Result<Page<Course>> {
+        let (limit, offset) = page_args(page);
+        let partner = partner.map(|p| p.0);
+        let search = f.search.as_deref().map(contains_pattern);
+        let status = f.status.as_deref();
+        let items = self
+            .all(
+                query!(
+                    "SELECT ",
+                    course_cols!(),
+                    " FROM courses co WHERE (CAST($1 AS BIGINT) IS NULL OR co.partner_id = $1) \
+                     AND (CAST($2 AS TEXT) IS NULL OR co.status = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR {lower co.title} LIKE $3 ESCAPE '\\' \
+                          OR {lower co.course_key} LIKE $3 ESCAPE '\\') \
+                     ORDER BY co.created_at DESC, co.id DESC LIMIT $4 OFFSET $5"
+                ),
+                &args![partner, status, search, limit, offset],
+                course_row,
+            )
+            .await?;
+        let total = self
+            .count(
+                query!(
+                    "SELECT COUNT(*) AS n FROM courses co WHERE (CAST($1 AS BIGINT) IS NULL OR co.partner_id = $1) \
+                     AND (CAST($2 AS TEXT) IS NULL OR co.status = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR {lower co.title} LIKE $3 ESCAPE '\\' \
+                          OR {lower co.course_key} LIKE $3 ESCAPE '\\')"
+                ),
+                &args![partner, status, search],
+            )
+            .await?;
+        Ok(Page { total, items })
+    }
+
+    async fn course_by_key(&mut self, partner: UserId, key: &str) -> Result<Option<CourseId>> {
+        let q = query!("SELECT id FROM courses WHERE partner_id = $1 AND course_key = $2");
+        self.one(q, &args![partner.0, key], |r| Ok(CourseId(r.int("id")?))).await
+    }
 }
 
 // ---- writes ---------------------------------------------------------------------------------
@@ -922,17 +1400,24 @@ struct ClassValues<'a> {
     primary: Option<i64>,
     allowed: Vec<i64>,
     course: Option<i64>,
+    /// The budget in hundredths.
+    budget: Option<i64>,
 }
 
 impl ClassValues<'_> {
-    fn of(f: &ClassFields) -> ClassValues<'_> {
-        ClassValues {
+    fn of(f: &ClassFields) -> Result<ClassValues<'_>> {
+        let budget = match f.budget_limit {
+            None => None,
+            Some(b) => Some(b.to_cents().ok_or_else(|| StoreError::Internal(format!("budget {b} is not storable")))?),
+        };
+        Ok(ClassValues {
             status: f.status.map(ClassStatus::as_str),
             zone: f.timezone.as_ref().map(ZoneName::as_str),
             primary: f.primary_model_id.map(|m| m.0),
             allowed: ids(&f.allowed_model_ids, |m| m.0),
             course: f.course_id.map(|c| c.0),
-        }
+            budget,
+        })
     }
 }
 
@@ -954,14 +1439,14 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         fields: &ClassFields,
         now: Timestamp,
     ) -> Result<Class> {
-        let (f, v) = (fields, ClassValues::of(fields));
+        let (f, v) = (fields, ClassValues::of(fields)?);
         let id = self
             .insert(
                 query!(
                     "INSERT INTO classes (name, status, description, start_at, end_at, capacity, timezone, location, \
                      online_url, invite_only, primary_model_id, allowed_model_ids, course_id, school_class, \
-                     owner_id, kind, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) \
+                     owner_id, kind, created_at, updated_at, budget_cents) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18) \
                      RETURNING id"
                 ),
                 &args![
@@ -981,7 +1466,8 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
                     f.school_class,
                     owner.0,
                     kind.as_str(),
-                    now
+                    now,
+                    v.budget
                 ],
             )
             .await?;
@@ -998,13 +1484,13 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     }
 
     async fn update_class(&mut self, id: ClassId, fields: &ClassFields, now: Timestamp) -> Result<Class> {
-        let (f, v) = (fields, ClassValues::of(fields));
+        let (f, v) = (fields, ClassValues::of(fields)?);
         self.exec_one(
             query!(
                 "UPDATE classes SET name = $1, status = $2, description = $3, start_at = $4, end_at = $5, \
                  capacity = $6, timezone = $7, location = $8, online_url = $9, invite_only = $10, \
                  primary_model_id = $11, allowed_model_ids = $12, course_id = $13, school_class = $14, \
-                 updated_at = $15, version = version + 1 WHERE id = $16"
+                 updated_at = $15, version = version + 1, budget_cents = $17 WHERE id = $16"
             ),
             &args![
                 f.name,
@@ -1022,7 +1508,8 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
                 v.course,
                 f.school_class,
                 now,
-                id.0
+                id.0,
+                v.budget
             ],
             "updating a class",
         )
@@ -1126,28 +1613,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     }
 
     async fn insert_membership(&mut self, m: NewMember<'_>, now: Timestamp) -> Result<Membership> {
-        let code = m.code.map(|c| c.0);
-        let id = self
-            .insert(
-                query!(
-                    "INSERT INTO memberships (class_id, user_id, role, position, joined_at, invite_code_id, email) \
-                     VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM memberships WHERE class_id = $1), \
-                     $4, $5, $6) RETURNING id"
-                ),
-                &args![m.class_id.0, m.user_id.0, m.role.as_str(), now, code, m.email],
-            )
-            .await?;
-        Ok(Membership {
-            id: MembershipId(id),
-            class_id: m.class_id,
-            user_id: m.user_id,
-            role: m.role,
-            joined_at: now,
-            invite_code_id: m.code,
-            invited_at: None,
-            logged_in_at: None,
-            env_creation_disabled: false,
-        })
+        self.insert_enrollment(m, EnrollmentStatus::Active, now).await
     }
 
     async fn delete_membership(&mut self, id: MembershipId) -> Result<bool> {
@@ -1190,7 +1656,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.exec_one(
             query!(
                 "UPDATE classes SET member_count = \
-                 (SELECT COUNT(*) FROM memberships WHERE class_id = $1 AND role = 'student'), \
+                 (SELECT COUNT(*) FROM memberships WHERE class_id = $1 AND role = 'student' AND status <> 'dropped'), \
                  version = version + 1 WHERE id = $1"
             ),
             &args![class.0],
@@ -1306,16 +1772,38 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.one(q, &args![hash, now], |r| Ok(UserId(r.int("user_id")?))).await
     }
 
-    async fn insert_model(&mut self, name: &str, provider: &str, now: Timestamp) -> Result<Model> {
-        let q = query!("INSERT INTO models (name, provider, created_at) VALUES ($1, $2, $3) RETURNING id");
-        let id = self.insert(q, &args![name, provider, now]).await?;
-        Ok(Model { id: ModelId(id), name: name.into(), provider: provider.into() })
+    async fn insert_model(&mut self, m: &NewModel, now: Timestamp) -> Result<Model> {
+        let q = query!(
+            "INSERT INTO models (name, provider, modality, supports_parallel, default_pricing, is_active, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id"
+        );
+        let pricing = m.default_pricing.as_ref().map(|p| JsonText(serde_json::Value::Object(p.clone()).to_string()));
+        let id = self
+            .insert(q, &args![m.name, m.provider, m.modality.as_str(), m.supports_parallel, pricing, m.is_active, now])
+            .await?;
+        Ok(Model {
+            id: ModelId(id),
+            name: m.name.clone(),
+            provider: m.provider.clone(),
+            modality: m.modality,
+            supports_parallel: m.supports_parallel,
+            default_pricing: m.default_pricing.clone(),
+            is_active: m.is_active,
+            created_at: now,
+            updated_at: now,
+        })
     }
 
-    async fn insert_course(&mut self, partner: UserId, title: &str, now: Timestamp) -> Result<Course> {
-        let q = query!("INSERT INTO courses (partner_id, title, created_at) VALUES ($1, $2, $3) RETURNING id");
-        let id = self.insert(q, &args![partner.0, title, now]).await?;
-        Ok(Course { id: CourseId(id), partner_id: partner, title: title.into() })
+    async fn insert_course(&mut self, partner: UserId, f: &CourseFields, now: Timestamp) -> Result<Course> {
+        let q = query!(
+            "INSERT INTO courses (partner_id, title, course_key, status, start_date, end_date, description, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id"
+        );
+        let (start, end) = (date_text(f.start_date), date_text(f.end_date));
+        let id = self
+            .insert(q, &args![partner.0, f.title, f.course_key, f.status.as_str(), start, end, f.description, now])
+            .await?;
+        Ok(Course { id: CourseId(id), partner_id: partner, fields: f.clone(), created_at: now, updated_at: now })
     }
 
     async fn insert_audit(&mut self, ctx: &Context, e: &NewAuditEvent) -> Result<()> {
@@ -1662,5 +2150,321 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         )
         .await?;
         self.setting(name).await?.ok_or_else(|| StoreError::Internal(format!("setting {name} vanished")))
+    }
+
+    // Accounts (GrowFit)
+
+    async fn email_verification_for_update(
+        &mut self,
+        email: &str,
+        since: Timestamp,
+        token: Option<&[u8; 32]>,
+    ) -> Result<Option<EmailCode>> {
+        match token {
+            Some(h) => {
+                let q = query!(
+                    "SELECT ",
+                    email_code_cols!(),
+                    " FROM email_codes ec WHERE ec.email = $1 AND (ec.verified_hash = $2 OR ec.token_hash = $2) \
+                     {for update}"
+                );
+                self.one(q, &args![email, h], email_code_row).await
+            }
+            None => {
+                let q = query!(
+                    "SELECT ",
+                    email_code_cols!(),
+                    " FROM email_codes ec WHERE ec.email = $1 AND ec.verified_at IS NOT NULL AND ec.verified_at >= $2 \
+                     ORDER BY ec.verified_at DESC, ec.id DESC LIMIT 1 {for update}"
+                );
+                self.one(q, &args![email, since], email_code_row).await
+            }
+        }
+    }
+
+    async fn email_code_for_update(&mut self, token_hash: &[u8; 32]) -> Result<Option<EmailCode>> {
+        let q = query!("SELECT ", email_code_cols!(), " FROM email_codes ec WHERE ec.token_hash = $1 {for update}");
+        self.one(q, &args![token_hash], email_code_row).await
+    }
+
+    async fn insert_email_code(&mut self, c: &NewEmailCode, now: Timestamp) -> Result<EmailCodeId> {
+        let q = query!(
+            "INSERT INTO email_codes (token_hash, email, code_hash, attempts, created_at, expires_at) \
+             VALUES ($1, $2, $3, 0, $4, $5) RETURNING id"
+        );
+        Ok(EmailCodeId(self.insert(q, &args![c.token_hash, c.email, c.code_hash, now, c.expires_at]).await?))
+    }
+
+    async fn count_code_attempt(&mut self, id: EmailCodeId, seen: u32) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE email_codes SET attempts = attempts + 1 \
+                 WHERE id = $1 AND attempts = $2 AND verified_at IS NULL AND consumed_at IS NULL"
+            ),
+            &args![id.0, seen],
+            "counting a wrong code",
+        )
+        .await
+    }
+
+    async fn mark_code_verified(&mut self, id: EmailCodeId, verified_hash: &[u8; 32], now: Timestamp) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE email_codes SET verified_at = $2, verified_hash = $3 \
+                 WHERE id = $1 AND verified_at IS NULL AND consumed_at IS NULL"
+            ),
+            &args![id.0, now, verified_hash],
+            "verifying a code",
+        )
+        .await
+    }
+
+    async fn consume_verification(&mut self, id: EmailCodeId, now: Timestamp) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE email_codes SET consumed_at = $2 WHERE id = $1 AND verified_at IS NOT NULL AND consumed_at IS NULL"
+            ),
+            &args![id.0, now],
+            "using a verification",
+        )
+        .await
+    }
+
+    async fn insert_account(
+        &mut self,
+        user: UserId,
+        email: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<Account> {
+        self.exec_one(
+            query!(
+                "INSERT INTO accounts (user_id, email, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)"
+            ),
+            &args![user.0, email, password_hash, now],
+            "making an account",
+        )
+        .await?;
+        Ok(Account { user_id: user, email: email.to_string(), created_at: now, updated_at: now, last_login_at: None })
+    }
+
+    async fn update_account(
+        &mut self,
+        user: UserId,
+        email: &str,
+        password_hash: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE accounts SET email = $2, password_hash = COALESCE($3, password_hash), updated_at = $4 \
+                 WHERE user_id = $1"
+            ),
+            &args![user.0, email, password_hash, now],
+            "changing an account",
+        )
+        .await
+    }
+
+    async fn record_account_login(&mut self, user: UserId, now: Timestamp) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE accounts SET last_login_at = $2, updated_at = $2 WHERE user_id = $1"),
+            &args![user.0, now],
+            "recording a sign-in",
+        )
+        .await
+    }
+
+    async fn set_user_email(&mut self, user: UserId, email: &str) -> Result<()> {
+        self.exec_one(query!("UPDATE users SET email = $2 WHERE id = $1"), &args![user.0, email], "changing an email")
+            .await
+    }
+
+    async fn set_user_name(&mut self, user: UserId, name: &str) -> Result<()> {
+        self.exec_one(query!("UPDATE users SET name = $2 WHERE id = $1"), &args![user.0, name], "renaming a user").await
+    }
+
+    async fn insert_refresh_token(
+        &mut self,
+        hash: &[u8; 32],
+        user: UserId,
+        access_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.exec_one(
+            query!("INSERT INTO refresh_tokens (hash, user_id, access_hash, created_at) VALUES ($1, $2, $3, $4)"),
+            &args![hash, user.0, access_hash, now],
+            "storing a refresh token",
+        )
+        .await
+    }
+
+    async fn refresh_token_for_update(&mut self, hash: &[u8; 32]) -> Result<Option<RefreshGrant>> {
+        let q = query!("SELECT user_id, access_hash, used_at FROM refresh_tokens WHERE hash = $1 {for update}");
+        self.one(q, &args![hash], |r| {
+            Ok(RefreshGrant {
+                user_id: UserId(r.int("user_id")?),
+                access_hash: hash32(r, "access_hash")?,
+                used_at: r.opt_time("used_at")?,
+            })
+        })
+        .await
+    }
+
+    async fn use_refresh_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<()> {
+        self.exec_one(
+            query!("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL"),
+            &args![hash, now],
+            "using a refresh token",
+        )
+        .await
+    }
+
+    async fn revoke_user_tokens(&mut self, user: UserId, except: Option<&[u8; 32]>, now: Timestamp) -> Result<u64> {
+        // A hash no token has stands for "no exception".
+        let keep: &[u8] = match except {
+            Some(h) => h,
+            None => &[],
+        };
+        self.exec(
+            query!("UPDATE tokens SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL AND hash <> $2"),
+            &args![user.0, keep, now],
+        )
+        .await
+    }
+
+    async fn prune_accounts(&mut self, before: Timestamp) -> Result<u64> {
+        let codes = self.exec(query!("DELETE FROM email_codes WHERE created_at < $1"), &args![before]).await?;
+        let refresh = self
+            .exec(
+                query!(
+                    "DELETE FROM refresh_tokens WHERE used_at < $1 \
+                     OR access_hash IN (SELECT hash FROM tokens WHERE revoked_at < $1)"
+                ),
+                &args![before],
+            )
+            .await?;
+        Ok(codes + refresh)
+    }
+
+    // Enrollments (GrowFit)
+
+    async fn insert_enrollment(
+        &mut self,
+        m: NewMember<'_>,
+        status: EnrollmentStatus,
+        now: Timestamp,
+    ) -> Result<Membership> {
+        let code = m.code.map(|c| c.0);
+        let id = self
+            .insert(
+                query!(
+                    "INSERT INTO memberships (class_id, user_id, role, position, joined_at, invite_code_id, email, status) \
+                     VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM memberships WHERE class_id = $1), \
+                     $4, $5, $6, $7) RETURNING id"
+                ),
+                &args![m.class_id.0, m.user_id.0, m.role.as_str(), now, code, m.email, status.as_str()],
+            )
+            .await?;
+        Ok(Membership {
+            id: MembershipId(id),
+            class_id: m.class_id,
+            user_id: m.user_id,
+            role: m.role,
+            joined_at: now,
+            invite_code_id: m.code,
+            invited_at: None,
+            logged_in_at: None,
+            env_creation_disabled: false,
+            status,
+            completed_at: None,
+        })
+    }
+
+    async fn update_enrollment(&mut self, before: &Membership, after: &Membership) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE memberships SET status = $3, joined_at = $4, completed_at = $5, invite_code_id = $6 \
+                 WHERE id = $1 AND status = $2"
+            ),
+            &args![
+                after.id.0,
+                before.status.as_str(),
+                after.status.as_str(),
+                after.joined_at,
+                after.completed_at,
+                after.invite_code_id.map(|c| c.0)
+            ],
+            "updating an enrollment",
+        )
+        .await
+    }
+
+    async fn partner_student_for_update(&mut self, partner: UserId, user: UserId) -> Result<Option<PartnerStudent>> {
+        let q = query!(
+            "SELECT ",
+            student_cols!(),
+            " FROM partner_students ps WHERE ps.partner_id = $1 AND ps.user_id = $2 {for update}"
+        );
+        self.one(q, &args![partner.0, user.0], student_row).await
+    }
+
+    async fn insert_partner_student(&mut self, s: &PartnerStudent) -> Result<bool> {
+        let q = query!(
+            "INSERT INTO partner_students (partner_id, user_id, full_name, email, status, joined_at, primary_contact, \
+             notes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (partner_id, user_id) DO NOTHING"
+        );
+        let status = s.status.as_str();
+        let a =
+            args![s.partner_id.0, s.user_id.0, s.full_name, s.email, status, s.joined_at, s.primary_contact, s.notes];
+        Ok(self.exec(q, &a).await? == 1)
+    }
+
+    async fn update_partner_student(&mut self, s: &PartnerStudent) -> Result<()> {
+        self.exec_one(
+            query!(
+                "UPDATE partner_students SET full_name = $3, email = $4, status = $5, primary_contact = $6, notes = $7 \
+                 WHERE partner_id = $1 AND user_id = $2"
+            ),
+            &args![s.partner_id.0, s.user_id.0, s.full_name, s.email, s.status.as_str(), s.primary_contact, s.notes],
+            "updating a partner's student",
+        )
+        .await
+    }
+
+    async fn delete_partner_student(&mut self, partner: UserId, user: UserId) -> Result<bool> {
+        let q = query!("DELETE FROM partner_students WHERE partner_id = $1 AND user_id = $2");
+        Ok(self.exec(q, &args![partner.0, user.0]).await? == 1)
+    }
+
+    // Catalogue and courses (GrowFit)
+
+    async fn course_for_update(&mut self, id: CourseId) -> Result<Option<Course>> {
+        let q = query!("SELECT ", course_cols!(), " FROM courses co WHERE co.id = $1 {for update}");
+        self.one(q, &args![id.0], course_row).await
+    }
+
+    async fn update_course(&mut self, id: CourseId, f: &CourseFields, now: Timestamp) -> Result<Course> {
+        let (start, end) = (date_text(f.start_date), date_text(f.end_date));
+        self.exec_one(
+            query!(
+                "UPDATE courses SET title = $2, course_key = $3, status = $4, start_date = $5, end_date = $6, \
+                 description = $7, updated_at = $8 WHERE id = $1"
+            ),
+            &args![id.0, f.title, f.course_key, f.status.as_str(), start, end, f.description, now],
+            "updating a course",
+        )
+        .await?;
+        let course = self.course(id).await?;
+        course.ok_or_else(|| StoreError::Retry(format!("course {id} vanished during its update")))
+    }
+
+    async fn delete_course(&mut self, id: CourseId) -> Result<()> {
+        self.exec_one(query!("DELETE FROM courses WHERE id = $1"), &args![id.0], "deleting a course").await
+    }
+
+    async fn classes_of_course_for_update(&mut self, course: CourseId) -> Result<Vec<Class>> {
+        let q = query!("SELECT ", class_cols!(), " FROM classes c WHERE c.course_id = $1 ORDER BY c.id {for update}");
+        self.all(q, &args![course.0], class_row).await
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use classhub_core::audit::Context;
+use classhub_core::catalog::{CourseFilter, CoursePatch, CourseStatus, Decimal, Modality, ModelFilter, NewModel};
 use classhub_core::class::{ClassKind, ClassPatch, ClassStatus, IfMatch};
 use classhub_core::error::Entity;
 use classhub_core::invite::{CodeRequest, CodeSwitch, CodeUnavailable, MemberRole};
@@ -27,7 +28,7 @@ use classhub_core::{
 use classhub_store::engine::{ClassFilter, LabSummary, Member, OutboxMessage};
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCourse, CreateCustomField, CreateModel, CreatePolicy, CreateProject, CreateProjectMember,
-    MemberCredentials,
+    DailyFees, DeleteCourse, GetCourse, ListCourses, ListModels, MemberCredentials, UpdateCourse,
 };
 use classhub_store::ops::check::BrokenInvariants;
 use classhub_store::ops::classes::{ClassHistory, CreateClass, DeleteClass, GetClass, ListClasses, UpdateClass};
@@ -221,7 +222,7 @@ fn update(owner: UserId, class_id: ClassId, patch: ClassPatch) -> UpdateClass {
 }
 
 fn redeem(student: UserId, code: &str) -> Redeem {
-    Redeem { ctx: ctx(Some(student)), student, code: code.into(), throttle: vec![] }
+    Redeem { ctx: ctx(Some(student)), student, code: code.into(), throttle: vec![], code_length: 8 }
 }
 
 /// A redemption, its refusal folded back into the store's error.
@@ -320,10 +321,10 @@ async fn catalog_entries_are_checked_and_recorded(e: Engine) {
     let s = student(&e.store, 1).await;
     let mark = e.audit_trail().await.len();
 
-    let model = CreateModel { ctx: ctx(None), name: " GPT ".into(), provider: "OpenAI".into() };
+    let model = CreateModel { ctx: ctx(None), model: NewModel::named(" GPT ", "OpenAI") };
     let model = e.store.write(model).await.unwrap();
     assert_eq!((model.name.as_str(), model.provider.as_str()), ("GPT", "OpenAI"));
-    let err = e.store.write(CreateModel { ctx: ctx(None), name: "  ".into(), provider: "x\0".into() }).await;
+    let err = e.store.write(CreateModel { ctx: ctx(None), model: NewModel::named("  ", "x\0") }).await;
     assert_eq!(
         domain(err.unwrap_err()),
         DomainError::Invalid(vec![
@@ -332,9 +333,9 @@ async fn catalog_entries_are_checked_and_recorded(e: Engine) {
         ])
     );
 
-    let course = |partner_id: UserId, title: &str| CreateCourse { ctx: ctx(None), partner_id, title: title.into() };
+    let course = |partner_id: UserId, title: &str| CreateCourse::titled(ctx(None), partner_id, title);
     let algebra = e.store.write(course(p, " Algebra ")).await.unwrap();
-    assert_eq!((algebra.partner_id, algebra.title.as_str()), (p, "Algebra"));
+    assert_eq!((algebra.partner_id, algebra.fields.title.as_str()), (p, "Algebra"));
     // Only partners have courses: a student, or nobody, is not a partner.
     for who in [s, UserId(999_999)] {
         let err = e.store.write(course(who, "Geometry")).await.unwrap_err();
@@ -497,10 +498,10 @@ async fn classes_round_trip(e: Engine) {
 async fn class_patches_are_checked_against_the_catalog_and_the_roster(e: Engine) {
     let (p, _) = partner(&e.store).await;
     let (q, _) = partner(&e.store).await;
-    let model = |name: &str| CreateModel { ctx: ctx(None), name: name.into(), provider: "x".into() };
+    let model = |name: &str| CreateModel { ctx: ctx(None), model: NewModel::named(name, "x") };
     let m1 = e.store.write(model("m1")).await.unwrap().id;
     let m2 = e.store.write(model("m2")).await.unwrap().id;
-    let course = |partner_id| CreateCourse { ctx: ctx(None), partner_id, title: "c".into() };
+    let course = |partner_id| CreateCourse::titled(ctx(None), partner_id, "c");
     let mine = e.store.write(course(p)).await.unwrap().id;
     let theirs = e.store.write(course(q)).await.unwrap().id;
 
@@ -517,16 +518,20 @@ async fn class_patches_are_checked_against_the_catalog_and_the_roster(e: Engine)
     assert_eq!((class.fields.primary_model_id, class.fields.allowed_model_ids.clone()), (Some(m2), vec![m2, m1]));
     assert_eq!((class.fields.course_id, class.fields.status), (Some(mine), Some(ClassStatus::Planned)));
 
+    // Any partner's course may be named (as in GrowFit); a course that does not exist may not.
+    let borrowed = ClassPatch { course_id: Patch::Set(theirs.0), ..named("borrowed") };
+    let borrowed = e.store.write(create(p, borrowed)).await.unwrap().class;
+    assert_eq!(borrowed.fields.course_id, Some(theirs));
     let unknown = ClassPatch {
         primary_model_id: Patch::Set(999_999),
         allowed_model_ids: Patch::Set(vec![m1.0, 999_998]),
-        course_id: Patch::Set(theirs.0),
+        course_id: Patch::Set(999_997),
         ..named("x")
     };
     assert_eq!(
         domain(e.store.write(create(p, unknown)).await.unwrap_err()),
         DomainError::Invalid(vec![
-            Violation::new("course_id", Problem::UnknownCourse(theirs.0)),
+            Violation::new("course_id", Problem::UnknownCourse(999_997)),
             Violation::new("primary_model_id", Problem::UnknownModel(999_999)),
             Violation::at("allowed_model_ids", 1, Problem::UnknownModel(999_998)),
         ])
@@ -581,8 +586,8 @@ async fn class_patches_are_checked_against_the_catalog_and_the_roster(e: Engine)
 async fn every_class_field_round_trips_and_clears(e: Engine) {
     let (p, _) = partner(&e.store).await;
     let (q, _) = partner(&e.store).await;
-    let model = e.store.write(CreateModel { ctx: ctx(None), name: "m".into(), provider: "x".into() }).await.unwrap().id;
-    let course = e.store.write(CreateCourse { ctx: ctx(None), partner_id: p, title: "c".into() }).await.unwrap().id;
+    let model = e.store.write(CreateModel { ctx: ctx(None), model: NewModel::named("m", "x") }).await.unwrap().id;
+    let course = e.store.write(CreateCourse::titled(ctx(None), p, "c")).await.unwrap().id;
     let full = ClassPatch {
         name: Patch::Set("Everything".into()),
         status: Patch::Set(ClassStatus::Active),
@@ -598,8 +603,10 @@ async fn every_class_field_round_trips_and_clears(e: Engine) {
         course_id: Patch::Set(course.0),
         primary_model_id: Patch::Set(model.0),
         allowed_model_ids: Patch::Set(vec![]),
+        budget_limit: Patch::Set(Decimal::parse("1234.5").unwrap()),
     };
     let created = e.store.write(create(p, full)).await.unwrap();
+    assert_eq!(created.class.fields.budget_limit.map(|b| b.to_string()).as_deref(), Some("1234.50"));
     let f = &created.class.fields;
     assert_eq!(f.timezone.as_ref().map(ZoneName::as_str), Some("America/New_York"));
     assert_eq!((f.start_at, f.end_at), (Some(ts("2030-07-01T13:00:00Z")), Some(ts("2030-07-01T17:30:00.123456Z"))));
@@ -629,6 +636,7 @@ async fn every_class_field_round_trips_and_clears(e: Engine) {
         course_id: Patch::Clear,
         primary_model_id: Patch::Clear,
         allowed_model_ids: Patch::Clear,
+        budget_limit: Patch::Clear,
         ..ClassPatch::default()
     };
     let blank = e.store.write(update(p, id, cleared)).await.unwrap();
@@ -654,7 +662,7 @@ async fn every_class_field_round_trips_and_clears(e: Engine) {
     let fold_problem = Problem::LocalTimeAmbiguous("2030-11-03T01:30:00".into(), "America/New_York".into());
     assert_eq!(domain(fold), invalid("end_at", fold_problem));
     let backwards = e.store.write(update(p, id, zoned(local(5, 2, 9, 0), local(5, 1, 9, 0)))).await.unwrap_err();
-    assert_eq!(domain(backwards), invalid("end_at", Problem::EndNotAfterStart));
+    assert_eq!(domain(backwards), invalid("end_at", Problem::EndBeforeStart("end_at", "start_at")));
     let odd = ClassPatch {
         timezone: Patch::Set("Nowhere".into()),
         location: Patch::Set("l".repeat(501)),
@@ -681,7 +689,7 @@ async fn every_class_field_round_trips_and_clears(e: Engine) {
 async fn classes_are_listed_by_filter_and_deleted_with_their_rows(e: Engine) {
     let (p, _) = partner(&e.store).await;
     let (q, _) = partner(&e.store).await;
-    let course = e.store.write(CreateCourse { ctx: ctx(None), partner_id: p, title: "c".into() }).await.unwrap().id;
+    let course = e.store.write(CreateCourse::titled(ctx(None), p, "c")).await.unwrap().id;
     let a = ClassPatch { status: Patch::Set(ClassStatus::Active), course_id: Patch::Set(course.0), ..named("a") };
     let a = e.store.write(create(p, a)).await.unwrap();
     let b = e.store.write(create(p, named("b"))).await.unwrap();
@@ -925,9 +933,17 @@ async fn redemption_refusals_come_in_the_documented_order(e: Engine) {
     let class_now = e.store.read(GetClass { owner: p, class_id: id }).await.unwrap();
     assert_eq!((class_now.class.member_count, class_now.codes[0].used_count), (1, 1));
     assert_eq!(domain(enroll(&e.store, redeem(s2, &code.code)).await.unwrap_err()), DomainError::ClassFull);
-    for unknown in ["!!", "ZZZZ-ZZZZ-ZZZZ-ZZ", ""] {
-        let err = enroll(&e.store, redeem(s2, unknown)).await.unwrap_err();
-        assert_eq!(domain(err), DomainError::NotFound(Entity::InviteCode), "{unknown:?}");
+    // A code's length that no code has (and input that cannot be a code) is malformed;
+    // one of a length in use is merely unknown.
+    let malformed = DomainError::CodeUnavailable(CodeUnavailable::Malformed);
+    for (typed, refusal) in [
+        ("ZZZZ-ZZZZ", DomainError::NotFound(Entity::InviteCode)),
+        ("!!", malformed.clone()),
+        ("ZZZZ-ZZZZ-ZZZZ-ZZ", malformed.clone()),
+        ("", malformed),
+    ] {
+        let err = enroll(&e.store, redeem(s2, typed)).await.unwrap_err();
+        assert_eq!(domain(err), refusal, "{typed:?}");
     }
 
     // An unusable code answers before a full class, and even to a member.
@@ -2565,6 +2581,564 @@ async fn deleting_an_account_takes_its_groups_and_memberships(e: Engine) {
     sound(&e).await;
 }
 
+// ---- enrollments (GrowFit) ------------------------------------------------------------------
+
+use classhub_core::invite::EnrollmentStatus;
+use classhub_core::roster::{EnrollmentChange, StudentChange, StudentStats, StudentStatus};
+use classhub_store::engine::StudentFilter;
+use classhub_store::ops::roster::{LeaveEnrollment, MyEnrollments};
+use classhub_store::ops::students::{
+    AddEnrollment, ChangeEnrollment, DeleteEnrollment, DeletePartnerStudent, EnrollmentAction, GetPartnerStudent,
+    ListPartnerStudents, PartnerStudentDetails, PartnerStudentStats, StudentEnrollments, UpdatePartnerStudent,
+};
+
+fn mine(user: UserId, statuses: &[EnrollmentStatus]) -> MyEnrollments {
+    MyEnrollments { user, statuses: statuses.to_vec(), page: PageRequest::default() }
+}
+
+fn act(partner: UserId, id: MembershipId, action: EnrollmentAction) -> ChangeEnrollment {
+    ChangeEnrollment { ctx: ctx(Some(partner)), partner, enrollment: id, action }
+}
+
+fn add(partner: UserId, user: UserId, class_id: ClassId, status: Option<EnrollmentStatus>) -> AddEnrollment {
+    AddEnrollment { ctx: ctx(Some(partner)), partner, user, class_id, status, code: None }
+}
+
+async fn seats_of(e: &Engine, owner: UserId, class_id: ClassId) -> (u32, Vec<u32>) {
+    let v = e.store.read(GetClass { owner, class_id }).await.unwrap();
+    (v.class.member_count, v.codes.iter().map(|c| c.used_count).collect())
+}
+
+/// Codes are six characters by default; a code made earlier with another length stays
+/// redeemable; input of a length no code has cannot be a code.
+async fn codes_of_every_length_in_use_are_redeemable(e: Engine) {
+    let (p, _) = partner(&e.store).await;
+    let six = e.store.write(CreateClass { code_length: 6, ..create(p, named("six")) }).await.unwrap();
+    let eight = e.store.write(create(p, named("eight"))).await.unwrap();
+    assert_eq!((six.codes[0].code.len(), eight.codes[0].code.len()), (6, 8));
+    let s = student(&e.store, 1).await;
+    let at = |code: &str| Redeem { code_length: 6, ..redeem(s, code) };
+    assert!(enroll(&e.store, at(&six.codes[0].code)).await.unwrap().created);
+    assert!(enroll(&e.store, at(&eight.codes[0].code)).await.unwrap().created);
+    let malformed = DomainError::CodeUnavailable(CodeUnavailable::Malformed);
+    let unknown = DomainError::NotFound(Entity::InviteCode);
+    for (typed, refusal) in [
+        ("ZZZZZZ", &unknown),
+        ("zz-zz-zz-zz", &unknown),
+        ("ZZZZZZZ", &malformed),
+        ("ZZZZZ", &malformed),
+        ("ZZZZZ0", &malformed),
+        ("", &malformed),
+    ] {
+        assert_eq!(&domain(enroll(&e.store, at(typed)).await.unwrap_err()), refusal, "{typed:?}");
+    }
+    sound(&e).await;
+}
+
+/// An enrollment's status moves its seat: dropping frees it, taking it back needs a free
+/// one; completing keeps it. A student sees their active and completed classes, and ends
+/// their own enrollments only.
+async fn enrollments_move_seats_with_their_status(e: Engine) {
+    let (p, _) = partner(&e.store).await;
+    let (q, _) = partner(&e.store).await;
+    let class = e.store.write(create(p, ClassPatch { capacity: Patch::Set(2), ..named("two") })).await.unwrap();
+    let (id, code) = (class.class.id, class.codes[0].code.clone());
+    let (s1, s2, s3) = (student(&e.store, 1).await, student(&e.store, 2).await, student(&e.store, 3).await);
+    let m1 = enroll(&e.store, redeem(s1, &code)).await.unwrap().membership;
+    let m2 = enroll(&e.store, redeem(s2, &code)).await.unwrap().membership;
+    assert_eq!((m1.status, m1.completed_at), (EnrollmentStatus::Active, None));
+
+    let page = e.store.read(mine(s1, &[EnrollmentStatus::Active, EnrollmentStatus::Completed])).await.unwrap();
+    assert_eq!(page.total, 1);
+    let item = &page.items[0];
+    assert_eq!(
+        (item.enrollment.id, item.class.id, item.course_title.as_deref(), item.teacher_name.as_str()),
+        (m1.id, id, None, "P")
+    );
+
+    // Drop frees the seat; a third student takes it; the dropped one cannot come back.
+    let dropped = e.store.write(act(p, m1.id, EnrollmentAction::Drop)).await.unwrap();
+    assert_eq!(dropped.status, EnrollmentStatus::Dropped);
+    assert_eq!(seats_of(&e, p, id).await, (1, vec![2]));
+    assert_eq!(
+        e.store.write(act(p, m1.id, EnrollmentAction::Drop)).await.unwrap(),
+        dropped,
+        "a repeat changes nothing"
+    );
+    assert!(enroll(&e.store, redeem(s3, &code)).await.unwrap().created);
+    let again = enroll(&e.store, redeem(s1, &code)).await.unwrap();
+    assert_eq!((again.created, again.membership.status), (false, EnrollmentStatus::Dropped));
+    assert_eq!(
+        domain(e.store.write(act(p, m1.id, EnrollmentAction::Complete)).await.unwrap_err()),
+        DomainError::ClassFull
+    );
+    assert_eq!(
+        e.store.read(mine(s1, &[EnrollmentStatus::Active, EnrollmentStatus::Completed])).await.unwrap().total,
+        0
+    );
+    assert_eq!(e.store.read(mine(s1, &[EnrollmentStatus::Dropped])).await.unwrap().total, 1);
+
+    // Completing keeps the seat and records when.
+    let done = e.store.write(act(p, m2.id, EnrollmentAction::Complete)).await.unwrap();
+    assert_eq!(done.status, EnrollmentStatus::Completed);
+    assert!(done.completed_at.is_some_and(|t| t >= done.joined_at));
+    assert_eq!(seats_of(&e, p, id).await, (2, vec![3]));
+
+    // A change: checked, then applied with its seat move.
+    let bad =
+        EnrollmentChange { class_id: Patch::Set(ClassId(999)), status: Patch::Clear, ..EnrollmentChange::default() };
+    let err = domain(e.store.write(act(p, m2.id, EnrollmentAction::Change(bad))).await.unwrap_err());
+    assert!(matches!(&err, DomainError::Invalid(v) if v.len() == 2), "{err:?}");
+    let inactive = EnrollmentChange {
+        status: Patch::Set(EnrollmentStatus::Inactive),
+        completed_at: Patch::Clear,
+        ..EnrollmentChange::default()
+    };
+    let m2b = e.store.write(act(p, m2.id, EnrollmentAction::Change(inactive))).await.unwrap();
+    assert_eq!((m2b.status, m2b.completed_at), (EnrollmentStatus::Inactive, None));
+
+    // Another partner's enrollment, another student's, a missing one: not found alike.
+    let not_found = DomainError::NotFound(Entity::Membership);
+    assert_eq!(domain(e.store.write(act(q, m2.id, EnrollmentAction::Drop)).await.unwrap_err()), not_found);
+    let del = |partner, enrollment| DeleteEnrollment { ctx: ctx(Some(partner)), partner, enrollment };
+    assert_eq!(domain(e.store.write(del(q, m2.id)).await.unwrap_err()), not_found);
+    let leave = |student, enrollment| LeaveEnrollment { ctx: ctx(Some(student)), student, enrollment };
+    assert_eq!(domain(e.store.write(leave(s3, m2.id)).await.unwrap_err()), not_found);
+    assert_eq!(domain(e.store.write(leave(s3, MembershipId(999_999))).await.unwrap_err()), not_found);
+
+    // Leaving and deleting free what they held, once.
+    e.store.write(leave(s2, m2.id)).await.unwrap();
+    assert_eq!(domain(e.store.write(leave(s2, m2.id)).await.unwrap_err()), not_found);
+    assert_eq!(seats_of(&e, p, id).await, (1, vec![3]));
+    e.store.write(del(p, m1.id)).await.unwrap();
+    assert_eq!(seats_of(&e, p, id).await, (1, vec![3]), "a dropped enrollment held no seat");
+    assert_eq!(
+        class_actions(&e, p, id).await,
+        [
+            "membership.delete",
+            "membership.delete",
+            "membership.update",
+            "membership.update",
+            "membership.create",
+            "membership.update",
+            "membership.create",
+            "membership.create",
+            "invite_code.create",
+            "class.create"
+        ]
+    );
+    sound(&e).await;
+}
+
+/// A partner's students: made on first joining, one per partner and user; listed, counted,
+/// changed; enrolled by the partner in its own classes only; deleted with their
+/// enrollments.
+async fn partner_students_are_kept_changed_and_deleted(e: Engine) {
+    let (p, _) = partner(&e.store).await;
+    let (q, _) = partner(&e.store).await;
+    let a = e.store.write(create(p, ClassPatch { capacity: Patch::Set(1), ..named("a") })).await.unwrap();
+    let b = e.store.write(create(p, named("b"))).await.unwrap();
+    let theirs = e.store.write(create(q, named("theirs"))).await.unwrap();
+    let (s1, s2, s3) = (student(&e.store, 1).await, student(&e.store, 2).await, student(&e.store, 3).await);
+    let mark = e.audit_trail().await.len();
+    let m1 = enroll(&e.store, redeem(s1, &a.codes[0].code)).await.unwrap().membership;
+    enroll(&e.store, redeem(s1, &b.codes[0].code)).await.unwrap();
+    enroll(&e.store, redeem(s2, &b.codes[0].code)).await.unwrap();
+    enroll(&e.store, redeem(s2, &theirs.codes[0].code)).await.unwrap();
+    let made: Vec<Event> = e.audited_since(mark).await.into_iter().filter(|e| e.0 == "student.create").collect();
+    assert_eq!(
+        made,
+        [event("student.create", None, s1.0), event("student.create", None, s2.0), event("student.create", None, s2.0)]
+    );
+
+    let list =
+        |filter: StudentFilter| ListPartnerStudents { partner: p, filter, page: PageRequest { limit: 200, offset: 0 } };
+    let users = |v: Vec<classhub_core::roster::PartnerStudent>| v.into_iter().map(|s| s.user_id).collect::<Vec<_>>();
+    assert_eq!(users(e.store.read(list(StudentFilter::default())).await.unwrap()), [s2, s1]);
+    let found = |text: &str| StudentFilter { search: Some(text.into()), ..StudentFilter::default() };
+    assert_eq!(users(e.store.read(list(found("S1@EXAMPLE"))).await.unwrap()), [s1]);
+    assert_eq!(users(e.store.read(list(found("%"))).await.unwrap()), Vec::<UserId>::new());
+    let one = e.store.read(GetPartnerStudent { partner: p, user: s1 }).await.unwrap();
+    assert_eq!(
+        (one.full_name.as_str(), one.email.as_deref(), one.status),
+        ("s1", Some("s1@example.com"), StudentStatus::Active)
+    );
+    assert_eq!(
+        domain(e.store.read(GetPartnerStudent { partner: q, user: s1 }).await.unwrap_err()),
+        DomainError::NotFound(Entity::Student)
+    );
+
+    // Changes.
+    let update = |change| UpdatePartnerStudent { ctx: ctx(Some(p)), partner: p, user: s1, change };
+    let change = StudentChange {
+        full_name: Patch::Set("Ann".into()),
+        status: Patch::Set(StudentStatus::Inactive),
+        notes: Patch::Set("n".into()),
+        ..StudentChange::default()
+    };
+    let changed = e.store.write(update(change.clone())).await.unwrap();
+    assert_eq!(
+        (changed.full_name.as_str(), changed.status, changed.notes.as_deref()),
+        ("Ann", StudentStatus::Inactive, Some("n"))
+    );
+    let mark = e.audit_trail().await.len();
+    assert_eq!(e.store.write(update(change)).await.unwrap(), changed);
+    assert!(e.audited_since(mark).await.is_empty(), "a change that changes nothing writes nothing");
+    let bad = StudentChange { full_name: Patch::Clear, user_id: Patch::Set(s2.0), ..StudentChange::default() };
+    assert!(matches!(domain(e.store.write(update(bad)).await.unwrap_err()), DomainError::Invalid(v) if v.len() == 2));
+    let inactive = StudentFilter { status: Some("inactive".into()), ..StudentFilter::default() };
+    assert_eq!(users(e.store.read(list(inactive)).await.unwrap()), [s1]);
+
+    // Counting and details.
+    e.store.write(act(p, m1.id, EnrollmentAction::Complete)).await.unwrap();
+    let stats = e.store.read(PartnerStudentStats { partner: p }).await.unwrap();
+    assert_eq!(stats, StudentStats { total: 2, active: 1, completed: 1 });
+    assert_eq!(stats.engagement_tenths(), 500);
+    let details = e
+        .store
+        .read(PartnerStudentDetails {
+            partner: p,
+            filter: StudentFilter::default(),
+            page: PageRequest { limit: 200, offset: 0 },
+        })
+        .await
+        .unwrap();
+    let shown: Vec<(UserId, Vec<(ClassId, String)>)> = details
+        .iter()
+        .map(|d| (d.student.user_id, d.enrollments.iter().map(|(m, name)| (m.class_id, name.clone())).collect()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (s2, vec![(b.class.id, "b".to_string())]),
+            (s1, vec![(a.class.id, "a".to_string()), (b.class.id, "b".to_string())])
+        ]
+    );
+
+    // The partner enrolls its students in its own classes only.
+    let existing = e.store.write(add(p, s1, b.class.id, None)).await.unwrap();
+    assert!(!existing.created);
+    assert_eq!(domain(e.store.write(add(p, s2, a.class.id, None)).await.unwrap_err()), DomainError::ClassFull);
+    let dropped = e.store.write(add(p, s2, a.class.id, Some(EnrollmentStatus::Dropped))).await.unwrap();
+    assert_eq!((dropped.created, dropped.membership.status), (true, EnrollmentStatus::Dropped));
+    assert_eq!(
+        domain(e.store.write(add(p, s2, theirs.class.id, None)).await.unwrap_err()),
+        DomainError::NotFound(Entity::Class)
+    );
+    assert_eq!(
+        domain(e.store.write(add(q, s1, theirs.class.id, None)).await.unwrap_err()),
+        DomainError::NotFound(Entity::Student)
+    );
+    enroll(&e.store, redeem(s3, &b.codes[0].code)).await.unwrap();
+    let with_code = AddEnrollment { code: Some(b.codes[0].id), ..add(p, s3, a.class.id, None) };
+    let err = domain(e.store.write(with_code).await.unwrap_err());
+    assert_eq!(err, DomainError::invalid("invite_code_id", Problem::Unknown(Entity::InviteCode)));
+    let listed = StudentEnrollments { partner: p, user: s2, status: None, page: PageRequest { limit: 200, offset: 0 } };
+    let ids: Vec<MembershipId> = e.store.read(listed).await.unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(ids.len(), 2);
+    let listed = StudentEnrollments {
+        partner: p,
+        user: s2,
+        status: Some("dropped".into()),
+        page: PageRequest { limit: 200, offset: 0 },
+    };
+    assert_eq!(e.store.read(listed).await.unwrap(), std::slice::from_ref(&dropped.membership));
+
+    // Deleting a student takes their enrollments in the partner's classes, and frees seats.
+    let gone = DeletePartnerStudent { ctx: ctx(Some(p)), partner: p, user: s1 };
+    e.store.write(gone).await.unwrap();
+    let again = DeletePartnerStudent { ctx: ctx(Some(p)), partner: p, user: s1 };
+    assert_eq!(domain(e.store.write(again).await.unwrap_err()), DomainError::NotFound(Entity::Student));
+    assert_eq!(seats_of(&e, p, a.class.id).await.0, 0);
+    assert_eq!(seats_of(&e, p, b.class.id).await.0, 2);
+    assert_eq!(e.store.read(mine(s1, &EnrollmentStatus::ALL)).await.unwrap().total, 0);
+    assert_eq!(e.store.read(mine(s2, &EnrollmentStatus::ALL)).await.unwrap().total, 3);
+    // Coming back makes a new record.
+    assert!(enroll(&e.store, redeem(s1, &a.codes[0].code)).await.unwrap().created);
+    assert_eq!(e.store.read(GetPartnerStudent { partner: p, user: s1 }).await.unwrap().full_name, "s1");
+    sound(&e).await;
+}
+
+/// Writes on enrollments race without breaking a rule: one student's duplicate redeems make
+/// one enrollment; drops, completions, leaves and redeems on the last seats keep the count;
+/// a student deleted while enrolled keeps no enrollment.
+async fn enrollment_writes_race(e: Engine) {
+    let (p, _) = partner(&e.store).await;
+    let class = e.store.write(create(p, ClassPatch { capacity: Patch::Set(3), ..named("race") })).await.unwrap();
+    let (id, code) = (class.class.id, class.codes[0].code.clone());
+    let s = student(&e.store, 0).await;
+    let outcomes = race(&e, (0..12).map(|_| redeem(s, &code)).collect()).await;
+    let created = outcomes.into_iter().map(|o| o.unwrap().unwrap()).filter(|e| e.created).count();
+    assert_eq!(created, 1);
+    assert_eq!(seats_of(&e, p, id).await, (1, vec![1]));
+
+    let mut members = vec![s];
+    for i in 1..3 {
+        let u = student(&e.store, i).await;
+        enroll(&e.store, redeem(u, &code)).await.unwrap();
+        members.push(u);
+    }
+    let enrollments = e
+        .store
+        .read(StudentEnrollments { partner: p, user: s, status: None, page: PageRequest::default() })
+        .await
+        .unwrap();
+    let first = enrollments[0].id;
+    let mut newcomers = Vec::new();
+    for i in 3..9 {
+        newcomers.push(student(&e.store, i).await);
+    }
+    let store = e.store.clone();
+    let mut tasks = Vec::new();
+    for action in
+        [EnrollmentAction::Drop, EnrollmentAction::Complete, EnrollmentAction::Drop].into_iter().cycle().take(9)
+    {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.write(act(p, first, action)).await.map(drop) }));
+    }
+    for u in newcomers.clone() {
+        let (store, code) = (store.clone(), code.clone());
+        tasks.push(tokio::spawn(async move { enroll(&store, redeem(u, &code)).await.map(drop) }));
+    }
+    for t in tasks {
+        if let Err(err) = t.await.unwrap() {
+            assert!(matches!(domain(err), DomainError::ClassFull));
+        }
+    }
+    let (seated, _) = seats_of(&e, p, id).await;
+    assert!(seated <= 3);
+    sound(&e).await;
+
+    // Deleting a student while the partner enrolls them elsewhere.
+    let other = e.store.write(create(p, named("other"))).await.unwrap().class.id;
+    let victim = members[1];
+    let deletes = (0..4).map(move |_| DeletePartnerStudent { ctx: ctx(Some(p)), partner: p, user: victim });
+    let adds = (0..4).map(move |_| add(p, victim, other, None));
+    let (store_a, store_b) = (e.store.clone(), e.store.clone());
+    let deleting = tokio::spawn(async move { futures::future::join_all(deletes.map(|op| store_a.write(op))).await });
+    let adding = tokio::spawn(async move { futures::future::join_all(adds.map(|op| store_b.write(op))).await });
+    let (deleted, added) = (deleting.await.unwrap(), adding.await.unwrap());
+    assert_eq!(deleted.into_iter().filter(Result::is_ok).count(), 1);
+    for a in added {
+        if let Err(err) = a {
+            assert_eq!(domain(err), DomainError::NotFound(Entity::Student));
+        }
+    }
+    let left = e.store.read(mine(victim, &EnrollmentStatus::ALL)).await.unwrap().total;
+    let record = e.store.read(GetPartnerStudent { partner: p, user: victim }).await;
+    assert_eq!(left, 0, "no enrollment outlives its student ({record:?})");
+    sound(&e).await;
+}
+
+// ---- catalogue and courses (GrowFit) ----------------------------------------------------
+
+fn pricing(v: serde_json::Value) -> Option<serde_json::Map<String, serde_json::Value>> {
+    v.as_object().cloned()
+}
+
+async fn models_are_unique_listed_and_priced(e: Engine) {
+    let mark = e.audit_trail().await.len();
+    let priced = |fee: serde_json::Value| NewModel {
+        default_pricing: pricing(serde_json::json!({ "daily_fee_per_student": fee, "note": "x" })),
+        ..NewModel::named("claude-3-haiku", "anthropic")
+    };
+    let haiku =
+        e.store.write(CreateModel { ctx: ctx(None), model: priced(serde_json::json!("2000.5")) }).await.unwrap();
+    let keys: Vec<&String> = haiku.default_pricing.as_ref().unwrap().keys().collect();
+    assert_eq!(keys, ["daily_fee_per_student", "note"]);
+    // One model per provider and name.
+    let twin = CreateModel { ctx: ctx(None), model: NewModel::named(" claude-3-haiku ", "anthropic") };
+    assert_eq!(domain(e.store.write(twin).await.unwrap_err()), DomainError::AlreadyExists(Entity::Model));
+    let bad = e.store.write(CreateModel { ctx: ctx(None), model: priced(serde_json::json!(-1)) }).await.unwrap_err();
+    assert!(matches!(domain(bad), DomainError::Invalid(v) if v[0].field == "default_pricing"));
+    let embedder = NewModel { modality: Modality::Embedding, ..NewModel::named("text-embedding-3-small", "openai") };
+    let retired = NewModel { is_active: false, ..NewModel::named("gpt-3.5", "openai") };
+    let mini = NewModel {
+        default_pricing: pricing(serde_json::json!({ "daily_fee_per_student": 100 })),
+        ..NewModel::named("GPT-4o-mini", "openai")
+    };
+    let mut ids = Vec::new();
+    for m in [embedder, retired, mini, NewModel::named("gemini-2.5-flash", "google")] {
+        ids.push(e.store.write(CreateModel { ctx: ctx(None), model: m }).await.unwrap().id);
+    }
+    let [embedding, gpt35, mini, gemini] = ids[..] else { panic!("four models") };
+
+    let list = |filter: ModelFilter, limit, offset| ListModels { filter, page: PageRequest { limit, offset } };
+    let ids_of = |page: classhub_core::page::Page<classhub_core::catalog::Model>| {
+        (page.total, page.items.iter().map(|m| m.id).collect::<Vec<_>>())
+    };
+    // By provider, then name (byte order); active chat models by default.
+    let all = e.store.read(list(ModelFilter::default(), 50, 0)).await.unwrap();
+    assert_eq!(ids_of(all), (3, vec![haiku.id, gemini, mini]));
+    let page = e.store.read(list(ModelFilter::default(), 1, 1)).await.unwrap();
+    assert_eq!(ids_of(page), (3, vec![gemini]));
+    let every = ModelFilter { modality: None, only_active: false, ..ModelFilter::default() };
+    let every = e.store.read(list(every, 50, 0)).await.unwrap();
+    assert_eq!(ids_of(every), (5, vec![haiku.id, gemini, mini, gpt35, embedding]));
+    let inactive_too = ModelFilter { only_active: false, ..ModelFilter::default() };
+    assert_eq!(ids_of(e.store.read(list(inactive_too, 50, 0)).await.unwrap()).1, vec![haiku.id, gemini, mini, gpt35]);
+    let openai = ModelFilter { provider: Some("openai".into()), ..ModelFilter::default() };
+    assert_eq!(ids_of(e.store.read(list(openai, 50, 0)).await.unwrap()).1, vec![mini]);
+    let embeddings = ModelFilter { modality: Some("embedding".into()), ..ModelFilter::default() };
+    assert_eq!(ids_of(e.store.read(list(embeddings, 50, 0)).await.unwrap()).1, vec![embedding]);
+    let nothing = ModelFilter { modality: Some("video".into()), ..ModelFilter::default() };
+    assert_eq!(ids_of(e.store.read(list(nothing, 50, 0)).await.unwrap()).0, 0);
+    // A search is a substring, ASCII letters in any case; its wildcards are plain characters.
+    for (q, expected) in
+        [("gpt", vec![mini]), ("4O-M", vec![mini]), ("%", vec![]), ("_", vec![]), ("-", vec![haiku.id, gemini, mini])]
+    {
+        let f = ModelFilter { name_contains: Some(classhub_core::catalog::fold(q)), ..ModelFilter::default() };
+        assert_eq!(ids_of(e.store.read(list(f, 50, 0)).await.unwrap()).1, expected, "{q}");
+    }
+    // The estimate's prices: those of active chat models that have one.
+    let mut fees = e.store.read(DailyFees).await.unwrap();
+    fees.sort_by(|a, b| a.cmp_value(b));
+    assert_eq!(fees.iter().map(|d| d.to_string()).collect::<Vec<_>>(), ["100.00", "2000.50"]);
+    let created = [haiku.id, embedding, gpt35, mini, gemini].map(|id| event("model.create", None, id.0));
+    assert_eq!(e.audited_since(mark).await, created);
+    sound(&e).await;
+}
+
+fn keyed(partner_id: UserId, title: &str, key: Option<&str>) -> CreateCourse {
+    let patch = CoursePatch { title: Some(title.into()), course_key: key.map(Into::into), ..CoursePatch::default() };
+    CreateCourse { ctx: ctx(Some(partner_id)), partner_id, patch }
+}
+
+async fn courses_are_keyed_changed_and_deleted(e: Engine) {
+    let (p, _) = partner(&e.store).await;
+    let (q, _) = partner(&e.store).await;
+    let mark = e.audit_trail().await.len();
+    // Without a key: `course-N` from the partner's count + 1; a taken one is skipped.
+    let intro = e.store.write(keyed(p, "Intro", Some("course-2"))).await.unwrap();
+    let algebra = e.store.write(keyed(p, " Algebra ", None)).await.unwrap();
+    assert_eq!(
+        (algebra.fields.title.as_str(), algebra.fields.course_key.as_str(), algebra.fields.status),
+        ("Algebra", "course-3", CourseStatus::Draft)
+    );
+    // Keys are unique per partner (trimmed), not across partners.
+    let twin = e.store.write(keyed(p, "Other", Some(" course-2 "))).await.unwrap_err();
+    assert_eq!(domain(twin), DomainError::AlreadyExists(Entity::Course));
+    let theirs = e.store.write(keyed(q, "Theirs", Some("course-2"))).await.unwrap();
+    let patch = CoursePatch {
+        title: Some("Spring".into()),
+        course_key: Some("SPR-26".into()),
+        status: Some(CourseStatus::Active),
+        start_date: Some(civil::date(2026, 3, 2)),
+        end_date: Some(civil::date(2026, 3, 2)),
+        description: Some("d".into()),
+    };
+    let spring = e.store.write(CreateCourse { ctx: ctx(Some(p)), partner_id: p, patch }).await.unwrap();
+    assert_eq!((spring.fields.end_date, spring.fields.status), (Some(civil::date(2026, 3, 2)), CourseStatus::Active));
+    let change =
+        |partner_id, course_id, patch| UpdateCourse { ctx: ctx(Some(partner_id)), partner_id, course_id, patch };
+    let backwards = CoursePatch { end_date: Some(civil::date(2026, 3, 1)), ..CoursePatch::default() };
+    let err = e.store.write(change(p, spring.id, backwards)).await.unwrap_err();
+    assert_eq!(domain(err), invalid("end_date", Problem::EndBeforeStart("end_date", "start_date")));
+    let nameless = CreateCourse { ctx: ctx(None), partner_id: p, patch: CoursePatch::default() };
+    assert_eq!(domain(e.store.write(nameless).await.unwrap_err()), invalid("title", Problem::Required));
+
+    // Lists: newest first; one partner's or everyone's; by status; by title or key.
+    let list = |partner_id, filter| ListCourses { partner_id, filter, page: PageRequest::default() };
+    let ids_of = |page: classhub_core::page::Page<classhub_core::catalog::Course>| {
+        (page.total, page.items.into_iter().map(|c| c.id).collect::<Vec<_>>())
+    };
+    let mine = e.store.read(list(Some(p), CourseFilter::default())).await.unwrap();
+    assert_eq!(ids_of(mine), (3, vec![spring.id, algebra.id, intro.id]));
+    let everyone = e.store.read(list(None, CourseFilter::default())).await.unwrap();
+    assert_eq!(ids_of(everyone), (4, vec![spring.id, theirs.id, algebra.id, intro.id]));
+    let drafts = CourseFilter { status: Some("draft".into()), search: None };
+    assert_eq!(ids_of(e.store.read(list(Some(p), drafts)).await.unwrap()), (2, vec![algebra.id, intro.id]));
+    let by_key = CourseFilter { status: None, search: Some("spr-".into()) };
+    assert_eq!(ids_of(e.store.read(list(None, by_key)).await.unwrap()), (1, vec![spring.id]));
+    let by_title = CourseFilter { status: None, search: Some("alge".into()) };
+    assert_eq!(ids_of(e.store.read(list(None, by_title)).await.unwrap()), (1, vec![algebra.id]));
+    let second = PageRequest { limit: 2, offset: 1 };
+    let second = e.store.read(ListCourses { partner_id: None, filter: CourseFilter::default(), page: second });
+    assert_eq!(ids_of(second.await.unwrap()), (4, vec![theirs.id, algebra.id]));
+
+    // Only the partner's own course can be read, changed or deleted.
+    let get = |partner_id, course_id| GetCourse { partner_id, course_id };
+    assert_eq!(e.store.read(get(p, spring.id)).await.unwrap(), spring);
+    assert_eq!(domain(e.store.read(get(q, spring.id)).await.unwrap_err()), DomainError::NotFound(Entity::Course));
+    let rename = CoursePatch { title: Some("Spring term".into()), ..CoursePatch::default() };
+    let err = e.store.write(change(q, spring.id, rename.clone())).await.unwrap_err();
+    assert_eq!(domain(err), DomainError::NotFound(Entity::Course));
+    let renamed = e.store.write(change(p, spring.id, rename.clone())).await.unwrap();
+    assert_eq!((renamed.fields.title.as_str(), renamed.fields.course_key.as_str()), ("Spring term", "SPR-26"));
+    // The same change again writes nothing; a key another course holds is refused.
+    assert_eq!(e.store.write(change(p, spring.id, rename)).await.unwrap(), renamed);
+    let taken = CoursePatch { course_key: Some("course-3".into()), ..CoursePatch::default() };
+    let err = e.store.write(change(p, spring.id, taken)).await.unwrap_err();
+    assert_eq!(domain(err), DomainError::AlreadyExists(Entity::Course));
+    let own_key =
+        CoursePatch { course_key: Some("SPR-26".into()), description: Some("e".into()), ..Default::default() };
+    assert_eq!(e.store.write(change(p, spring.id, own_key)).await.unwrap().fields.description.as_deref(), Some("e"));
+
+    // Deleting a course leaves its classes — any partner's — without one, each a change.
+    let named_in =
+        |name: &str, course: classhub_core::CourseId| ClassPatch { course_id: Patch::Set(course.0), ..named(name) };
+    let a = e.store.write(create(p, named_in("a", spring.id))).await.unwrap();
+    let b = e.store.write(create(q, named_in("b", spring.id))).await.unwrap();
+    let other = e.store.write(create(p, named_in("c", intro.id))).await.unwrap();
+    let delete = |partner_id, course_id| DeleteCourse { ctx: ctx(Some(partner_id)), partner_id, course_id };
+    let err = e.store.write(delete(q, spring.id)).await.unwrap_err();
+    assert_eq!(domain(err), DomainError::NotFound(Entity::Course));
+    e.store.write(delete(p, spring.id)).await.unwrap();
+    for (owner, view) in [(p, &a), (q, &b)] {
+        let now = e.store.read(GetClass { owner, class_id: view.class.id }).await.unwrap().class;
+        assert_eq!((now.fields.course_id, now.version), (None, view.class.version + 1));
+        assert_eq!(class_actions(&e, owner, view.class.id).await[0], "class.update");
+    }
+    assert_eq!(e.store.read(GetClass { owner: p, class_id: other.class.id }).await.unwrap(), other);
+    assert_eq!(domain(e.store.read(get(p, spring.id)).await.unwrap_err()), DomainError::NotFound(Entity::Course));
+    assert_eq!(domain(e.store.write(delete(p, spring.id)).await.unwrap_err()), DomainError::NotFound(Entity::Course));
+    // A course that is gone cannot be named.
+    let err = e.store.write(create(p, named_in("late", spring.id))).await.unwrap_err();
+    assert_eq!(domain(err), invalid("course_id", Problem::UnknownCourse(spring.id.0)));
+
+    let trail = e.audited_since(mark).await;
+    let course_events: Vec<&str> =
+        trail.iter().map(|(a, _, _)| a.as_str()).filter(|a| a.starts_with("course.")).collect();
+    assert_eq!(
+        course_events,
+        [
+            "course.create",
+            "course.create",
+            "course.create",
+            "course.create",
+            "course.update",
+            "course.update",
+            "course.delete"
+        ]
+    );
+    sound(&e).await;
+}
+
+async fn course_keys_and_budgets_hold_under_racing_writes(e: Engine) {
+    let (p, _) = partner(&e.store).await;
+    // Twelve creations of one key: one course.
+    let ops: Vec<CreateCourse> = (0..12).map(|i| keyed(p, &format!("t{i}"), Some("RACE"))).collect();
+    let (won, refused) = settle(race(&e, ops).await);
+    assert_eq!((won.len(), refused), (1, vec![DomainError::AlreadyExists(Entity::Course); 11]));
+    // Twelve creations without a key: twelve distinct keys.
+    let ops: Vec<CreateCourse> = (0..12).map(|i| keyed(p, &format!("d{i}"), None)).collect();
+    let (won, refused) = settle(race(&e, ops).await);
+    let mut keys: Vec<String> = won.iter().map(|c| c.fields.course_key.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((keys.len(), refused.len()), (12, 0));
+    // Budget changes racing on one class: each is a version of its own.
+    let class = e.store.write(create(p, named("budgeted"))).await.unwrap().class;
+    let budget = |i: i64| ClassPatch { budget_limit: Patch::Set(Decimal::from_int(i)), ..ClassPatch::default() };
+    let ops: Vec<UpdateClass> = (1..=12).map(|i| update(p, class.id, budget(i))).collect();
+    let (won, refused) = settle(race(&e, ops).await);
+    assert_eq!((won.len(), refused.len()), (12, 0));
+    let mut versions: Vec<i64> = won.iter().map(|v| v.class.version).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (2..=13).collect::<Vec<_>>());
+    sound(&e).await;
+}
+
 // ---- invariants -----------------------------------------------------------------------------
 
 /// The check is not vacuous: a counter broken behind the store's back is reported.
@@ -2588,6 +3162,226 @@ async fn broken_invariants_are_reported(e: Engine) {
             format!("owners' class counts differ from their classes: [{}]", p.0)
         ]
     );
+    e.raw_execute(&format!("DELETE FROM partner_students WHERE user_id = {}", s.0)).await;
+    let broken = e.store.read(BrokenInvariants).await.unwrap();
+    assert!(broken.iter().any(|b| b.starts_with("enrollments whose student is not their partner's: [")), "{broken:?}");
+}
+
+// ---- accounts (GrowFit) ----------------------------------------------------------------------
+
+/// Sends a code to `email` at `now`; returns the request's token and the code emailed.
+async fn code_for(e: &Engine, email: &str, now: Timestamp) -> (String, String) {
+    use classhub_store::ops::accounts::SendEmailCode;
+    let op = SendEmailCode { to: email.into(), email: email.to_lowercase(), throttle: vec![], now };
+    let token = e.store.write(op).await.unwrap();
+    let claimed =
+        e.store.write(ClaimOutbox { now: later(now, 1), hold_until: later(now, 60), limit: 10 }).await.unwrap();
+    let mail = claimed.iter().rev().find(|m| m.email.to == email).expect("the code's email");
+    let at = mail.email.text.find("code is ").unwrap() + "code is ".len();
+    (token, mail.email.text[at..at + 6].to_string())
+}
+
+async fn password_hash_of(e: &Engine, email: &str) -> Option<String> {
+    e.store.read(classhub_store::ops::accounts::AccountByEmail { email }).await.unwrap().map(|(_, _, h)| h)
+}
+
+fn verify_op(email: &str, code: &str, token: &str, now: Timestamp) -> classhub_store::ops::accounts::VerifyEmailCode {
+    classhub_store::ops::accounts::VerifyEmailCode { email: email.into(), code: code.into(), token: token.into(), now }
+}
+
+fn wrong_code(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+fn sign_up_op(email: &str, now: Timestamp) -> classhub_store::ops::accounts::SignUp {
+    classhub_store::ops::accounts::SignUp {
+        ctx: Context { now, ..ctx(None) },
+        email_given: email.into(),
+        email: email.to_lowercase(),
+        name: "Ann".into(),
+        password_hash: "argon2-hash".into(),
+        token: None,
+    }
+}
+
+async fn accounts_are_signed_up_with_verified_codes(e: Engine) {
+    use classhub_core::account::{AccountRefusal::*, CODE_ATTEMPTS, CODE_TTL};
+    use classhub_store::ops::accounts::{AccountByEmail, SignupGate};
+    let now = classhub_core::time::now();
+    let (token, code) = code_for(&e, "Ann@Example.com", now).await;
+    assert!(token.starts_with("chv_") && code.len() == 6);
+    // The token, the email, the code, then the expiry, as the original checks them.
+    assert_eq!(
+        e.store.write(verify_op("ann@example.com", &code, "chv_x", now)).await.unwrap(),
+        Err(InvalidVerificationToken)
+    );
+    assert_eq!(e.store.write(verify_op("bo@example.com", &code, &token, now)).await.unwrap(), Err(EmailMismatch));
+    let expired = later(now, CODE_TTL.as_secs());
+    assert_eq!(e.store.write(verify_op("ann@example.com", &code, &token, expired)).await.unwrap(), Err(CodeExpired));
+    for _ in 0..CODE_ATTEMPTS {
+        assert_eq!(
+            e.store.write(verify_op("ann@example.com", wrong_code(&code), &token, now)).await.unwrap(),
+            Err(InvalidCode)
+        );
+    }
+    assert_eq!(
+        e.store.write(verify_op("ann@example.com", &code, &token, now)).await.unwrap(),
+        Err(InvalidVerificationToken)
+    );
+    let gate = |t: Option<[u8; 32]>| SignupGate { email: "ann@example.com", token: t, now };
+    assert_eq!(e.store.read(gate(None)).await.unwrap(), Err(EmailNotVerified));
+    assert_eq!(e.store.write(sign_up_op("Ann@Example.com", now)).await.unwrap(), Err(EmailNotVerified));
+
+    // A second request verifies once.
+    let (token, code) = code_for(&e, "Ann@Example.com", now).await;
+    let verified = e.store.write(verify_op("ann@example.com", &code, &token, now)).await.unwrap().unwrap();
+    assert!(verified.starts_with("che_"));
+    assert_eq!(
+        e.store.write(verify_op("ann@example.com", &code, &token, now)).await.unwrap(),
+        Err(InvalidVerificationToken)
+    );
+    let named = classhub_core::account::secret_hash(&verified);
+    assert_eq!(e.store.read(gate(None)).await.unwrap(), Ok(()));
+    assert_eq!(e.store.read(gate(Some(named))).await.unwrap(), Ok(()));
+    assert_eq!(e.store.read(gate(Some([7; 32]))).await.unwrap(), Err(InvalidVerificationToken));
+    let (user, account) = e.store.write(sign_up_op("Ann@Example.com", now)).await.unwrap().unwrap();
+    assert_eq!(
+        (user.kind, user.name.as_str(), user.email.as_deref()),
+        (UserKind::Student, "Ann", Some("Ann@Example.com"))
+    );
+    assert_eq!((account.user_id, account.email.as_str(), account.last_login_at), (user.id, "ann@example.com", None));
+    let (found, found_account, hash) =
+        e.store.read(AccountByEmail { email: "ann@example.com" }).await.unwrap().unwrap();
+    assert_eq!((found.id, found_account, hash.as_str()), (user.id, account, "argon2-hash"));
+    assert_eq!(e.store.read(AccountByEmail { email: "ANN@example.com" }).await.unwrap(), None, "keys are lower-cased");
+    // The verification is spent, and the email taken.
+    assert_eq!(e.store.write(sign_up_op("ann@example.com", now)).await.unwrap(), Err(EmailTaken));
+    assert_eq!(e.store.read(gate(None)).await.unwrap(), Err(EmailTaken));
+    // A verification proves its email for 30 minutes.
+    let (token, code) = code_for(&e, "cy@example.com", now).await;
+    e.store.write(verify_op("cy@example.com", &code, &token, now)).await.unwrap().unwrap();
+    assert_eq!(e.store.write(sign_up_op("cy@example.com", later(now, 1800))).await.unwrap(), Err(EmailNotVerified));
+    assert!(e.store.write(sign_up_op("cy@example.com", later(now, 1799))).await.unwrap().is_ok());
+    assert_eq!(e.audit_trail().await.iter().filter(|(a, _, _)| a == "user.create").count(), 2, "one user per sign-up");
+    sound(&e).await;
+}
+
+async fn accounts_sign_in_refresh_and_change(e: Engine) {
+    use classhub_core::account::{AccountChange, AccountRefusal::*, ProfileChange};
+    use classhub_store::ops::accounts::{
+        CreatePerson, MyAccount, Refresh, SetPassword, SignIn, UpdateMyAccount, UpdateMyProfile,
+    };
+    let now = classhub_core::time::now();
+    let person = |email: &str, hash: Option<&str>| CreatePerson {
+        ctx: ctx(None),
+        user: NewUser::named(UserKind::Partner, "Pat", Some(email.into())),
+        password_hash: hash.map(str::to_string),
+    };
+    let (pat, admin_token) = e.store.write(person("Pat@example.com", Some("h1"))).await.unwrap().unwrap();
+    assert_eq!(e.store.write(person("PAT@example.com", Some("h2"))).await.unwrap(), Err(EmailTaken));
+    // Without a password, an email may be shared: no account is made.
+    let (twin, _) = e.store.write(person("pat@EXAMPLE.com", None)).await.unwrap().unwrap();
+    assert_eq!(e.store.read(MyAccount { user: twin.id }).await.unwrap().unwrap().1, None);
+
+    let (access, refresh) = e.store.write(SignIn { user: pat.id, now }).await.unwrap().unwrap();
+    let me = e.store.read(MyAccount { user: pat.id }).await.unwrap().unwrap();
+    assert_eq!((me.1.as_ref().unwrap().last_login_at, me.1.unwrap().updated_at), (Some(now), now));
+    assert_eq!(e.store.write(SignIn { user: twin.id, now }).await.unwrap(), Err(InvalidCredentials));
+    assert_eq!(e.store.read(Authenticate { token: &access }).await.unwrap().map(|p| p.user_id), Some(pat.id));
+    // A refresh token is good once, and retires its access token.
+    let (access2, refresh2) = e.store.write(Refresh { token: refresh.clone(), now }).await.unwrap().unwrap();
+    assert_eq!(e.store.read(Authenticate { token: &access }).await.unwrap(), None);
+    assert_eq!(e.store.write(Refresh { token: refresh, now }).await.unwrap(), Err(InvalidRefreshToken));
+    assert_eq!(e.store.write(Refresh { token: access2.clone(), now }).await.unwrap(), Err(InvalidRefreshToken));
+    // A new password ends every other session (the admin's token too) and its refresh tokens.
+    let (access3, refresh3) = e.store.write(SignIn { user: pat.id, now }).await.unwrap().unwrap();
+    let change = AccountChange { email: None, password_hash: Some("h3".into()) };
+    let op = UpdateMyAccount {
+        ctx: ctx(Some(pat.id)),
+        user: pat.id,
+        change,
+        token: None,
+        keep: classhub_core::user::token_hash(&access2),
+    };
+    e.store.write(op).await.unwrap().unwrap();
+    assert!(e.store.read(Authenticate { token: &access2 }).await.unwrap().is_some());
+    for gone in [&access3, &admin_token] {
+        assert_eq!(e.store.read(Authenticate { token: gone }).await.unwrap(), None);
+    }
+    assert_eq!(e.store.write(Refresh { token: refresh3, now }).await.unwrap(), Err(InvalidRefreshToken));
+    assert!(e.store.write(Refresh { token: refresh2, now }).await.unwrap().is_ok());
+    assert_eq!(password_hash_of(&e, "pat@example.com").await.as_deref(), Some("h3"));
+
+    // An administrator's password: a user without an account gets one, unless another
+    // account has the email; users without email, and of other kinds, hold none.
+    let set = |user: UserId| SetPassword { ctx: ctx(None), user, password_hash: "h4".into() };
+    assert_eq!(e.store.write(set(twin.id)).await.unwrap(), Err(EmailTaken));
+    let s = student(&e.store, 1).await;
+    let made = e.store.write(set(s)).await.unwrap().unwrap();
+    assert_eq!((made.user_id, made.email.as_str()), (s, "s1@example.com"));
+    assert_eq!(password_hash_of(&e, "s1@example.com").await.as_deref(), Some("h4"));
+    let nomail = NewUser::named(UserKind::Student, "N", None);
+    let (nomail, _) = e.store.write(CreateUser { ctx: ctx(None), user: nomail }).await.unwrap();
+    assert_eq!(e.store.write(set(nomail.id)).await.unwrap(), Err(NoEmail));
+    let educator = NewUser::named(UserKind::Educator, "E", Some("e@example.com".into()));
+    let (educator, _) = e.store.write(CreateUser { ctx: ctx(None), user: educator }).await.unwrap();
+    for nobody in [educator.id, UserId(999_999)] {
+        assert_eq!(domain(e.store.write(set(nobody)).await.unwrap_err()), DomainError::NotFound(Entity::User));
+    }
+
+    // A profile: merged, kept beside the user's other attributes, recorded once.
+    let mark = e.audit_trail().await.len();
+    let change =
+        ProfileChange { full_name: Some("Pat P".into()), bio: Patch::Set("Hi".into()), ..ProfileChange::default() };
+    let op = |change: ProfileChange| UpdateMyProfile { ctx: ctx(Some(pat.id)), user: pat.id, change };
+    let (user, _) = e.store.write(op(change.clone())).await.unwrap();
+    assert_eq!(user.name, "Pat P");
+    let profile = classhub_core::account::PersonProfile::of(user.profile.as_ref());
+    assert_eq!(profile.bio.as_deref(), Some("Hi"));
+    e.store.write(op(change)).await.unwrap();
+    assert_eq!(e.audited_since(mark).await, [event("user.update", None, pat.id.0)]);
+    let bad = ProfileChange { full_name: Some(String::new()), ..ProfileChange::default() };
+    assert_eq!(domain(e.store.write(op(bad)).await.unwrap_err()), invalid("full_name", Problem::TooShort { min: 1 }));
+    sound(&e).await;
+}
+
+async fn account_rules_hold_under_racing_writes(e: Engine) {
+    use classhub_core::account::{AccountRefusal::*, CODE_ATTEMPTS};
+    use classhub_store::ops::accounts::{CreatePerson, Refresh, SignIn};
+    let now = classhub_core::time::now();
+    // Sign-ups of one verified email: one account.
+    let (token, code) = code_for(&e, "race@example.com", now).await;
+    e.store.write(verify_op("race@example.com", &code, &token, now)).await.unwrap().unwrap();
+    let outcomes = race(&e, (0..20).map(|_| sign_up_op("race@example.com", now)).collect()).await;
+    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    assert!(outcomes.iter().filter_map(|o| o.as_ref().err()).all(|r| *r == EmailTaken));
+    // Wrong codes at one request: exactly the attempt limit is checked.
+    let (token, code) = code_for(&e, "guess@example.com", now).await;
+    let guesses =
+        race(&e, (0..20).map(|_| verify_op("guess@example.com", wrong_code(&code), &token, now)).collect()).await;
+    let guesses: Vec<_> = guesses.into_iter().map(|o| o.unwrap().unwrap_err()).collect();
+    assert_eq!(guesses.iter().filter(|r| **r == InvalidCode).count(), CODE_ATTEMPTS as usize);
+    assert_eq!(guesses.iter().filter(|r| **r == InvalidVerificationToken).count(), 20 - CODE_ATTEMPTS as usize);
+    // One refresh token, many exchanges: one pair.
+    let person = CreatePerson {
+        ctx: ctx(None),
+        user: NewUser::named(UserKind::Student, "R", Some("r@example.com".into())),
+        password_hash: Some("h".into()),
+    };
+    let (r, _) = e.store.write(person).await.unwrap().unwrap();
+    let (_, refresh) = e.store.write(SignIn { user: r.id, now }).await.unwrap().unwrap();
+    let exchanges = race(&e, (0..10).map(|_| Refresh { token: refresh.clone(), now }).collect()).await;
+    assert_eq!(exchanges.into_iter().filter(|o| matches!(o, Ok(Ok(_)))).count(), 1);
+    // People made with one email and a password: one account.
+    let people = (0..10).map(|i| CreatePerson {
+        ctx: ctx(None),
+        user: NewUser::named(UserKind::Partner, format!("P{i}"), Some("same@Example.com".into())),
+        password_hash: Some("h".into()),
+    });
+    let made = race(&e, people.collect()).await;
+    assert_eq!(made.into_iter().filter(|o| matches!(o, Ok(Ok(_)))).count(), 1);
+    sound(&e).await;
 }
 
 macro_rules! conformance {
@@ -2642,5 +3436,15 @@ conformance!(
     a_childs_age_date_is_not_in_the_future,
     groups_keep_unique_names_and_ordered_children,
     deleting_an_account_takes_its_groups_and_memberships,
+    codes_of_every_length_in_use_are_redeemable,
+    enrollments_move_seats_with_their_status,
+    partner_students_are_kept_changed_and_deleted,
+    enrollment_writes_race,
     broken_invariants_are_reported,
+    accounts_are_signed_up_with_verified_codes,
+    accounts_sign_in_refresh_and_change,
+    account_rules_hold_under_racing_writes,
+    models_are_unique_listed_and_priced,
+    courses_are_keyed_changed_and_deleted,
+    course_keys_and_budgets_hold_under_racing_writes,
 );

@@ -511,6 +511,19 @@ fn describe(p: &Problem) -> (&'static str, String, Option<Value>) {
         Problem::UrlTooLong { max } => {
             ("url_too_long", format!("URL should have at most {max} characters"), Some(json!({ "max_length": max })))
         }
+        Problem::DecimalPlaces { max } => (
+            "decimal_max_places",
+            format!("Decimal input should have no more than {max} decimal place{}", if *max == 1 { "" } else { "s" }),
+            Some(json!({ "decimal_places": max })),
+        ),
+        Problem::DecimalWholeDigits { max } => (
+            "decimal_whole_digits",
+            format!(
+                "Decimal input should have no more than {max} digit{} before the decimal point",
+                if *max == 1 { "" } else { "s" }
+            ),
+            Some(json!({ "whole_digits": max })),
+        ),
         other => value_error(other.to_string()),
     }
 }
@@ -585,6 +598,58 @@ impl Errors {
             self.push("missing", vec!["body".into(), name.into()], "Field required", body.clone(), None);
         }
         v
+    }
+}
+
+/// Readers of GrowFit's catalogue types (dates and decimals), as pydantic reads them.
+impl Errors {
+    /// A date: `YYYY-MM-DD`, or a datetime at midnight (pydantic's lax `date`).
+    pub fn date(&mut self, loc: &[&str], v: &Value) -> Option<jiff::civil::Date> {
+        let Value::String(s) = v else {
+            self.push("date_type", loc_of(loc), "Input should be a valid date", v.clone(), None);
+            return None;
+        };
+        if let Ok(d) = s.parse::<jiff::civil::Date>()
+            && s.len() == 10
+        {
+            return Some(d);
+        }
+        match parse_datetime(s) {
+            Some(WhenInput::Local(dt)) if dt.time() == jiff::civil::Time::midnight() => Some(dt.date()),
+            Some(_) => {
+                let msg = "Datetimes provided to dates should have zero time - e.g. be exact dates";
+                self.push("date_from_datetime_inexact", loc_of(loc), msg, v.clone(), None);
+                None
+            }
+            None => {
+                let msg = "Input should be a valid date or datetime, invalid date separator";
+                self.push("date_from_datetime_parsing", loc_of(loc), msg, v.clone(), None);
+                None
+            }
+        }
+    }
+
+    /// A decimal: a JSON number or a decimal in a string (pydantic's lax `Decimal`).
+    pub fn decimal(&mut self, loc: &[&str], v: &Value) -> Option<classhub_core::catalog::Decimal> {
+        use classhub_core::catalog::Decimal;
+        let text = match v {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => {
+                let msg = "Decimal input should be an integer, float, string or Decimal object";
+                self.push("decimal_type", loc_of(loc), msg, v.clone(), None);
+                return None;
+            }
+        };
+        if Decimal::is_non_finite(&text) {
+            self.push("finite_number", loc_of(loc), "Input should be a finite number", v.clone(), None);
+            return None;
+        }
+        let d = Decimal::parse(&text);
+        if d.is_none() {
+            self.push("decimal_parsing", loc_of(loc), "Input should be a valid decimal", v.clone(), None);
+        }
+        d
     }
 }
 

@@ -71,6 +71,14 @@ pub struct ApiConfig {
     pub login_window: Duration,
     /// Proxies whose `X-Forwarded-For` names the client ([`forwarded_clients`]).
     pub trusted_proxies: Arc<[IpNet]>,
+    /// Origins whose pages may call the API from a browser (`*`: any); none by default.
+    pub cors_origins: Vec<HeaderValue>,
+    /// Failed partner-API (GrowFit) sign-ins allowed per email and per address within the window.
+    pub account_login_failures: u32,
+    pub account_login_window: Duration,
+    /// Verification codes sent per email and per address within the window.
+    pub email_code_sends: u32,
+    pub email_code_window: Duration,
 }
 
 impl ApiConfig {
@@ -92,6 +100,16 @@ impl ApiConfig {
     /// Failed sign-ins per username at an address.
     pub fn login_policy(&self) -> classhub_core::throttle::Policy {
         ApiConfig::policy("login", self.login_failures, self.login_window)
+    }
+
+    /// Failed partner-API sign-ins per email at an address.
+    pub fn account_login_policy(&self) -> classhub_core::throttle::Policy {
+        ApiConfig::policy("account-login", self.account_login_failures, self.account_login_window)
+    }
+
+    /// Verification codes sent per email at an address.
+    pub fn email_code_policy(&self) -> classhub_core::throttle::Policy {
+        ApiConfig::policy("email-code", self.email_code_sends, self.email_code_window)
     }
 }
 
@@ -117,6 +135,11 @@ impl Default for ApiConfig {
             login_failures: 10,
             login_window: Duration::from_secs(600),
             trusted_proxies: Arc::new([]),
+            cors_origins: Vec::new(),
+            account_login_failures: 10,
+            account_login_window: Duration::from_secs(600),
+            email_code_sends: 5,
+            email_code_window: Duration::from_secs(600),
         }
     }
 }

@@ -25,6 +25,8 @@ pub fn address_policy(p: Policy) -> Policy {
         "login" => "login-address",
         "redeem" => "redeem-address",
         "signature" => "signature-address",
+        "account-login" => "account-login-address",
+        "email-code" => "email-code-address",
         _ => "address",
     };
     Policy { name, limit: p.limit.saturating_mul(ADDRESS_FACTOR), ..p }
@@ -33,7 +35,7 @@ pub fn address_policy(p: Policy) -> Policy {
 /// The keys of an attempt by `identity` (none when it could not be told) from `peer`.
 pub fn keys(policy: Policy, identity: Option<&str>, peer: Option<IpAddr>) -> Vec<ThrottleKey> {
     let address = peer.map_or_else(|| "unknown".to_string(), |a| a.to_string());
-    let mut keys = vec![ThrottleKey::new(address_policy(policy), &[&address])];
+    let mut keys = vec![ThrottleKey::new(address_policy(policy), &[&address]).shared()];
     if let Some(id) = identity {
         keys.push(ThrottleKey::new(policy, &[id, &address]));
     }

@@ -20,9 +20,33 @@ async fn creates_people_models_and_courses(app: TestApp) {
     r.expect(201, json!({"id": 2, "name": "Bo", "email": "bo@example.com", "token": "$any"}));
     assert_ne!(r.body["token"], partner_token);
     let r = app.post("/admin/v1/models").token(ADMIN).json(json!({"name": "gpt", "provider": "openai"})).send().await;
-    r.expect(201, json!({"id": 1, "name": "gpt", "provider": "openai"}));
+    r.expect(
+        201,
+        json!({"id": 1, "name": "gpt", "provider": "openai", "modality": "chat", "supports_parallel": false,
+               "default_pricing": null, "is_active": true, "created_at": "$ts", "updated_at": "$ts"}),
+    );
     let r = app.post("/admin/v1/courses").token(ADMIN).json(json!({"partner_id": 1, "title": "Intro"})).send().await;
-    r.expect(201, json!({"id": 1, "partner_id": 1, "title": "Intro"}));
+    r.expect(
+        201,
+        json!({"id": 1, "partner_id": 1, "title": "Intro", "course_key": "course-1", "status": "draft",
+               "start_date": null, "end_date": null, "description": null, "created_at": "$ts", "updated_at": "$ts"}),
+    );
+    let full = json!({"partner_id": 1, "title": "Spring", "course_key": "SPR", "status": "active",
+                      "start_date": "2026-03-02", "end_date": "2026-06-30", "description": "d"});
+    let r = app.post("/admin/v1/courses").token(ADMIN).json(full).send().await;
+    r.expect(
+        201,
+        json!({"id": 2, "partner_id": 1, "title": "Spring", "course_key": "SPR", "status": "active",
+               "start_date": "2026-03-02", "end_date": "2026-06-30", "description": "d", "created_at": "$ts",
+               "updated_at": "$ts"}),
+    );
+    let r = app
+        .post("/admin/v1/courses")
+        .token(ADMIN)
+        .json(json!({"partner_id": 1, "title": "Again", "course_key": "SPR"}))
+        .send()
+        .await;
+    r.expect(409, json!({"detail": "course_key \"SPR\" is already used by another course of this partner"}));
     // The partner's token works on the partner API.
     let r = app.get("/partner/1/classes").token(&partner_token).send().await;
     assert_eq!(r.status, 200);
@@ -65,7 +89,7 @@ async fn tokens_can_be_revoked(app: TestApp) {
         .token(&p.token)
         .send()
         .await
-        .expect(401, json!({"detail": "Not authenticated"}));
+        .expect(401, json!({"detail": "unauthorized"}));
     let r = app.post("/admin/v1/tokens/revoke").token(ADMIN).json(json!({"token": p.token})).send().await;
     r.expect(404, json!({"detail": "Token not found"}));
 }

@@ -328,11 +328,12 @@ fn partner_rows(w: &PartnerWorld) -> Vec<Row> {
         .hiding("Beta-secret");
     get_row.cases.insert(get_row.cases.len() - 1, theirs);
 
-    // The student endpoints.
-    let student_refusals = |ok_case: Case, extra: Vec<Case>| {
+    // The student endpoints. A partner's account is also a student's (GrowFit): partner A
+    // joins its own class in the redeem row, sees it, and leaves it.
+    let student_refusals = |partner: u16, ok_case: Case, extra: Vec<Case>| {
         let mut cases = bearer_refusals();
         cases.push(case("revoked student", Cred::Bearer(w.revoked_student.token.clone()), 401));
-        cases.push(case("a partner", Cred::Bearer(w.a.token.clone()), 403));
+        cases.push(case("a partner, as a student", Cred::Bearer(w.a.token.clone()), partner));
         cases.extend(extra);
         cases.push(ok_case);
         cases
@@ -342,7 +343,7 @@ fn partner_rows(w: &PartnerWorld) -> Vec<Row> {
         "/user/class/invites/redeem",
         "/user/class/invites/redeem".into(),
         Some(json!({"code": w.code_a})),
-        student_refusals(case("a student", Cred::Bearer(w.joiner.token.clone()), 201), vec![]),
+        student_refusals(201, case("a student", Cred::Bearer(w.joiner.token.clone()), 201), vec![]),
     ));
     rows.push(row(
         Method::GET,
@@ -350,6 +351,7 @@ fn partner_rows(w: &PartnerWorld) -> Vec<Row> {
         "/user/classes".into(),
         None,
         student_refusals(
+            200,
             case("a member", Cred::Bearer(w.student.token.clone()), 200).hiding("Beta-secret"),
             vec![case("a student in no class", Cred::Bearer(w.outsider.token.clone()), 200).hiding("Alpha-secret")],
         ),
@@ -360,6 +362,7 @@ fn partner_rows(w: &PartnerWorld) -> Vec<Row> {
         format!("/user/classes/{}", w.class_a),
         None,
         student_refusals(
+            204,
             case("a member", Cred::Bearer(w.leaver.token.clone()), 204),
             vec![
                 case("a student of another class", Cred::Bearer(w.outsider.token.clone()), 404),
@@ -413,6 +416,16 @@ fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
             json!({"token": w.victim.token}),
             204,
         ),
+        Row {
+            method: Method::PUT,
+            ..admin_row(
+                w,
+                "/admin/v1/users/{user_id}/password",
+                format!("/admin/v1/users/{}/password", w.outsider.id),
+                json!({"password": "matrix"}),
+                204,
+            )
+        },
         admin_row(
             w,
             "/admin/v1/cloudshare/projects",
@@ -449,6 +462,326 @@ fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
             201,
         ),
     ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts (GrowFit): bearer tokens on the caller's own account; credentials in the body
+// of the public sign-in and sign-up routes, which ignore any bearer token.
+
+fn account_rows(w: &PartnerWorld) -> Vec<Row> {
+    let own = |template: &'static str, method: Method, body: Option<Value>| {
+        let mut cases = bearer_refusals();
+        cases.push(case("revoked partner", Cred::Bearer(w.revoked_partner.token.clone()), 401));
+        cases.push(case("revoked student", Cred::Bearer(w.revoked_student.token.clone()), 401));
+        cases.push(case("a student", Cred::Bearer(w.outsider.token.clone()), 200).hiding("bea@example.com"));
+        cases.push(case("a partner", Cred::Bearer(w.a.token.clone()), 200).hiding("bea@example.com"));
+        row(method, template, template.to_string(), body, cases)
+    };
+    let public = |template: &'static str, body: Value, status: u16| {
+        let cases = vec![
+            case("no credentials", Cred::Anonymous, status),
+            case("malformed", Cred::Header("Basic x".into()), status),
+            case("a bearer token", Cred::Bearer(w.a.token.clone()), status),
+        ];
+        row(Method::POST, template, template.to_string(), Some(body), cases)
+    };
+    let unknown_token = format!("chv_{}", "A".repeat(43));
+    vec![
+        own("/user/my", Method::GET, None),
+        own("/user/my", Method::PATCH, Some(json!({"status": "ignored"}))),
+        own("/user/my/profile", Method::GET, None),
+        own("/user/my/profile", Method::PATCH, Some(json!({"bio": "matrix"}))),
+        public("/user/login", json!({"email": "pat@example.com", "password": "no password set"}), 401),
+        public("/user/token/refresh", json!({"refresh_token": format!("chr_{}", "A".repeat(43))}), 401),
+        public("/user/email/send-code", json!({"email": "matrix@example.com"}), 200),
+        public(
+            "/user/email/verify-code",
+            json!({"email": "matrix@example.com", "code": "123456", "verification_token": unknown_token}),
+            400,
+        ),
+        public("/user/signup", json!({"email": "matrix@example.com", "password": "pw"}), 400),
+    ]
+}
+
+/// `POST /user/login`, whose credentials are in the body: each case sends its own.
+async fn account_auth(app: &TestApp) -> Vec<String> {
+    let made = app
+        .post("/admin/v1/students")
+        .token(ADMIN)
+        .json(json!({"name": "Max", "email": "max@example.com", "password": "right"}))
+        .send()
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    revoke(app, made.body["token"].as_str().unwrap()).await;
+    let mut failures = Vec::new();
+    let cases = [
+        ("no body", json!({}), 422),
+        ("unknown email", json!({"email": "nobody@example.com", "password": "right"}), 401),
+        ("wrong password", json!({"email": "max@example.com", "password": "wrong"}), 401),
+        ("a person without a password", json!({"email": "sam@example.com", "password": ""}), 401),
+        ("the right password, tokens revoked", json!({"email": "MAX@example.com", "password": "right"}), 200),
+    ];
+    for (label, body, status) in cases {
+        let r = app.post("/user/login").peer("10.78.0.1:1").json(body).send().await;
+        if r.status != status {
+            failures.push(format!("POST /user/login [{label}]: expected {status}, got {}: {}", r.status, r.text));
+        }
+    }
+    // A signed-in token is the person's: it reads their account, and is revoked like any.
+    let r = app
+        .post("/user/login")
+        .peer("10.78.0.1:1")
+        .json(json!({"email": "max@example.com", "password": "right"}))
+        .send()
+        .await;
+    let token = r.body["access_token"].as_str().unwrap_or_default().to_string();
+    let me = app.get("/user/my").token(&token).send().await;
+    if me.status != 200 || me.body["email"] != "max@example.com" {
+        failures.push(format!("GET /user/my [a signed-in token]: {}", me.text));
+    }
+    revoke(app, &token).await;
+    if app.get("/user/my").token(&token).send().await.status != 401 {
+        failures.push("GET /user/my [a revoked signed-in token]: not 401".into());
+    }
+    failures
+}
+
+// ---------------------------------------------------------------------------------------
+// Enrollments (GrowFit): a partner's students and their enrollments, and a student ending
+// their own enrollment. Students are known by their user ids.
+
+/// The first enrollment listed for a student of a partner.
+async fn enrollment_of(app: &TestApp, partner: &Person, student: &Person) -> i64 {
+    let r = app
+        .get(&format!("/partner/{}/student/{}/enrollments", partner.id, student.id))
+        .token(&partner.token)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body[0]["id"].as_i64().unwrap()
+}
+
+async fn enrollment_rows(app: &TestApp, w: &PartnerWorld) -> Vec<Row> {
+    let person = |name: &'static str| async move {
+        app.person("students", name, &format!("{}@example.com", name.to_lowercase())).await
+    };
+    // Ex's enrollment is deleted by the partner, Del is deleted as a student, Lou leaves,
+    // Bo is B's student.
+    let (ex, del, lou, bo) = (person("Ex").await, person("Del").await, person("Lou").await, person("Bo").await);
+    for s in [&ex, &del, &lou] {
+        assert_eq!(app.redeem(s, &w.code_a).await.status, 201);
+    }
+    let class_b = app.get(&format!("/partner/{}/classes/{}", w.b.id, w.class_b)).token(&w.b.token).send().await;
+    assert_eq!(app.redeem(&bo, class_b.body["invite_codes"][0]["code"].as_str().unwrap()).await.status, 201);
+    let extra = app.class(&w.a, json!({"name": "Extra"})).await["id"].as_i64().unwrap();
+    let sam = enrollment_of(app, &w.a, &w.student).await;
+    let ex_enrollment = enrollment_of(app, &w.a, &ex).await;
+    let lou_enrollment = enrollment_of(app, &w.a, &lou).await;
+    let bo_enrollment = enrollment_of(app, &w.b, &bo).await;
+
+    let base = format!("/partner/{}/student", w.a.id);
+    let student = format!("{base}/{}", w.student.id);
+    let enrollment = format!("{base}/enrollments/{sam}");
+    let scoped = |method: Method, template: &'static str, path: String, body: Option<Value>, ok: u16| {
+        partner_row(w, method, template, path, body, ok, true)
+    };
+    let mut rows = vec![
+        partner_row(w, Method::GET, "/partner/{partner_id}/student", base.clone(), None, 200, false),
+        partner_row(w, Method::GET, "/partner/{partner_id}/student/stats", format!("{base}/stats"), None, 200, false),
+        partner_row(w, Method::GET, "/partner/{partner_id}/student/detail", format!("{base}/detail"), None, 200, false),
+        scoped(Method::GET, "/partner/{partner_id}/student/{student_id}", student.clone(), None, 200),
+        scoped(
+            Method::PATCH,
+            "/partner/{partner_id}/student/{student_id}",
+            student.clone(),
+            Some(json!({"notes": "matrix"})),
+            200,
+        ),
+        scoped(
+            Method::POST,
+            "/partner/{partner_id}/student/{student_id}/deactivate",
+            format!("{student}/deactivate"),
+            None,
+            200,
+        ),
+        scoped(
+            Method::POST,
+            "/partner/{partner_id}/student/{student_id}/archive",
+            format!("{student}/archive"),
+            None,
+            200,
+        ),
+        scoped(
+            Method::GET,
+            "/partner/{partner_id}/student/{student_id}/enrollments",
+            format!("{student}/enrollments"),
+            None,
+            200,
+        ),
+        scoped(
+            Method::POST,
+            "/partner/{partner_id}/student/{student_id}/enrollments",
+            format!("{student}/enrollments"),
+            Some(json!({"class_id": extra, "student_id": w.student.id})),
+            201,
+        ),
+        scoped(
+            Method::PATCH,
+            "/partner/{partner_id}/student/enrollments/{enrollment_id}",
+            enrollment.clone(),
+            Some(json!({"status": "active"})),
+            200,
+        ),
+        scoped(
+            Method::POST,
+            "/partner/{partner_id}/student/enrollments/{enrollment_id}/complete",
+            format!("{enrollment}/complete"),
+            None,
+            200,
+        ),
+        scoped(
+            Method::POST,
+            "/partner/{partner_id}/student/enrollments/{enrollment_id}/drop",
+            format!("{enrollment}/drop"),
+            None,
+            200,
+        ),
+        scoped(
+            Method::DELETE,
+            "/partner/{partner_id}/student/enrollments/{enrollment_id}",
+            format!("{base}/enrollments/{ex_enrollment}"),
+            None,
+            204,
+        ),
+        scoped(Method::DELETE, "/partner/{partner_id}/student/{student_id}", format!("{base}/{}", del.id), None, 204),
+    ];
+    // Another partner's student, class and enrollment under the partner's own path.
+    let own = |r: &mut Row, label: &str, path: String| {
+        let at = r.cases.len() - 1;
+        r.cases.insert(at, case(label, Cred::Bearer(w.a.token.clone()), 404).at(path).hiding("Beta-secret"));
+    };
+    for r in rows.iter_mut() {
+        match (r.method.as_str(), r.template) {
+            ("GET", "/partner/{partner_id}/student/{student_id}") => {
+                own(r, "another partner's student", format!("{base}/{}", bo.id))
+            }
+            ("PATCH", "/partner/{partner_id}/student/enrollments/{enrollment_id}") => {
+                own(r, "another partner's enrollment", format!("{base}/enrollments/{bo_enrollment}"))
+            }
+            _ => {}
+        }
+    }
+    rows.push(row(
+        Method::DELETE,
+        "/user/class/enrollments/{enrollment_id}",
+        format!("/user/class/enrollments/{lou_enrollment}"),
+        None,
+        {
+            let mut cases = bearer_refusals();
+            cases.push(case("revoked student", Cred::Bearer(w.revoked_student.token.clone()), 401));
+            cases.push(case("another student", Cred::Bearer(w.outsider.token.clone()), 404));
+            cases.push(case("the class's partner", Cred::Bearer(w.a.token.clone()), 404));
+            cases.push(case("another partner's student", Cred::Bearer(bo.token.clone()), 404));
+            cases.push(case("the student", Cred::Bearer(lou.token.clone()), 204));
+            cases
+        },
+    ));
+    rows
+}
+
+// ---------------------------------------------------------------------------------------
+// Catalogue and courses (GrowFit): the model and course lists are public; a partner's
+// courses, class cards and cost estimate are the partner's.
+
+async fn catalogue_rows(app: &TestApp, w: &PartnerWorld) -> Vec<Row> {
+    let course = |partner: &Person, title: &str| {
+        let body = json!({"partner_id": partner.id, "title": title});
+        async move { app.admin_post("/admin/v1/courses", body).await["id"].as_i64().unwrap() }
+    };
+    let (kept, doomed, theirs) = (
+        course(&w.a, "Alpha-secret course").await,
+        course(&w.a, "Doomed").await,
+        course(&w.b, "Beta-secret course").await,
+    );
+    let public = |template: &'static str| {
+        let cases = vec![
+            case("no credentials", Cred::Anonymous, 200),
+            case("malformed", Cred::Header("Basic x".into()), 200),
+            case("unknown token", Cred::Bearer(format!("chk_{}", "A".repeat(43))), 200),
+            case("a student", Cred::Bearer(w.student.token.clone()), 200),
+            case("a partner", Cred::Bearer(w.a.token.clone()), 200),
+        ];
+        row(Method::GET, template, template.to_string(), None, cases)
+    };
+    let base = format!("/partner/{}", w.a.id);
+    let mut rows = vec![
+        public("/models"),
+        public("/course"),
+        partner_row(w, Method::GET, "/partner/{partner_id}/course", format!("{base}/course"), None, 200, false),
+        partner_row(
+            w,
+            Method::POST,
+            "/partner/{partner_id}/course",
+            format!("{base}/course"),
+            Some(json!({"title": "Matrix", "course_key": "matrix"})),
+            201,
+            false,
+        ),
+        partner_row(
+            w,
+            Method::GET,
+            "/partner/{partner_id}/course/{course_id}",
+            format!("{base}/course/{kept}"),
+            None,
+            200,
+            true,
+        ),
+        partner_row(
+            w,
+            Method::PATCH,
+            "/partner/{partner_id}/course/{course_id}",
+            format!("{base}/course/{kept}"),
+            Some(json!({"description": "changed"})),
+            200,
+            true,
+        ),
+        partner_row(
+            w,
+            Method::DELETE,
+            "/partner/{partner_id}/course/{course_id}",
+            format!("{base}/course/{doomed}"),
+            None,
+            204,
+            true,
+        ),
+        partner_row(
+            w,
+            Method::GET,
+            "/partner/{partner_id}/classes/summary",
+            format!("{base}/classes/summary"),
+            None,
+            200,
+            false,
+        ),
+        partner_row(
+            w,
+            Method::POST,
+            "/partner/{partner_id}/classes/cost-estimate",
+            format!("{base}/classes/cost-estimate"),
+            Some(json!({"expected_students": 1, "model_count": 1, "days": 1})),
+            200,
+            false,
+        ),
+    ];
+    // Another partner's course under the partner's own path: not found, whatever the method.
+    for r in rows.iter_mut().filter(|r| r.template.ends_with("{course_id}")) {
+        let at = r.cases.len() - 1;
+        let c = case("another partner's course, own path", Cred::Bearer(w.a.token.clone()), 404)
+            .at(format!("{base}/course/{theirs}"))
+            .hiding("Beta-secret");
+        r.cases.insert(at, c);
+    }
+    rows
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1030,6 +1363,9 @@ async fn every_endpoint_with_every_credential(app: TestApp) {
     rows.extend(admin_rows(&pw, &cs.p1.id));
     rows.extend(cs_rows(&app, &cs).await);
     rows.extend(oc_rows(&oc));
+    rows.extend(account_rows(&pw));
+    rows.extend(enrollment_rows(&app, &pw).await);
+    rows.extend(catalogue_rows(&app, &pw).await);
     let anyone = |template: &'static str| {
         let cases = vec![
             case("no credentials", Cred::Anonymous, 200),
@@ -1042,6 +1378,7 @@ async fn every_endpoint_with_every_credential(app: TestApp) {
 
     let mut failures = run(&app, &rows).await;
     failures.extend(oc_auth(&app).await);
+    failures.extend(account_auth(&app).await);
     let cases: usize = rows.iter().map(|r| r.cases.len()).sum();
     assert!(failures.is_empty(), "{} of {cases} cases failed:\n{}", failures.len(), failures.join("\n"));
 

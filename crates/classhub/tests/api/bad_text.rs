@@ -38,9 +38,9 @@ async fn partner_refuses_nul(app: TestApp) {
             "msg": "Value error, unknown time zone \"Asia/Seoul\\0\"", "input": zone,
             "ctx": {"error": "unknown time zone \"Asia/Seoul\\0\""}}]}),
     );
-    // A code with a NUL names no code: 404, as any wrong code.
+    // A code with a NUL cannot be a code: GrowFit's 400, as any malformed code.
     let s = app.student().await;
-    app.redeem(&s, "ABCD\u{0}EFG").await.expect(404, json!({"detail": "invalid invite code"}));
+    app.redeem(&s, "ABCD\u{0}EFG").await.expect(400, json!({"detail": "invalid_code_format"}));
     // Nothing of that changed the class.
     assert_eq!(app.actions(&p, class["id"].as_i64().unwrap()).await, ["class.create", "invite_code.create"]);
     let r = app.get(&url).token(&p.token).send().await;

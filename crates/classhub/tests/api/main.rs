@@ -8,6 +8,9 @@ mod admin;
 mod auth_matrix;
 mod bad_text;
 mod cloudshare;
+mod growfit_accounts;
+mod growfit_catalogue;
+mod growfit_enrollments;
 mod ocariot;
 mod operations;
 

@@ -29,6 +29,22 @@ async fn request_ids(app: TestApp) {
 
 async fn unknown_routes_and_methods(app: TestApp) {
     app.get("/nowhere").send().await.expect(404, json!({"detail": "Not Found"}));
+    // GrowFit's AI-practice features are out of scope: FastAPI's 404, whoever asks.
+    let p = app.partner().await;
+    for (method, path) in [
+        (http::Method::GET, "/user/practice/sessions"),
+        (http::Method::POST, "/user/practice/sessions/1/chat"),
+        (http::Method::GET, "/user/document"),
+        (http::Method::POST, "/user/document/upload"),
+        (http::Method::GET, "/projects"),
+        (http::Method::POST, "/projects/1/documents"),
+        (http::Method::GET, "/supervisor/core/promotions/partner-requests"),
+        (http::Method::POST, "/supervisor/core/promotions/partner-requests/1/approve"),
+    ] {
+        let r = app.call(method.clone(), path).token(&p.token).send().await;
+        assert_eq!((r.status, &r.body), (404, &json!({"detail": "Not Found"})), "{method} {path}");
+        app.call(method, path).send().await.expect(404, json!({"detail": "Not Found"}));
+    }
     app.call(http::Method::PUT, "/partner/1/classes").send().await.expect(405, json!({"detail": "Method Not Allowed"}));
 }
 
@@ -45,6 +61,8 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
     let expected = [
         "/.well-known/jwks.json GET",
         "/Class/{shortId} GET",
+        "/course GET",
+        "/models GET",
         "/admin/v1/cloudshare/members POST",
         "/admin/v1/cloudshare/projects POST",
         "/admin/v1/cloudshare/projects/{project_id}/blueprints POST",
@@ -55,6 +73,7 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         "/admin/v1/partners POST",
         "/admin/v1/students POST",
         "/admin/v1/tokens/revoke POST",
+        "/admin/v1/users/{user_id}/password PUT",
         "/api/v3/class GET",
         "/api/v3/class POST",
         "/api/v3/class/actions/countries GET",
@@ -86,6 +105,8 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         "/api/v3/timezones GET",
         "/partner/{partner_id}/classes GET",
         "/partner/{partner_id}/classes POST",
+        "/partner/{partner_id}/classes/cost-estimate POST",
+        "/partner/{partner_id}/classes/summary GET",
         "/partner/{partner_id}/classes/{class_id} DELETE",
         "/partner/{partner_id}/classes/{class_id} GET",
         "/partner/{partner_id}/classes/{class_id} PATCH",
@@ -95,9 +116,38 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         "/partner/{partner_id}/classes/{class_id}/invite-codes/{code_id} PATCH",
         "/partner/{partner_id}/classes/{class_id}/students GET",
         "/partner/{partner_id}/classes/{class_id}/students/{user_id} DELETE",
+        "/partner/{partner_id}/student GET",
+        "/partner/{partner_id}/student/detail GET",
+        "/partner/{partner_id}/student/enrollments/{enrollment_id} DELETE",
+        "/partner/{partner_id}/student/enrollments/{enrollment_id} PATCH",
+        "/partner/{partner_id}/student/enrollments/{enrollment_id}/complete POST",
+        "/partner/{partner_id}/student/enrollments/{enrollment_id}/drop POST",
+        "/partner/{partner_id}/student/stats GET",
+        "/partner/{partner_id}/student/{student_id} DELETE",
+        "/partner/{partner_id}/student/{student_id} GET",
+        "/partner/{partner_id}/student/{student_id} PATCH",
+        "/partner/{partner_id}/student/{student_id}/archive POST",
+        "/partner/{partner_id}/student/{student_id}/deactivate POST",
+        "/partner/{partner_id}/student/{student_id}/enrollments GET",
+        "/partner/{partner_id}/student/{student_id}/enrollments POST",
+        "/partner/{partner_id}/course GET",
+        "/partner/{partner_id}/course POST",
+        "/partner/{partner_id}/course/{course_id} DELETE",
+        "/partner/{partner_id}/course/{course_id} GET",
+        "/partner/{partner_id}/course/{course_id} PATCH",
+        "/user/class/enrollments/{enrollment_id} DELETE",
         "/user/class/invites/redeem POST",
         "/user/classes GET",
         "/user/classes/{class_id} DELETE",
+        "/user/email/send-code POST",
+        "/user/email/verify-code POST",
+        "/user/login POST",
+        "/user/my GET",
+        "/user/my PATCH",
+        "/user/my/profile GET",
+        "/user/my/profile PATCH",
+        "/user/signup POST",
+        "/user/token/refresh POST",
         "/v1/applications POST",
         "/v1/auth POST",
         "/v1/children POST",
@@ -154,6 +204,51 @@ async fn slow_requests_get_408() {
     r.expect(408, json!({"detail": "Request timeout"}));
     let r = app.post("/admin/v1/models").token(crate::support::ADMIN).stalled_body().send().await;
     r.expect(408, json!({"detail": "Request timeout"}));
+}
+
+/// Browsers on a configured origin may call the API: preflights answered, the headers
+/// clients read exposed; other origins get no CORS headers (the browser blocks them).
+#[tokio::test]
+async fn cors_lets_configured_origins_in() {
+    let mut setup = Setup::default();
+    setup.config.cors_origins = vec![http::HeaderValue::from_static("http://localhost:3000")];
+    let app = TestApp::sqlite_with(setup).await;
+    let p = app.partner().await;
+    let classes = format!("/partner/{}/classes", p.id);
+    let preflight = |origin: &str| {
+        app.call(http::Method::OPTIONS, &classes)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+    };
+    let r = preflight("http://localhost:3000").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("http://localhost:3000"));
+    let methods = r.header("access-control-allow-methods").unwrap().to_ascii_uppercase();
+    assert!(["GET", "POST", "PUT", "PATCH", "DELETE"].iter().all(|m| methods.contains(m)), "{methods}");
+    let headers = r.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
+    assert!(headers.contains("authorization") && headers.contains("content-type") && headers.contains("if-match"));
+    assert_eq!(r.header("access-control-allow-credentials"), None);
+    let r = preflight("http://evil.example").await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // The request itself: allowed, with the headers a client reads exposed.
+    let r = app
+        .post(&classes)
+        .token(&p.token)
+        .header("origin", "http://localhost:3000")
+        .json(json!({"name": "x"}))
+        .send()
+        .await;
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (201, Some("http://localhost:3000")));
+    let exposed = r.header("access-control-expose-headers").unwrap().to_ascii_lowercase();
+    for h in ["etag", "x-request-id", "retry-after", "x-total-count"] {
+        assert!(exposed.contains(h), "{h} in {exposed}");
+    }
+    // Without configured origins there is no CORS at all.
+    let plain = TestApp::sqlite().await;
+    let r = plain.get("/healthz").header("origin", "http://localhost:3000").send().await;
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (200, None));
 }
 
 engine_tests!(health_and_readiness, request_ids, unknown_routes_and_methods, openapi_describes_every_endpoint);

@@ -115,7 +115,7 @@ async fn code_input_is_checked(app: TestApp) {
     let theirs = format!("/partner/{}/classes/{}/invite-codes", stranger.id, c["id"]);
     app.get(&theirs).token(&stranger.token).send().await.expect(404, json!({"detail": "Class not found"}));
     app.post(&theirs).token(&stranger.token).send().await.expect(404, json!({"detail": "Class not found"}));
-    app.get(&url).token(&stranger.token).send().await.expect(403, json!({"detail": "Not enough permissions"}));
+    app.get(&url).token(&stranger.token).send().await.expect(403, json!({"detail": "forbidden"}));
 }
 
 async fn max_uses_never_drops_below_uses(app: TestApp) {
@@ -146,7 +146,7 @@ async fn codes_past_their_expiry_read_expired(app: TestApp) {
     let r = app.get(&format!("{}?active_only=1", codes_url(&p, &c))).token(&p.token).send().await;
     assert_eq!(r.body["total"], 1);
     let s = app.student().await;
-    app.redeem(&s, &value).await.expect(410, json!({"detail": "invite code has expired"}));
+    app.redeem(&s, &value).await.expect(400, json!({"detail": "invalid_or_expired_code"}));
 }
 
 engine_tests!(

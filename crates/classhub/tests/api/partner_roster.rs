@@ -6,7 +6,12 @@ use crate::engine_tests;
 use crate::support::{Person, TestApp};
 
 fn enrollment(class_id: &Value, student: &Person, code_id: &Value) -> Value {
-    json!({"id": "$any", "class_id": class_id, "user_id": student.id, "status": "active", "joined_at": "$ts", "invite_code_id": code_id})
+    json!({"id": "$any", "class_id": class_id, "student_id": student.id, "invite_code_id": code_id, "status": "active",
+           "enrolled_at": "$ts", "completed_at": null})
+}
+
+fn invalid_or_expired() -> Value {
+    json!({"detail": "invalid_or_expired_code"})
 }
 
 fn class_url(p: &Person, class: &Value) -> String {
@@ -20,7 +25,7 @@ async fn redeem_outcomes(app: TestApp) {
     let value = code["code"].as_str().unwrap();
     let s = app.student().await;
     // New member: 201. Case, spaces and dashes do not matter.
-    let typed = format!(" {}-{} ", value[..4].to_lowercase(), &value[4..]);
+    let typed = format!(" {}-{} ", value[..3].to_lowercase(), &value[3..]);
     let r = app.redeem(&s, &typed).await;
     r.expect(201, enrollment(&c["id"], &s, &code["id"]));
     let first = r.body.clone();
@@ -28,20 +33,20 @@ async fn redeem_outcomes(app: TestApp) {
     app.redeem(&s, value).await.expect(200, first.clone());
     let r = app.get(&class_url(&p, &c)).token(&p.token).send().await;
     assert_eq!(r.body["invite_codes"][0]["used_count"], 1);
-    // Unknown and malformed codes.
+    // Unknown codes, and what cannot be a code (a length no code has, other characters).
     let other = app.student().await;
-    for bad in ["ZZZZZZZZ", "", "0O1I", &"A".repeat(5000)] {
-        app.redeem(&other, bad).await.expect(404, json!({"detail": "invalid invite code"}));
+    app.redeem(&other, "ZZZZZZ").await.expect(400, invalid_or_expired());
+    for bad in ["ZZZZZZZZ", "ZZZZZZZ", "", "0O1I", "ZZZZZ0", &"A".repeat(5000)] {
+        app.redeem(&other, bad).await.expect(400, json!({"detail": "invalid_code_format"}));
     }
     // Full.
     let third = app.student().await;
     assert_eq!(app.redeem(&other, value).await.status, 201);
     app.redeem(&third, value).await.expect(409, json!({"detail": "class is full"}));
-    // The student sees the class, without its codes.
+    // The student sees the class as GrowFit lists it.
     let r = app.get("/user/classes").token(&s.token).send().await;
-    assert_eq!((r.status, &r.body["total"], &r.body["items"][0]["name"]), (200, &json!(1), &json!("x")));
-    assert!(r.body["items"][0].get("invite_codes").is_none());
-    assert_eq!(r.body["items"][0].as_object().unwrap().len(), 17);
+    assert_eq!((r.status, &r.body["total"], &r.body["items"][0]["class_title"]), (200, &json!(1), &json!("x")));
+    assert_eq!(r.body["items"][0].as_object().unwrap().len(), 14);
     let actions = app.actions(&p, 1).await;
     assert_eq!(actions.iter().filter(|a| *a == "membership.create").count(), 2);
 }
@@ -54,11 +59,11 @@ async fn unusable_codes_and_ended_classes(app: TestApp) {
     let value = code["code"].as_str().unwrap();
     let s = app.student().await;
     app.patch(&format!("{codes}/{}", code["id"])).token(&p.token).json(json!({"status": "disabled"})).send().await;
-    app.redeem(&s, value).await.expect(410, json!({"detail": "invite code is disabled"}));
+    app.redeem(&s, value).await.expect(400, invalid_or_expired());
     let r = app.post(&codes).token(&p.token).json(json!({"max_uses": 1})).send().await;
     let once = r.body["code"].as_str().unwrap().to_string();
     assert_eq!(app.redeem(&app.student().await, &once).await.status, 201);
-    app.redeem(&s, &once).await.expect(410, json!({"detail": "invite code has been used up"}));
+    app.redeem(&s, &once).await.expect(400, invalid_or_expired());
     // An ended class takes nobody, even with a good code; a member still gets 409.
     let r = app.post(&codes).token(&p.token).send().await;
     let open = r.body["code"].as_str().unwrap().to_string();
@@ -69,17 +74,18 @@ async fn unusable_codes_and_ended_classes(app: TestApp) {
     // Codes of a deleted class are gone.
     app.patch(&class_url(&p, &c)).token(&p.token).json(json!({"status": "active"})).send().await;
     app.delete(&class_url(&p, &c)).token(&p.token).send().await;
-    app.redeem(&app.student().await, &open).await.expect(404, json!({"detail": "invalid invite code"}));
+    app.redeem(&app.student().await, &open).await.expect(400, invalid_or_expired());
 }
 
-async fn redeem_needs_a_student(app: TestApp) {
+/// Redeeming takes a student's token or a partner's (a partner's account is also a
+/// student's, as in GrowFit): the partner's enrollment takes a seat like anyone's.
+async fn redeem_takes_a_student_or_a_partner(app: TestApp) {
     let p = app.partner().await;
-    let c = app.class(&p, json!({"name": "x"})).await;
+    let c = app.class(&p, json!({"name": "x", "capacity": 2})).await;
     let value = c["invite_codes"][0]["code"].as_str().unwrap();
     let r = app.post("/user/class/invites/redeem").json(json!({"code": value})).send().await;
-    r.expect(401, json!({"detail": "Not authenticated"}));
-    app.redeem(&p, value).await.expect(403, json!({"detail": "Not enough permissions"}));
-    app.get("/user/classes").token(&p.token).send().await.expect(403, json!({"detail": "Not enough permissions"}));
+    r.expect(401, json!({"detail": "unauthorized"}));
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     let s = app.student().await;
     let r = app.post("/user/class/invites/redeem").token(&s.token).json(json!({"code": 12345678})).send().await;
     r.expect(422, json!({"detail": [{"type": "string_type", "loc": ["body", "code"], "msg": "Input should be a valid string", "input": 12345678}]}));
@@ -91,12 +97,20 @@ async fn redeem_needs_a_student(app: TestApp) {
     // Nothing was consumed by any of that.
     let r = app.get(&class_url(&p, &c)).token(&p.token).send().await;
     assert_eq!(r.body["invite_codes"][0]["used_count"], 0);
+    app.redeem(&p, value).await.expect(201, enrollment(&c["id"], &p, &c["invite_codes"][0]["id"]));
+    let r = app.get("/user/classes").token(&p.token).send().await;
+    assert_eq!(
+        (r.status, &r.body["total"], &r.body["items"][0]["teacher_name"]),
+        (200, &json!(1), &json!("Pat Partner"))
+    );
+    assert_eq!(app.redeem(&s, value).await.status, 201);
+    app.redeem(&app.student().await, value).await.expect(409, json!({"detail": "class is full"}));
     // A student's token does not open the partner API.
     app.get(&format!("/partner/{}/classes", p.id))
         .token(&s.token)
         .send()
         .await
-        .expect(403, json!({"detail": "Not enough permissions"}));
+        .expect(403, json!({"detail": "not_a_partner"}));
 }
 
 /// Guesses count per student at an address, and per address with ten times the budget:
@@ -111,7 +125,7 @@ async fn failed_redemptions_are_rate_limited(app: TestApp) {
         app.post("/user/class/invites/redeem").token(&s.token).peer(peer).json(json!({"code": code}))
     };
     for _ in 0..10 {
-        assert_eq!(redeem(&guesser, "WRONGONE", "10.0.0.1:1000").send().await.status, 404);
+        assert_eq!(redeem(&guesser, "WRONGONE", "10.0.0.1:1000").send().await.status, 400);
     }
     let r = redeem(&guesser, value, "10.0.0.1:1001").send().await;
     r.expect(429, json!({"detail": "too many failed redemptions; try again later"}));
@@ -129,7 +143,7 @@ async fn failed_redemptions_are_rate_limited(app: TestApp) {
     for i in 0..9 {
         let s = app.person("students", "S", &format!("s{i}@example.com")).await;
         for _ in 0..10 {
-            assert_eq!(redeem(&s, "WRONGONE", "10.0.0.1:3000").send().await.status, 404);
+            assert_eq!(redeem(&s, "WRONGONE", "10.0.0.1:3000").send().await.status, 400);
         }
     }
     let late = app.person("students", "Late", "late@example.com").await;
@@ -164,7 +178,7 @@ async fn rosters(app: TestApp) {
         .token(&a.token)
         .send()
         .await
-        .expect(200, json!({"total": 0, "items": [], "page": 1, "size": 50}));
+        .expect(200, json!({"items": [], "total": 0, "page": 1, "size": 50}));
     // Leaving frees it as well.
     let leave = format!("/user/classes/{}", c["id"]);
     let r = app.delete(&leave).token(&b.token).send().await;
@@ -245,7 +259,7 @@ async fn codes_are_never_overused(app: TestApp) {
     }
     let statuses = storm(&app, &students, &value).await;
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 5);
-    assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 35);
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 35);
     let r = app.get(&format!("{}/invite-codes", class_url(&p, &c))).token(&p.token).send().await;
     assert_eq!((&r.body["items"][0]["used_count"], &r.body["items"][0]["max_uses"]), (&json!(5), &json!(5)));
     let r = app.get(&format!("{}/students", class_url(&p, &c))).token(&p.token).send().await;
@@ -255,7 +269,7 @@ async fn codes_are_never_overused(app: TestApp) {
 engine_tests!(
     redeem_outcomes,
     unusable_codes_and_ended_classes,
-    redeem_needs_a_student,
+    redeem_takes_a_student_or_a_partner,
     failed_redemptions_are_rate_limited,
     rosters,
     capacity_cannot_drop_below_the_roster,

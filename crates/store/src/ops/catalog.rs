@@ -1,57 +1,187 @@
-//! The admin catalogue: AI models and courses (partner dialect), CloudShare projects with
-//! their policies, blueprints, custom fields and members.
+//! The catalogue: AI models and courses (partner dialect; GrowFit's model catalog and
+//! courses), CloudShare projects with their policies, blueprints, custom fields and members.
 
 use std::collections::BTreeMap;
 
 use classhub_core::audit::{Action, Context};
-use classhub_core::catalog::{self, Course, Model};
+use classhub_core::catalog::{self, Course, CourseFilter, CoursePatch, Decimal, Model, ModelFilter, NewModel};
 use classhub_core::error::Entity;
 use classhub_core::lab::{self, Blueprint, CustomField, MemberRights, Policy, Project};
+use classhub_core::page::{Page, PageRequest};
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, User, UserKind};
-use classhub_core::{DomainError, ProjectId, ProjectMemberId, UserId};
+use classhub_core::{CourseId, DomainError, ProjectId, ProjectMemberId, UserId};
 use rand::Rng;
 
 use super::audit;
-use crate::engine::Tx;
-use crate::{Result, WriteOp};
+use crate::engine::{Read, Tx};
+use crate::{ReadOp, Result, WriteOp};
 
+/// Adds a model to the catalog: at most one per provider and name.
 pub struct CreateModel {
     pub ctx: Context,
-    pub name: String,
-    pub provider: String,
+    pub model: NewModel,
 }
 
 impl WriteOp for CreateModel {
     type Out = Model;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Model> {
-        let mut errors = Vec::new();
-        let name = catalog::label("name", &self.name, &mut errors);
-        let provider = catalog::label("provider", &self.provider, &mut errors);
-        catalog::done((), errors)?;
-        let model = tx.insert_model(&name, &provider, self.ctx.now).await?;
+        let new = self.model.validated()?;
+        catalog::decide_new_model(tx.model_named(&new.provider, &new.name).await?)?;
+        let model = tx.insert_model(&new, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::ModelCreate, None, model.id.0, None, Some(&model)).await?;
         Ok(model)
     }
 }
 
-/// Creates a course of a partner.
+/// Creates a course of a partner. Without a `course_key` (the admin API and CLI may leave
+/// it out) the course gets `course-N`, the first N from the partner's course count + 1 that
+/// the partner does not use.
 pub struct CreateCourse {
     pub ctx: Context,
     pub partner_id: UserId,
-    pub title: String,
+    pub patch: CoursePatch,
+}
+
+impl CreateCourse {
+    /// A course with a title and nothing else (a default key, `draft`).
+    pub fn titled(ctx: Context, partner_id: UserId, title: impl Into<String>) -> CreateCourse {
+        CreateCourse { ctx, partner_id, patch: CoursePatch { title: Some(title.into()), ..CoursePatch::default() } }
+    }
 }
 
 impl WriteOp for CreateCourse {
     type Out = Course;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Course> {
-        let mut errors = Vec::new();
-        let title = catalog::label("title", &self.title, &mut errors);
-        catalog::done((), errors)?;
-        catalog::decide_course(tx.user(self.partner_id).await?.as_ref())?;
-        let course = tx.insert_course(self.partner_id, &title, self.ctx.now).await?;
+        // Field problems first, as a request's body is read before its references.
+        let placeholder = self.patch.course_key.is_none().then(String::new);
+        catalog::create_course(self.patch.clone(), placeholder)?;
+        // The partner, locked: one partner's course creations take turns, so that a key
+        // (given or `course-N`) is decided on every course the partner has.
+        catalog::decide_course(tx.user_for_update(self.partner_id).await?.as_ref())?;
+        let default_key = match self.patch.course_key {
+            Some(_) => None,
+            None => {
+                let all = PageRequest { limit: 1, offset: 0 };
+                let mut n = tx.courses_page(Some(self.partner_id), &CourseFilter::default(), all).await?.total + 1;
+                loop {
+                    let key = catalog::default_course_key(n);
+                    if tx.course_by_key(self.partner_id, &key).await?.is_none() {
+                        break Some(key);
+                    }
+                    n += 1;
+                }
+            }
+        };
+        let fields = catalog::create_course(self.patch.clone(), default_key)?;
+        catalog::decide_course_key(tx.course_by_key(self.partner_id, &fields.course_key).await?, None)?;
+        let course = tx.insert_course(self.partner_id, &fields, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::CourseCreate, None, course.id.0, None, Some(&course)).await?;
         Ok(course)
+    }
+}
+
+/// Changes one of the partner's courses (`None` keeps a field).
+pub struct UpdateCourse {
+    pub ctx: Context,
+    pub partner_id: UserId,
+    pub course_id: CourseId,
+    pub patch: CoursePatch,
+}
+
+impl WriteOp for UpdateCourse {
+    type Out = Course;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Course> {
+        let current = catalog::course_owned_by(tx.course_for_update(self.course_id).await?, self.partner_id)?;
+        let fields = catalog::apply_course_patch(&current.fields, self.patch.clone())?;
+        // A write that changes nothing writes nothing.
+        if fields == current.fields {
+            return Ok(current);
+        }
+        let holder = tx.course_by_key(self.partner_id, &fields.course_key).await?;
+        catalog::decide_course_key(holder, Some(current.id))?;
+        let updated = tx.update_course(current.id, &fields, self.ctx.now).await?;
+        audit(tx, &self.ctx, Action::CourseUpdate, None, updated.id.0, Some(&current), Some(&updated)).await?;
+        Ok(updated)
+    }
+}
+
+/// Deletes one of the partner's courses. The classes that name it — any partner's — keep
+/// existing without a course; each is a change of the class (a new version, an event).
+pub struct DeleteCourse {
+    pub ctx: Context,
+    pub partner_id: UserId,
+    pub course_id: CourseId,
+}
+
+impl WriteOp for DeleteCourse {
+    type Out = ();
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
+        // The course first: a class write that would newly name it waits for this
+        // transaction (its foreign key check shares the course's key), so every class that
+        // names the course is among those locked next.
+        let course = catalog::course_owned_by(tx.course_for_update(self.course_id).await?, self.partner_id)?;
+        for class in tx.classes_of_course_for_update(course.id).await? {
+            let mut fields = class.fields.clone();
+            fields.course_id = None;
+            let updated = tx.update_class(class.id, &fields, self.ctx.now).await?;
+            audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&class), Some(&updated)).await?;
+        }
+        tx.delete_course(course.id).await?;
+        audit(tx, &self.ctx, Action::CourseDelete, None, course.id.0, Some(&course), None).await
+    }
+}
+
+/// One of the partner's courses.
+pub struct GetCourse {
+    pub partner_id: UserId,
+    pub course_id: CourseId,
+}
+
+impl ReadOp for GetCourse {
+    type Out = Course;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Course> {
+        Ok(catalog::course_owned_by(r.course(self.course_id).await?, self.partner_id)?)
+    }
+}
+
+/// A page of courses, newest first: one partner's, or (`partner_id: None`) everyone's.
+pub struct ListCourses {
+    pub partner_id: Option<UserId>,
+    pub filter: CourseFilter,
+    pub page: PageRequest,
+}
+
+impl ReadOp for ListCourses {
+    type Out = Page<Course>;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Course>> {
+        r.courses_page(self.partner_id, &self.filter, self.page).await
+    }
+}
+
+/// A page of the model catalog.
+pub struct ListModels {
+    pub filter: ModelFilter,
+    pub page: PageRequest,
+}
+
+impl ReadOp for ListModels {
+    type Out = Page<Model>;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Model>> {
+        r.models_page(&self.filter, self.page).await
+    }
+}
+
+/// What a class's cost estimate needs: the daily fee per student of every active chat
+/// model that has one.
+pub struct DailyFees;
+
+impl ReadOp for DailyFees {
+    type Out = Vec<Decimal>;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<Decimal>> {
+        let every = PageRequest { limit: u32::MAX, offset: 0 };
+        let models = r.models_page(&ModelFilter::default(), every).await?;
+        Ok(models.items.iter().filter_map(Model::daily_fee).collect())
     }
 }
 

@@ -86,6 +86,9 @@ pub struct Redeem {
     pub code: String,
     /// Failed guesses (an unknown or unusable code) count against these keys.
     pub throttle: Vec<ThrottleKey>,
+    /// The length codes are made with now: a typed code of another length that no code
+    /// has cannot be one.
+    pub code_length: usize,
 }
 
 /// A redemption's enrollment, or the rule that refused it. A refusal is an outcome, not an
@@ -127,8 +130,11 @@ impl WriteOp for Redeem {
 impl Redeem {
     async fn attempt<T: Tx>(&self, tx: &mut T) -> Result<Enrollment> {
         let unknown = || DomainError::NotFound(Entity::InviteCode);
-        let key = invite::lookup_key(&self.code).ok_or_else(unknown)?;
-        let found = tx.code_by_value(&key).await?.ok_or_else(unknown)?;
+        let key = invite::lookup_key(&self.code).ok_or_else(invite::malformed)?;
+        let Some(found) = tx.code_by_value(&key).await? else {
+            let possible = key.len() == self.code_length || tx.code_length_in_use(key.len()).await?;
+            return Err(invite::unknown_code(possible).into());
+        };
         let class = tx.class_for_update(found.class_id).await?.ok_or_else(unknown)?;
         // The code as it is now that its class is locked.
         let code = tx.code(found.id).await?.ok_or_else(unknown)?;
@@ -152,6 +158,7 @@ impl Redeem {
         let membership = tx.insert_membership(new, now).await?;
         audit(tx, &self.ctx, Action::MembershipCreate, Some(class.id), membership.id.0, None, Some(&membership))
             .await?;
+        super::students::ensure_student(tx, &self.ctx, class.owner_id, self.student).await?;
         Ok(Enrollment { membership, created: true })
     }
 }

@@ -14,9 +14,18 @@
 //! 3. users: a class's owner (its class count) and members, then accounts whose attributes
 //!    change.
 //!
+//! Account writes (`accounts`) lock the email verification they use before its user.
+//!
 //! Scripts that create a class hold no class lock before they insert it; scripts about a
 //! user alone (accounts, tokens) lock only that user.
+//!
+//! Courses (`catalog`): a course's update locks the course alone; its deletion locks the
+//! course, then the classes that name it (ascending). Class writes never lock a course:
+//! their foreign key check only key-shares the course a class newly names, which that class
+//! cannot already be among the ones a deletion locks — so no cycle forms. A course's
+//! creation locks its partner (the user), so one partner's keys are decided in turn.
 
+pub mod accounts;
 pub mod catalog;
 pub mod check;
 pub mod classes;
@@ -26,6 +35,7 @@ pub mod ocariot;
 pub mod outbox;
 pub mod roster;
 pub mod security;
+pub mod students;
 pub mod users;
 
 use classhub_core::audit::{Action, Context, NewAuditEvent};

@@ -16,6 +16,12 @@ use crate::{ReadOp, Result, StoreError, WriteOp};
 pub struct ThrottleKey {
     pub key: [u8; 32],
     pub policy: Policy,
+    /// Whether attempts checked inside one transaction (a redemption, a signature) take
+    /// turns at this key, so that a burst gets exactly its budget. A shared key — an
+    /// address, which a whole school may sit behind — is not held for every attempt, or
+    /// every attempt from that address would wait on every other: it is read first and
+    /// counted only when an attempt fails, so a burst may pass it by the attempts in flight.
+    pub exact: bool,
 }
 
 impl ThrottleKey {
@@ -27,7 +33,12 @@ impl ThrottleKey {
             h.update([0]);
             h.update(p.as_bytes());
         }
-        ThrottleKey { key: h.finalize().into(), policy }
+        ThrottleKey { key: h.finalize().into(), policy, exact: true }
+    }
+
+    /// A key counted without holding it for every attempt (see [`ThrottleKey::exact`]).
+    pub fn shared(self) -> ThrottleKey {
+        ThrottleKey { exact: false, ..self }
     }
 }
 
@@ -65,33 +76,51 @@ pub(crate) async fn settle<T: Tx>(tx: &mut T, keys: &[ThrottleKey], ok: bool, no
     Ok(())
 }
 
-/// The counters of an attempt's keys, locked for the rest of its transaction, once it is
-/// known that every key may still try.
+/// The counters of an attempt's exact keys, locked for the rest of its transaction, once
+/// it is known that every key may still try.
 pub(crate) struct Locked {
     keys: Vec<ThrottleKey>,
     counters: Vec<Counter>,
+    shared: Vec<ThrottleKey>,
 }
 
-/// Locks the keys' counters (in key order) for an attempt checked inside the same
-/// transaction: concurrent attempts at a key take turns, so each sees the others' outcome
-/// and no burst exceeds the budget. Refused, writing nothing, when a key is exhausted.
+/// Locks the exact keys' counters (in key order) for an attempt checked inside the same
+/// transaction: concurrent attempts at such a key take turns, so each sees the others'
+/// outcome and no burst exceeds the budget. Shared keys are only read. Refused, writing
+/// nothing, when a key is exhausted.
 pub(crate) async fn lock<T: Tx>(tx: &mut T, keys: &[ThrottleKey], now: Timestamp) -> Result<Locked> {
-    let keys = sorted(keys);
-    let hashes: Vec<[u8; 32]> = keys.iter().map(|k| k.key).collect();
+    let (exact, shared): (Vec<ThrottleKey>, Vec<ThrottleKey>) = sorted(keys).into_iter().partition(|k| k.exact);
+    let hashes: Vec<[u8; 32]> = shared.iter().map(|k| k.key).collect();
+    for (k, c) in shared.iter().zip(tx.throttles(&hashes).await?) {
+        throttle::reserve(c, &k.policy, now)?;
+    }
+    let hashes: Vec<[u8; 32]> = exact.iter().map(|k| k.key).collect();
     let counters = tx.throttles_for_update(&hashes, now).await?;
-    for (k, c) in keys.iter().zip(&counters) {
+    for (k, c) in exact.iter().zip(&counters) {
         throttle::reserve(Some(*c), &k.policy, now)?;
     }
-    Ok(Locked { keys, counters })
+    Ok(Locked { keys: exact, counters, shared })
 }
 
 /// Counts the outcome of an attempt made under [`lock`], writing only the counters it
-/// changes (a success at a key without failures changes nothing).
+/// changes: a success at a key without failures changes nothing, and a success leaves
+/// shared keys alone; a failure is counted at shared keys too (locking them only then).
 pub(crate) async fn count<T: Tx>(tx: &mut T, locked: Locked, ok: bool, now: Timestamp) -> Result<()> {
     for (k, c) in locked.keys.iter().zip(locked.counters) {
         let next = throttle::settle(throttle::reserve(Some(c), &k.policy, now)?, ok, &k.policy, now);
         if next != c {
             tx.put_throttle(&k.key, &next, now).await?;
+        }
+    }
+    if !ok && !locked.shared.is_empty() {
+        // Locked last, after the exact keys, as every transaction does: no cycle of waits.
+        let hashes: Vec<[u8; 32]> = locked.shared.iter().map(|k| k.key).collect();
+        let counters = tx.throttles_for_update(&hashes, now).await?;
+        for (k, c) in locked.shared.iter().zip(counters) {
+            // Exhausted meanwhile by attempts in flight: blocked already, nothing to add.
+            if let Ok(reserved) = throttle::reserve(Some(c), &k.policy, now) {
+                tx.put_throttle(&k.key, &throttle::settle(reserved, false, &k.policy, now), now).await?;
+            }
         }
     }
     Ok(())
@@ -180,8 +209,8 @@ impl WriteOp for AdmitSignature {
     }
 }
 
-/// Forgets what no check needs any more: expired nonces, and throttle counters idle for a
-/// day and not blocking.
+/// Forgets what no check needs any more: expired nonces, throttle counters idle for a day
+/// and not blocking, and email codes and used refresh tokens a day old.
 pub struct PruneSecurityState {
     pub now: Timestamp,
 }
@@ -190,6 +219,9 @@ impl WriteOp for PruneSecurityState {
     type Out = (u64, u64);
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<(u64, u64)> {
         let idle_before = self.now.checked_sub(throttle::BACKOFF_MAX).unwrap_or(self.now);
+        // Email codes and refresh tokens no check needs any more (accounts).
+        let forget_before = self.now.checked_sub(classhub_core::account::FORGET_AFTER).unwrap_or(self.now);
+        tx.prune_accounts(forget_before).await?;
         tx.prune_security(self.now, idle_before).await
     }
 }
