@@ -431,7 +431,8 @@ struct PasswordBody {
 }
 
 /// Set a partner's or student's password. A user without an account gets one, with their
-/// email (which no other account may have). Their sessions are left alone.
+/// email (which no other account may have). Their sign-in sessions end (with their refresh
+/// tokens); their API tokens stay.
 #[utoipa::path(put, path = "/admin/v1/users/{user_id}/password", tag = "admin", request_body = PasswordBody,
     params(("user_id" = i64, Path, minimum = 1)),
     responses((status = 204, description = "Set"), (status = 401, body = HttpError),

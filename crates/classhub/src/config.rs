@@ -208,7 +208,8 @@ pub enum PersonCommand {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Set a partner's or student's password (making their account, with their email, if
-    /// they have none). Without --password it is read from the first line of standard input.
+    /// they have none), ending their sign-in sessions (API tokens stay). Without --password
+    /// it is read from the first line of standard input.
     Password {
         #[arg(long)]
         id: i64,
@@ -300,13 +301,13 @@ pub struct ServeArgs {
     /// The window of that limit, in seconds.
     #[arg(long, env = "CLASSHUB_SIGNATURE_FAILURE_WINDOW", default_value_t = 600)]
     pub signature_failure_window: u64,
-    /// Deliver invitation emails through this SMTP server (`smtp://host:25`, `smtps://user:pass@host`).
+    /// Deliver emails (invitations, sign-up codes) through this SMTP server (`smtp://host:25`, `smtps://user:pass@host`).
     #[arg(long, env = "CLASSHUB_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
-    /// Without --smtp-url, write invitation emails as .eml files here.
+    /// Without --smtp-url, write emails as .eml files here.
     #[arg(long, env = "CLASSHUB_MAIL_DIR", default_value = "mail")]
     pub mail_dir: PathBuf,
-    /// Sender address of invitation emails.
+    /// Sender address of emails.
     #[arg(long, env = "CLASSHUB_MAIL_FROM", default_value = "classhub <noreply@classhub.invalid>")]
     pub mail_from: String,
     /// Password of the OCARIoT `admin` user; without it that user cannot log in.
@@ -340,6 +341,17 @@ pub struct ServeArgs {
     /// The window of that limit, in seconds.
     #[arg(long, env = "CLASSHUB_EMAIL_CODE_WINDOW", default_value_t = 600)]
     pub email_code_window: u64,
+    /// How long a partner-API sign-in's access token (`POST /user/login`, a refresh) lasts,
+    /// in seconds (60 s..366 days); then it answers 401 until refreshed. GrowFit's front end
+    /// never refreshes: this is how long it stays signed in. API tokens do not expire.
+    #[arg(long, env = "CLASSHUB_SESSION_TTL", default_value_t = 8 * 3600,
+          value_parser = clap::value_parser!(u64).range(60..=TTL_MAX_SECS))]
+    pub session_ttl: u64,
+    /// How long the refresh token issued with it may be exchanged, once, for a new pair, in
+    /// seconds (60 s..366 days).
+    #[arg(long, env = "CLASSHUB_REFRESH_TTL", default_value_t = 7 * 24 * 3600,
+          value_parser = clap::value_parser!(u64).range(60..=TTL_MAX_SECS))]
+    pub refresh_ttl: u64,
     /// Proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` names the
     /// client: throttles then count the client's address, not the proxy's. Default: none,
     /// the TCP peer is the client.
@@ -347,8 +359,8 @@ pub struct ServeArgs {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// An origin (`https://app.example.com`) whose pages may call the API from a browser;
     /// repeatable, or comma-separated; `*` allows any. Default: none (no CORS headers).
-    #[arg(long = "cors-origin", env = "CLASSHUB_CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
-    pub cors_origins: Vec<http::HeaderValue>,
+    #[arg(long = "cors-origin", env = "CLASSHUB_CORS_ORIGIN", value_delimiter = ',', value_parser = origin)]
+    pub cors_origin: Vec<http::HeaderValue>,
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, env = "CLASSHUB_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
@@ -381,6 +393,9 @@ pub struct ServeArgs {
     #[arg(long, env = "CLASSHUB_REDEEM_FAILURE_WINDOW", default_value_t = 600)]
     pub redeem_failure_window: u64,
 }
+
+/// The longest `--session-ttl` and `--refresh-ttl`: 366 days.
+const TTL_MAX_SECS: u64 = 366 * 24 * 3600;
 
 impl ServeArgs {
     pub fn request_timeout(&self) -> Duration {
@@ -514,8 +529,8 @@ mod tests {
         let args = serve(
             parse_from(["classhub", "serve", "--cors-origin", "http://a.example,https://b.example:8443"]).unwrap(),
         );
-        assert_eq!(args.cors_origins, ["http://a.example", "https://b.example:8443"]);
-        assert_eq!(serve(parse_from(["classhub", "serve", "--cors-origin", "*"]).unwrap()).cors_origins, ["*"]);
+        assert_eq!(args.cors_origin, ["http://a.example", "https://b.example:8443"]);
+        assert_eq!(serve(parse_from(["classhub", "serve", "--cors-origin", "*"]).unwrap()).cors_origin, ["*"]);
         for bad in ["http://a.example/", "http://a.example/app", "ftp://a.example", "a.example", "http://a.example?x"] {
             assert!(parse_from(["classhub", "serve", "--cors-origin", bad]).is_err(), "{bad}");
         }
@@ -544,6 +559,19 @@ mod tests {
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
         let err = parse_from(["classhub", "--config", file.to_str().unwrap(), "serve"]).unwrap_err().to_string();
         assert!(err.contains("unknown setting \"lisen\""), "{err}");
+    }
+
+    #[test]
+    fn session_lifetimes_default_to_the_cores_and_are_bounded() {
+        let s = serve(parse_from(["classhub", "serve"]).unwrap());
+        let defaults = classhub_core::account::SessionTtl::default();
+        assert_eq!(Duration::from_secs(s.session_ttl), defaults.access.unsigned_abs());
+        assert_eq!(Duration::from_secs(s.refresh_ttl), defaults.refresh.unsigned_abs());
+        for bad in [["--session-ttl", "59"], ["--refresh-ttl", "0"], ["--session-ttl", "31622401"]] {
+            assert!(parse_from(["classhub", "serve", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
+        let s = serve(parse_from(["classhub", "serve", "--session-ttl", "900", "--refresh-ttl", "86400"]).unwrap());
+        assert_eq!((s.session_ttl, s.refresh_ttl), (900, 86400));
     }
 
     #[test]

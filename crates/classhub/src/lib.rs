@@ -27,7 +27,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
     let head_limit = state.config.max_header_bytes;
     let drain = classhub_web::Drain { max_bytes: body_limit, timeout: state.config.request_timeout };
     let trusted = state.config.trusted_proxies.clone();
-    let cors = cors(&state.config.cors_origins);
+    let cors = cors(&state.config.cors_origin);
     let router = Router::new()
         .merge(classhub_partner::router(state.clone()))
         .merge(classhub_admin::router(state.clone()))

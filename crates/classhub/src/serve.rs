@@ -58,11 +58,13 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
             login_failures: args.login_failure_limit,
             login_window: Duration::from_secs(args.login_failure_window),
             trusted_proxies: args.trusted_proxies.clone().into(),
-            cors_origins: args.cors_origins.clone(),
+            cors_origin: args.cors_origin.clone(),
             account_login_failures: args.account_login_failure_limit,
             account_login_window: Duration::from_secs(args.account_login_failure_window),
             email_code_sends: args.email_code_limit,
             email_code_window: Duration::from_secs(args.email_code_window),
+            session_ttl: Duration::from_secs(args.session_ttl),
+            refresh_ttl: Duration::from_secs(args.refresh_ttl),
         },
     );
     if args.demo {
@@ -98,6 +100,8 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
         login_failure_limit = args.login_failure_limit,
         account_login_failure_limit = args.account_login_failure_limit,
         email_code_limit = args.email_code_limit,
+        session_ttl_secs = args.session_ttl,
+        refresh_ttl_secs = args.refresh_ttl,
         "limits in effect"
     );
 

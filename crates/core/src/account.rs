@@ -28,8 +28,15 @@ pub const CODE_ATTEMPTS: u32 = 5;
 pub const VERIFIED_TTL: SignedDuration = SignedDuration::from_mins(30);
 /// Longest password taken: Argon2 reads all of it, and nobody types more.
 pub const PASSWORD_MAX_CHARS: usize = 256;
-/// Email codes and used refresh tokens are forgotten this long after they stop mattering.
+/// Email codes, used or expired refresh tokens and ended sessions are forgotten this long
+/// after they stop mattering.
 pub const FORGET_AFTER: SignedDuration = SignedDuration::from_hours(24);
+/// How long a sign-in's access token lasts by default (`--session-ttl`). GrowFit's backend
+/// sets none (its tokens are stubs) and its front end never refreshes: this is how long
+/// it stays signed in — a working day.
+pub const SESSION_TTL_DEFAULT: SignedDuration = SignedDuration::from_hours(8);
+/// How long a refresh token lasts by default (`--refresh-ttl`): a week.
+pub const REFRESH_TTL_DEFAULT: SignedDuration = SignedDuration::from_hours(7 * 24);
 
 /// Prefix of the token that names a code request (`verification_token`).
 pub const VERIFICATION_PREFIX: &str = "chv_";
@@ -95,12 +102,37 @@ pub struct NewEmailCode {
     pub expires_at: Timestamp,
 }
 
-/// A refresh token as stored: whose it is, and the access token it was issued with.
+/// A refresh token as stored: whose it is, the access token it was issued with, and until
+/// when it may be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshGrant {
     pub user_id: UserId,
     pub access_hash: [u8; 32],
     pub used_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+}
+
+/// How long a sign-in lasts: its access token, and the refresh token issued with it (each
+/// refresh issues a new pair, with new ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTtl {
+    pub access: SignedDuration,
+    pub refresh: SignedDuration,
+}
+
+impl Default for SessionTtl {
+    fn default() -> Self {
+        SessionTtl { access: SESSION_TTL_DEFAULT, refresh: REFRESH_TTL_DEFAULT }
+    }
+}
+
+impl SessionTtl {
+    /// When a pair issued at `now` expires: its access token, then its refresh token. An
+    /// end beyond the calendar is `now` (the token is born expired, never immortal).
+    pub fn ends(&self, now: Timestamp) -> (Timestamp, Timestamp) {
+        let end = |ttl: SignedDuration| now.checked_add(ttl).unwrap_or(now);
+        (end(self.access), end(self.refresh))
+    }
 }
 
 /// Why an account operation is refused. Each is an answer of the dialect, not a fault.
@@ -280,7 +312,8 @@ pub struct ChangePlan {
     pub account: AccountWrite,
     /// The verification the new email uses up.
     pub consume: Option<EmailCodeId>,
-    /// The password changes (then the user's other sessions end).
+    /// The password changes: then the user's sign-in sessions end (all but the caller's
+    /// own, for a change of one's own); API tokens stay.
     pub password_changed: bool,
 }
 
@@ -355,11 +388,17 @@ pub fn decide_new_account(email: Option<&str>, email_taken: bool) -> Result<Stri
     }
 }
 
-/// Whether a refresh token may be exchanged: unused, and issued with an access token that
-/// is still live (revoking an access token ends its refresh token too).
-pub fn decide_refresh(grant: Option<&RefreshGrant>, access_live: bool) -> Result<UserId, AccountRefusal> {
+/// Whether a refresh token may be exchanged at `now`: unused, unexpired, and issued with an
+/// access token that was not revoked (revoking an access token ends its refresh token too;
+/// its expiry does not — that is what refreshing is for).
+pub fn decide_refresh(
+    grant: Option<&RefreshGrant>,
+    access: Option<&crate::user::BearerToken>,
+    now: Timestamp,
+) -> Result<UserId, AccountRefusal> {
+    let unrevoked = access.is_some_and(|a| a.revoked_at.is_none());
     match grant {
-        Some(g) if g.used_at.is_none() && access_live => Ok(g.user_id),
+        Some(g) if g.used_at.is_none() && now < g.expires_at && unrevoked => Ok(g.user_id),
         _ => Err(AccountRefusal::InvalidRefreshToken),
     }
 }
@@ -615,6 +654,29 @@ mod tests {
         assert_eq!(decide_change(&pw, &ChangeFacts { email_taken: true, ..bare }), Err(EmailTaken));
         assert_eq!(decide_change(&pw, &ChangeFacts::default()), Err(NoEmail));
         assert!(decide_change(&AccountChange::default(), &facts).unwrap().changes_nothing());
+    }
+
+    #[test]
+    fn refresh_tokens_need_to_be_unused_unexpired_and_their_access_unrevoked() {
+        use crate::user::{BearerToken, Principal};
+        let (access_end, refresh_end) = SessionTtl::default().ends(at(0));
+        assert_eq!((access_end, refresh_end), (at(8 * 3600), at(7 * 24 * 3600)));
+        let grant = RefreshGrant { user_id: UserId(7), access_hash: [1; 32], used_at: None, expires_at: refresh_end };
+        let principal = Principal { user_id: UserId(7), kind: UserKind::Student };
+        let access = BearerToken { principal, revoked_at: None, expires_at: Some(access_end) };
+        // An expired access token is what a refresh is for.
+        assert_eq!(decide_refresh(Some(&grant), Some(&access), at(8 * 3600 + 1)), Ok(UserId(7)));
+        let refused = Err(AccountRefusal::InvalidRefreshToken);
+        assert_eq!(decide_refresh(Some(&grant), Some(&access), refresh_end), refused);
+        assert_eq!(decide_refresh(None, Some(&access), at(1)), refused);
+        assert_eq!(decide_refresh(Some(&grant), None, at(1)), refused);
+        let revoked = BearerToken { revoked_at: Some(at(1)), ..access };
+        assert_eq!(decide_refresh(Some(&grant), Some(&revoked), at(2)), refused);
+        let used = RefreshGrant { used_at: Some(at(1)), ..grant };
+        assert_eq!(decide_refresh(Some(&used), Some(&access), at(2)), refused);
+        // A lifetime beyond the calendar ends at once rather than never.
+        let forever = SessionTtl { access: SignedDuration::MAX, refresh: SignedDuration::MAX };
+        assert_eq!(forever.ends(at(0)), (at(0), at(0)));
     }
 
     #[test]

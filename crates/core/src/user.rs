@@ -202,6 +202,50 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// What a bearer token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An API credential an administrator (or the CLI) issued: good until revoked.
+    Api,
+    /// A sign-in (`POST /user/login`, or a refresh): good until revoked or `expires_at`,
+    /// and ended by a new password.
+    Session { expires_at: Timestamp },
+}
+
+impl TokenKind {
+    /// The name the store keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Api => "api",
+            TokenKind::Session { .. } => "session",
+        }
+    }
+
+    pub fn expires_at(self) -> Option<Timestamp> {
+        match self {
+            TokenKind::Api => None,
+            TokenKind::Session { expires_at } => Some(expires_at),
+        }
+    }
+}
+
+/// A bearer token as stored: whose it is, and what ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BearerToken {
+    pub principal: Principal,
+    pub revoked_at: Option<Timestamp>,
+    /// A session's end; API tokens have none.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl BearerToken {
+    /// Whether it identifies its holder at `now`: not revoked and not expired. An expired
+    /// token is refused exactly as a revoked one.
+    pub fn live_at(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|end| now < end)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +258,21 @@ mod tests {
         assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 43);
         assert_eq!(token_hash(&a), token_hash(&a));
         assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[test]
+    fn tokens_live_until_revoked_or_expired() {
+        let at = |s: i64| Timestamp::from_second(1_000_000 + s).unwrap();
+        let principal = Principal { user_id: UserId(1), kind: UserKind::Student };
+        let api = BearerToken { principal, revoked_at: None, expires_at: TokenKind::Api.expires_at() };
+        assert!(api.live_at(at(0)) && api.live_at(at(1_000_000_000)), "API tokens do not expire");
+        let session = BearerToken { expires_at: TokenKind::Session { expires_at: at(60) }.expires_at(), ..api };
+        assert!(session.live_at(at(59)));
+        assert!(!session.live_at(at(60)) && !session.live_at(at(61)), "expired at its end");
+        for revoked in [api, session] {
+            assert!(!BearerToken { revoked_at: Some(at(0)), ..revoked }.live_at(at(1)));
+        }
+        assert_eq!((TokenKind::Api.as_str(), TokenKind::Session { expires_at: at(0) }.as_str()), ("api", "session"));
     }
 
     #[test]

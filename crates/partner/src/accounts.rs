@@ -39,10 +39,11 @@ pub struct LoginInput {
 /// The token triple of a sign-in or a refresh.
 #[derive(Serialize, ToSchema)]
 pub struct AuthTokens {
-    /// A bearer token (`chk_…`): it does not expire, and is revoked by the admin API, a
-    /// refresh or a password change.
+    /// A bearer token (`chk_…`): it expires (`--session-ttl`, 8 hours by default), and is
+    /// revoked by the admin API, a refresh or a new password.
     access_token: String,
-    /// Exchanged once at `POST /user/token/refresh` for a new pair.
+    /// Exchanged once at `POST /user/token/refresh` for a new pair, within `--refresh-ttl`
+    /// (7 days by default), even after the access token expired.
     refresh_token: String,
     /// `bearer`.
     token_type: &'static str,
@@ -350,7 +351,7 @@ pub async fn login(
     let user = check_password(&app, &key, password).await?;
     app.store.write(SettleAttempt { keys, ok: user.is_some(), now: Timestamp::now() }).await?;
     let Some(user) = user else { return Err(refused(AccountRefusal::InvalidCredentials)) };
-    match app.store.write(SignIn { user, now: classhub_core::time::now() }).await? {
+    match app.store.write(SignIn { user, ttl: app.config.sessions(), now: classhub_core::time::now() }).await? {
         Ok((access, refresh)) => Ok(tokens(access, refresh)),
         Err(r) => Err(refused(r)),
     }
@@ -390,8 +391,8 @@ async fn check_password(
     Ok(if ok { user } else { None })
 }
 
-/// Exchange a refresh token, once, for a new token pair; the access token it came with is
-/// revoked.
+/// Exchange a refresh token, once and before it expires, for a new token pair; the access
+/// token it came with is revoked.
 #[utoipa::path(post, path = "/user/token/refresh", tag = "account", request_body = RefreshInput,
     responses((status = 200, body = AuthTokens),
         (status = 401, body = HttpError, description = "invalid refresh token"),
@@ -402,7 +403,7 @@ pub async fn refresh(State(app): State<AppState>, Body(bytes): Body) -> Result<R
     let token = if body.is_object() { required_string(&mut errors, &body, "refresh_token") } else { None };
     errors.check()?;
     let token = token.ok_or_else(internal)?;
-    match app.store.write(Refresh { token, now: classhub_core::time::now() }).await? {
+    match app.store.write(Refresh { token, ttl: app.config.sessions(), now: classhub_core::time::now() }).await? {
         Ok((access, refresh)) => Ok(tokens(access, refresh)),
         Err(r) => Err(refused(r)),
     }

@@ -38,7 +38,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
-        let principal = state.store.read(Authenticate { token }).await?;
+        let principal = state.store.read(Authenticate { token, now: classhub_core::time::now() }).await?;
         principal.map(Caller).ok_or_else(unauthorized)
     }
 }

@@ -20,7 +20,7 @@ use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::roster::{PartnerStudent, StudentStats};
 use classhub_core::throttle::Counter;
-use classhub_core::user::{NewUser, Principal, User};
+use classhub_core::user::{BearerToken, NewUser, Principal, TokenKind, User};
 use classhub_core::{
     BlueprintId, ClassId, CourseId, InstitutionId, InviteCodeId, MembershipId, ModelId, OutboxId, PolicyId, ProjectId,
     ProjectMemberId, UserId,
@@ -93,8 +93,8 @@ pub struct OutboxMessage {
 
 /// Reads; available on reader connections and inside write transactions.
 pub trait Read {
-    /// The user holding an unrevoked token with this hash.
-    async fn principal_by_token(&mut self, hash: &[u8; 32]) -> Result<Option<Principal>>;
+    /// The token with this hash and its user, revoked, expired or live (the core decides).
+    async fn bearer_token(&mut self, hash: &[u8; 32]) -> Result<Option<BearerToken>>;
     async fn user(&mut self, id: UserId) -> Result<Option<User>>;
     /// Of these ids, the users that exist.
     async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>>;
@@ -325,7 +325,7 @@ pub trait Tx: Read {
         profile: &StudentProfile,
     ) -> Result<()>;
     async fn set_user_profile(&mut self, user: UserId, profile: &serde_json::Value) -> Result<()>;
-    async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], now: Timestamp) -> Result<()>;
+    async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], kind: TokenKind, now: Timestamp) -> Result<()>;
     /// Revokes a live token; returns its user, or None if no live token has this hash.
     async fn revoke_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<Option<UserId>>;
     async fn insert_model(&mut self, model: &NewModel, now: Timestamp) -> Result<Model>;
@@ -444,16 +444,19 @@ pub trait Tx: Read {
         hash: &[u8; 32],
         user: UserId,
         access_hash: &[u8; 32],
+        expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<()>;
     /// The refresh token with this hash, locked.
     async fn refresh_token_for_update(&mut self, hash: &[u8; 32]) -> Result<Option<RefreshGrant>>;
     /// Marks an unused refresh token used.
     async fn use_refresh_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<()>;
-    /// Revokes a user's live tokens but `except`; returns how many.
-    async fn revoke_user_tokens(&mut self, user: UserId, except: Option<&[u8; 32]>, now: Timestamp) -> Result<u64>;
-    /// Forgets code requests made before `before`, and refresh tokens used (or whose access
-    /// token was revoked) before it; returns how many rows.
+    /// Revokes a user's unrevoked sign-in sessions (expired ones too, which ends their
+    /// refresh tokens) but `except`; API tokens stay. Returns how many.
+    async fn revoke_user_sessions(&mut self, user: UserId, except: Option<&[u8; 32]>, now: Timestamp) -> Result<u64>;
+    /// Forgets code requests made before `before`; refresh tokens used or expired before it,
+    /// or whose access token was revoked before it; then sessions expired or revoked before
+    /// it that no refresh token names. Returns how many rows.
     async fn prune_accounts(&mut self, before: Timestamp) -> Result<u64>;
 
     // Enrollments (GrowFit)

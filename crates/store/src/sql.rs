@@ -19,7 +19,7 @@ use classhub_core::page::{Page, PageRequest};
 use classhub_core::roster::{PartnerStudent, StudentStats, StudentStatus};
 use classhub_core::throttle::Counter;
 use classhub_core::time::ZoneName;
-use classhub_core::user::{NewUser, Principal, User, UserKind};
+use classhub_core::user::{BearerToken, NewUser, Principal, TokenKind, User, UserKind};
 use classhub_core::{
     AuditEventId, BlueprintId, ClassId, CourseId, CustomFieldId, InstitutionId, InviteCodeId, MembershipId, ModelId,
     OutboxId, PolicyId, ProjectId, ProjectMemberId, UserId,
@@ -572,12 +572,16 @@ fn like_pattern(text: &str) -> String {
 // ---- reads ----------------------------------------------------------------------------------
 
 impl<D: Db, W> Read for Sql<'_, D, W> {
-    async fn principal_by_token(&mut self, hash: &[u8; 32]) -> Result<Option<Principal>> {
+    async fn bearer_token(&mut self, hash: &[u8; 32]) -> Result<Option<BearerToken>> {
         let q = query!(
-            "SELECT u.id AS id, u.kind AS kind FROM tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.hash = $1 AND t.revoked_at IS NULL"
+            "SELECT u.id AS id, u.kind AS kind, t.revoked_at AS revoked_at, t.expires_at AS expires_at \
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1"
         );
-        Ok(self.one(q, &args![hash], principal).await?.flatten())
+        let token = |r: &dyn Row| {
+            let (revoked_at, expires_at) = (r.opt_time("revoked_at")?, r.opt_time("expires_at")?);
+            Ok(principal(r)?.map(|principal| BearerToken { principal, revoked_at, expires_at }))
+        };
+        Ok(self.one(q, &args![hash], token).await?.flatten())
     }
 
     async fn user(&mut self, id: UserId) -> Result<Option<User>> {
@@ -1758,10 +1762,10 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], now: Timestamp) -> Result<()> {
+    async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], kind: TokenKind, now: Timestamp) -> Result<()> {
         self.exec_one(
-            query!("INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, $2, $3)"),
-            &args![hash, user.0, now],
+            query!("INSERT INTO tokens (hash, user_id, created_at, kind, expires_at) VALUES ($1, $2, $3, $4, $5)"),
+            &args![hash, user.0, now, kind.as_str(), kind.expires_at()],
             "storing a token",
         )
         .await
@@ -2289,23 +2293,29 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         hash: &[u8; 32],
         user: UserId,
         access_hash: &[u8; 32],
+        expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<()> {
         self.exec_one(
-            query!("INSERT INTO refresh_tokens (hash, user_id, access_hash, created_at) VALUES ($1, $2, $3, $4)"),
-            &args![hash, user.0, access_hash, now],
+            query!(
+                "INSERT INTO refresh_tokens (hash, user_id, access_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)"
+            ),
+            &args![hash, user.0, access_hash, now, expires_at],
             "storing a refresh token",
         )
         .await
     }
 
     async fn refresh_token_for_update(&mut self, hash: &[u8; 32]) -> Result<Option<RefreshGrant>> {
-        let q = query!("SELECT user_id, access_hash, used_at FROM refresh_tokens WHERE hash = $1 {for update}");
+        let q =
+            query!("SELECT user_id, access_hash, used_at, expires_at FROM refresh_tokens WHERE hash = $1 {for update}");
         self.one(q, &args![hash], |r| {
             Ok(RefreshGrant {
                 user_id: UserId(r.int("user_id")?),
                 access_hash: hash32(r, "access_hash")?,
                 used_at: r.opt_time("used_at")?,
+                expires_at: r.time("expires_at")?,
             })
         })
         .await
@@ -2320,14 +2330,17 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn revoke_user_tokens(&mut self, user: UserId, except: Option<&[u8; 32]>, now: Timestamp) -> Result<u64> {
+    async fn revoke_user_sessions(&mut self, user: UserId, except: Option<&[u8; 32]>, now: Timestamp) -> Result<u64> {
         // A hash no token has stands for "no exception".
         let keep: &[u8] = match except {
             Some(h) => h,
             None => &[],
         };
         self.exec(
-            query!("UPDATE tokens SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL AND hash <> $2"),
+            query!(
+                "UPDATE tokens SET revoked_at = $3 \
+                 WHERE user_id = $1 AND kind = 'session' AND revoked_at IS NULL AND hash <> $2"
+            ),
             &args![user.0, keep, now],
         )
         .await
@@ -2338,13 +2351,24 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         let refresh = self
             .exec(
                 query!(
-                    "DELETE FROM refresh_tokens WHERE used_at < $1 \
+                    "DELETE FROM refresh_tokens WHERE used_at < $1 OR expires_at < $1 \
                      OR access_hash IN (SELECT hash FROM tokens WHERE revoked_at < $1)"
                 ),
                 &args![before],
             )
             .await?;
-        Ok(codes + refresh)
+        // A session's row goes once no refresh token can revive it (an expired access token's
+        // refresh token may still be exchanged, and names it).
+        let sessions = self
+            .exec(
+                query!(
+                    "DELETE FROM tokens WHERE kind = 'session' AND (expires_at < $1 OR revoked_at < $1) \
+                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.access_hash = tokens.hash)"
+                ),
+                &args![before],
+            )
+            .await?;
+        Ok(codes + refresh + sessions)
     }
 
     // Enrollments (GrowFit)

@@ -179,6 +179,11 @@ fn ctx(actor: Option<UserId>) -> Context {
     Context::new(actor, Some("test".into()))
 }
 
+/// Who holds `token` now.
+fn auth(token: &str) -> Authenticate<'_> {
+    Authenticate { token, now: classhub_core::time::now() }
+}
+
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
@@ -261,11 +266,11 @@ async fn tokens_authenticate_until_revoked(e: Engine) {
     assert!(e.store.read(IsEmpty).await.unwrap());
     let (id, token) = partner(&e.store).await;
     assert!(!e.store.read(IsEmpty).await.unwrap());
-    let p = e.store.read(Authenticate { token: &token }).await.unwrap().unwrap();
+    let p = e.store.read(auth(&token)).await.unwrap().unwrap();
     assert_eq!((p.user_id, p.kind), (id, UserKind::Partner));
-    assert_eq!(e.store.read(Authenticate { token: "chk_other" }).await.unwrap(), None);
+    assert_eq!(e.store.read(auth("chk_other")).await.unwrap(), None);
     e.store.write(RevokeToken { ctx: ctx(None), token: token.clone() }).await.unwrap();
-    assert_eq!(e.store.read(Authenticate { token: &token }).await.unwrap(), None);
+    assert_eq!(e.store.read(auth(&token)).await.unwrap(), None);
     let again = e.store.write(RevokeToken { ctx: ctx(None), token }).await.unwrap_err();
     assert_eq!(domain(again), DomainError::NotFound(Entity::Token));
     // One event per real change: the second revocation changed nothing.
@@ -281,7 +286,7 @@ async fn users_are_checked_before_they_are_stored(e: Engine) {
         (UserKind::Student, "Ada", Some("ada@example.com"))
     );
     assert!(token.starts_with("chk_"));
-    let principal = e.store.read(Authenticate { token: &token }).await.unwrap();
+    let principal = e.store.read(auth(&token)).await.unwrap();
     assert_eq!(principal, Some(Principal { user_id: ada.id, kind: UserKind::Student }));
 
     // Every invalid field is reported at once.
@@ -802,7 +807,7 @@ async fn committed_writes_survive_reopening(e: Engine) {
     let created = e.store.write(create(owner, named("durable"))).await.unwrap();
     e.store.close().await;
     let reopened = Store::open(&StoreOptions::new(&e.url)).await.unwrap();
-    assert!(reopened.read(Authenticate { token: &token }).await.unwrap().is_some());
+    assert!(reopened.read(auth(&token)).await.unwrap().is_some());
     let read = reopened.read(GetClass { owner, class_id: created.class.id }).await.unwrap();
     assert_eq!(read, created);
     // After close the old handle refuses writes instead of losing them.
@@ -3267,11 +3272,13 @@ async fn accounts_are_signed_up_with_verified_codes(e: Engine) {
 }
 
 async fn accounts_sign_in_refresh_and_change(e: Engine) {
+    use classhub_core::account::SessionTtl;
     use classhub_core::account::{AccountChange, AccountRefusal::*, ProfileChange};
     use classhub_store::ops::accounts::{
         CreatePerson, MyAccount, Refresh, SetPassword, SignIn, UpdateMyAccount, UpdateMyProfile,
     };
     let now = classhub_core::time::now();
+    let ttl = SessionTtl::default();
     let person = |email: &str, hash: Option<&str>| CreatePerson {
         ctx: ctx(None),
         user: NewUser::named(UserKind::Partner, "Pat", Some(email.into())),
@@ -3283,18 +3290,19 @@ async fn accounts_sign_in_refresh_and_change(e: Engine) {
     let (twin, _) = e.store.write(person("pat@EXAMPLE.com", None)).await.unwrap().unwrap();
     assert_eq!(e.store.read(MyAccount { user: twin.id }).await.unwrap().unwrap().1, None);
 
-    let (access, refresh) = e.store.write(SignIn { user: pat.id, now }).await.unwrap().unwrap();
+    let (access, refresh) = e.store.write(SignIn { user: pat.id, ttl, now }).await.unwrap().unwrap();
     let me = e.store.read(MyAccount { user: pat.id }).await.unwrap().unwrap();
     assert_eq!((me.1.as_ref().unwrap().last_login_at, me.1.unwrap().updated_at), (Some(now), now));
-    assert_eq!(e.store.write(SignIn { user: twin.id, now }).await.unwrap(), Err(InvalidCredentials));
-    assert_eq!(e.store.read(Authenticate { token: &access }).await.unwrap().map(|p| p.user_id), Some(pat.id));
+    assert_eq!(e.store.write(SignIn { user: twin.id, ttl, now }).await.unwrap(), Err(InvalidCredentials));
+    assert_eq!(e.store.read(auth(&access)).await.unwrap().map(|p| p.user_id), Some(pat.id));
     // A refresh token is good once, and retires its access token.
-    let (access2, refresh2) = e.store.write(Refresh { token: refresh.clone(), now }).await.unwrap().unwrap();
-    assert_eq!(e.store.read(Authenticate { token: &access }).await.unwrap(), None);
-    assert_eq!(e.store.write(Refresh { token: refresh, now }).await.unwrap(), Err(InvalidRefreshToken));
-    assert_eq!(e.store.write(Refresh { token: access2.clone(), now }).await.unwrap(), Err(InvalidRefreshToken));
-    // A new password ends every other session (the admin's token too) and its refresh tokens.
-    let (access3, refresh3) = e.store.write(SignIn { user: pat.id, now }).await.unwrap().unwrap();
+    let (access2, refresh2) = e.store.write(Refresh { token: refresh.clone(), ttl, now }).await.unwrap().unwrap();
+    assert_eq!(e.store.read(auth(&access)).await.unwrap(), None);
+    assert_eq!(e.store.write(Refresh { token: refresh, ttl, now }).await.unwrap(), Err(InvalidRefreshToken));
+    assert_eq!(e.store.write(Refresh { token: access2.clone(), ttl, now }).await.unwrap(), Err(InvalidRefreshToken));
+    // A new password ends every other sign-in session and its refresh tokens; the API token
+    // the administrator issued stays.
+    let (access3, refresh3) = e.store.write(SignIn { user: pat.id, ttl, now }).await.unwrap().unwrap();
     let change = AccountChange { email: None, password_hash: Some("h3".into()) };
     let op = UpdateMyAccount {
         ctx: ctx(Some(pat.id)),
@@ -3304,13 +3312,22 @@ async fn accounts_sign_in_refresh_and_change(e: Engine) {
         keep: classhub_core::user::token_hash(&access2),
     };
     e.store.write(op).await.unwrap().unwrap();
-    assert!(e.store.read(Authenticate { token: &access2 }).await.unwrap().is_some());
-    for gone in [&access3, &admin_token] {
-        assert_eq!(e.store.read(Authenticate { token: gone }).await.unwrap(), None);
+    for kept in [&access2, &admin_token] {
+        assert!(e.store.read(auth(kept)).await.unwrap().is_some());
     }
-    assert_eq!(e.store.write(Refresh { token: refresh3, now }).await.unwrap(), Err(InvalidRefreshToken));
-    assert!(e.store.write(Refresh { token: refresh2, now }).await.unwrap().is_ok());
+    assert_eq!(e.store.read(auth(&access3)).await.unwrap(), None);
+    assert_eq!(e.store.write(Refresh { token: refresh3, ttl, now }).await.unwrap(), Err(InvalidRefreshToken));
+    let (access4, _) = e.store.write(Refresh { token: refresh2, ttl, now }).await.unwrap().unwrap();
     assert_eq!(password_hash_of(&e, "pat@example.com").await.as_deref(), Some("h3"));
+    // An administrator's new password ends every sign-in session, and leaves API tokens.
+    let (access5, refresh5) = e.store.write(SignIn { user: pat.id, ttl, now }).await.unwrap().unwrap();
+    let reset = SetPassword { ctx: ctx(None), user: pat.id, password_hash: "h5".into() };
+    e.store.write(reset).await.unwrap().unwrap();
+    for gone in [&access4, &access5] {
+        assert_eq!(e.store.read(auth(gone)).await.unwrap(), None);
+    }
+    assert!(e.store.read(auth(&admin_token)).await.unwrap().is_some());
+    assert_eq!(e.store.write(Refresh { token: refresh5, ttl, now }).await.unwrap(), Err(InvalidRefreshToken));
 
     // An administrator's password: a user without an account gets one, unless another
     // account has the email; users without email, and of other kinds, hold none.
@@ -3345,10 +3362,75 @@ async fn accounts_sign_in_refresh_and_change(e: Engine) {
     sound(&e).await;
 }
 
+/// Whether the store still keeps a row for this bearer token (live or not).
+struct TokenKept([u8; 32]);
+
+impl ReadOp for TokenKept {
+    type Out = bool;
+    async fn run<R: Read>(&self, r: &mut R) -> classhub_store::Result<bool> {
+        Ok(r.bearer_token(&self.0).await?.is_some())
+    }
+}
+
+async fn sessions_expire_and_are_forgotten(e: Engine) {
+    use classhub_core::account::{AccountRefusal::InvalidRefreshToken, SessionTtl};
+    use classhub_core::user::token_hash;
+    use classhub_store::ops::accounts::{CreatePerson, Refresh, SignIn};
+    use classhub_store::ops::security::PruneSecurityState;
+    let now = classhub_core::time::now();
+    let at = |secs: i64| later(now, secs);
+    let day = 24 * 3600;
+    let ttl = SessionTtl { access: SignedDuration::from_secs(60), refresh: SignedDuration::from_secs(2 * day) };
+    let person = CreatePerson {
+        ctx: ctx(None),
+        user: NewUser::named(UserKind::Student, "Ex", Some("ex@example.com".into())),
+        password_hash: Some("h".into()),
+    };
+    let (ex, api) = e.store.write(person).await.unwrap().unwrap();
+    let (a, a_refresh) = e.store.write(SignIn { user: ex.id, ttl, now }).await.unwrap().unwrap();
+    let (b, b_refresh) = e.store.write(SignIn { user: ex.id, ttl, now }).await.unwrap().unwrap();
+    let (c, c_refresh) = e.store.write(SignIn { user: ex.id, ttl, now }).await.unwrap().unwrap();
+    // A session's access token is live until its end, then refused as a revoked one is; an
+    // administrator's API token does not expire.
+    let who = |token: &str, when: Timestamp| {
+        let store = e.store.clone();
+        let token = token.to_string();
+        async move { store.read(Authenticate { token: &token, now: when }).await.unwrap().map(|p| p.user_id) }
+    };
+    assert_eq!(who(&a, at(59)).await, Some(ex.id));
+    assert_eq!(who(&a, at(60)).await, None);
+    assert_eq!(who(&api, at(3650 * day)).await, Some(ex.id));
+    // Its refresh token outlives it: that is what it is for. The new pair ends anew.
+    let (a2, _) = e.store.write(Refresh { token: a_refresh, ttl, now: at(61) }).await.unwrap().unwrap();
+    assert_eq!((who(&a2, at(61 + 59)).await, who(&a2, at(61 + 60)).await), (Some(ex.id), None));
+    // An expired refresh token is refused as a used one is.
+    let late = Refresh { token: c_refresh, ttl, now: at(2 * day) };
+    assert_eq!(e.store.write(late).await.unwrap(), Err(InvalidRefreshToken));
+
+    // A day after they stop mattering, rows are forgotten: the used refresh token and the
+    // access token it retired; not an expired access token whose refresh token may still
+    // be exchanged.
+    e.store.write(PruneSecurityState { now: at(62 + day) }).await.unwrap();
+    let kept = |token: &str| e.store.read(TokenKept(token_hash(token)));
+    assert!(!kept(&a).await.unwrap());
+    assert!(kept(&b).await.unwrap() && kept(&c).await.unwrap() && kept(&a2).await.unwrap());
+    let (b2, _) = e.store.write(Refresh { token: b_refresh, ttl, now: at(62 + day) }).await.unwrap().unwrap();
+    // Once every refresh token has expired a day ago, the sessions go; API tokens stay.
+    e.store.write(PruneSecurityState { now: at(62 + 5 * day) }).await.unwrap();
+    for gone in [&b, &c, &a2, &b2] {
+        assert!(!kept(gone).await.unwrap());
+    }
+    assert!(kept(&api).await.unwrap());
+    assert_eq!(who(&api, at(62 + 5 * day)).await, Some(ex.id));
+    sound(&e).await;
+}
+
 async fn account_rules_hold_under_racing_writes(e: Engine) {
+    use classhub_core::account::SessionTtl;
     use classhub_core::account::{AccountRefusal::*, CODE_ATTEMPTS};
     use classhub_store::ops::accounts::{CreatePerson, Refresh, SignIn};
     let now = classhub_core::time::now();
+    let ttl = SessionTtl::default();
     // Sign-ups of one verified email: one account.
     let (token, code) = code_for(&e, "race@example.com", now).await;
     e.store.write(verify_op("race@example.com", &code, &token, now)).await.unwrap().unwrap();
@@ -3370,8 +3452,8 @@ async fn account_rules_hold_under_racing_writes(e: Engine) {
         password_hash: Some("h".into()),
     };
     let (r, _) = e.store.write(person).await.unwrap().unwrap();
-    let (_, refresh) = e.store.write(SignIn { user: r.id, now }).await.unwrap().unwrap();
-    let exchanges = race(&e, (0..10).map(|_| Refresh { token: refresh.clone(), now }).collect()).await;
+    let (_, refresh) = e.store.write(SignIn { user: r.id, ttl, now }).await.unwrap().unwrap();
+    let exchanges = race(&e, (0..10).map(|_| Refresh { token: refresh.clone(), ttl, now }).collect()).await;
     assert_eq!(exchanges.into_iter().filter(|o| matches!(o, Ok(Ok(_)))).count(), 1);
     // People made with one email and a password: one account.
     let people = (0..10).map(|i| CreatePerson {
@@ -3443,6 +3525,7 @@ conformance!(
     broken_invariants_are_reported,
     accounts_are_signed_up_with_verified_codes,
     accounts_sign_in_refresh_and_change,
+    sessions_expire_and_are_forgotten,
     account_rules_hold_under_racing_writes,
     models_are_unique_listed_and_priced,
     courses_are_keyed_changed_and_deleted,

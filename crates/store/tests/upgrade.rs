@@ -3,6 +3,7 @@
 //! seat counts that drifted from the roster, an oversold class, a code used beyond its
 //! limit, two groups of one owner with one name, two students of one class with one email
 //! — is repaired so that the new constraints hold and `BrokenInvariants` reports nothing.
+//! And upgrading past V10: sign-in sessions made before it expire; API tokens do not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use classhub_core::ClassId;
@@ -152,4 +153,76 @@ async fn a_postgres_database_of_v3_upgrades() {
     let got: Vec<(&str, &str)> = got.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     assert_eq!(got, EXPECTED);
     holds_after_upgrade(&store).await;
+}
+
+// ---- V10: sessions expire ----------------------------------------------------------------
+
+/// A V9 database's tokens: an administrator's API token, and a sign-in (its access token
+/// named by its refresh token), made at `{T}`; `{API}`, `{SESSION}`, `{REFRESH}` are hashes.
+const V9_TOKENS: &str = "
+INSERT INTO users (id, kind, name, email, created_at) VALUES (1, 'student', 'Sam', 'sam@example.com', {T});
+INSERT INTO tokens (hash, user_id, created_at) VALUES ({API}, 1, {T}), ({SESSION}, 1, {T});
+INSERT INTO refresh_tokens (hash, user_id, access_hash, created_at) VALUES ({REFRESH}, 1, {SESSION}, {T});
+";
+const API: &str = "chk_api";
+const SESSION: &str = "chk_session";
+
+fn refresh_token() -> String {
+    format!("{}{}", classhub_core::account::REFRESH_PREFIX, "A".repeat(43))
+}
+
+/// Made at this instant (seconds since the epoch).
+const MADE: i64 = 1_700_000_000;
+
+fn v9_tokens(hash: impl Fn(&[u8]) -> String, instant: &str) -> String {
+    use classhub_core::{account, user};
+    V9_TOKENS
+        .replace("{T}", instant)
+        .replace("{API}", &hash(&user::token_hash(API)))
+        .replace("{SESSION}", &hash(&user::token_hash(SESSION)))
+        .replace("{REFRESH}", &hash(&account::secret_hash(&refresh_token())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The session made before V10 ends 8 hours after it was made, its refresh token 7 days
+/// after (the defaults); the API token lives on.
+async fn sessions_expire_after_upgrade(store: &Store) {
+    use classhub_core::account::{AccountRefusal, SessionTtl};
+    use classhub_store::ops::accounts::Refresh;
+    use classhub_store::ops::users::Authenticate;
+    let at = |secs: i64| jiff::Timestamp::from_second(MADE + secs).unwrap();
+    let who = |token: &'static str, now| store.read(Authenticate { token, now });
+    assert_eq!(who(SESSION, at(8 * 3600 - 1)).await.unwrap().map(|p| p.user_id), Some(UserId(1)));
+    assert_eq!(who(SESSION, at(8 * 3600)).await.unwrap(), None);
+    assert!(who(API, at(3650 * 24 * 3600)).await.unwrap().is_some());
+    let refresh = |now| Refresh { token: refresh_token(), ttl: SessionTtl::default(), now };
+    assert_eq!(store.write(refresh(at(7 * 24 * 3600))).await.unwrap(), Err(AccountRefusal::InvalidRefreshToken));
+    assert!(store.write(refresh(at(24 * 3600))).await.unwrap().is_ok());
+    assert_eq!(store.read(BrokenInvariants).await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sessions_of_v9_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v9.db");
+    let url = format!("sqlite://{}", path.display());
+    open(&url, Some(9)).await.close().await;
+    let rows = v9_tokens(|h| format!("x'{}'", hex(h)), &(MADE * 1_000_000).to_string());
+    rusqlite::Connection::open(&path).unwrap().execute_batch(&rows).unwrap();
+    sessions_expire_after_upgrade(&open(&url, None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(classhub_pg), ignore = "set CLASSHUB_TEST_POSTGRES_URL to run on PostgreSQL")]
+async fn postgres_sessions_of_v9_expire() {
+    let schema = classhub_testkit::PgSchema::create().await;
+    open(&schema.url, Some(9)).await.close().await;
+    let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let rows = v9_tokens(|h| format!("'\\x{}'::bytea", hex(h)), &format!("to_timestamp({MADE})"));
+    client.batch_execute(&rows).await.unwrap_or_else(|e| panic!("{e}"));
+    sessions_expire_after_upgrade(&open(&schema.url, None).await).await;
 }

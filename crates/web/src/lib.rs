@@ -72,13 +72,17 @@ pub struct ApiConfig {
     /// Proxies whose `X-Forwarded-For` names the client ([`forwarded_clients`]).
     pub trusted_proxies: Arc<[IpNet]>,
     /// Origins whose pages may call the API from a browser (`*`: any); none by default.
-    pub cors_origins: Vec<HeaderValue>,
+    pub cors_origin: Vec<HeaderValue>,
     /// Failed partner-API (GrowFit) sign-ins allowed per email and per address within the window.
     pub account_login_failures: u32,
     pub account_login_window: Duration,
     /// Verification codes sent per email and per address within the window.
     pub email_code_sends: u32,
     pub email_code_window: Duration,
+    /// How long a sign-in's access token lasts (`POST /user/login`, a refresh).
+    pub session_ttl: Duration,
+    /// How long the refresh token issued with it lasts.
+    pub refresh_ttl: Duration,
 }
 
 impl ApiConfig {
@@ -111,6 +115,13 @@ impl ApiConfig {
     pub fn email_code_policy(&self) -> classhub_core::throttle::Policy {
         ApiConfig::policy("email-code", self.email_code_sends, self.email_code_window)
     }
+
+    /// How long sign-ins last. A lifetime beyond what a duration holds is zero: sessions are
+    /// born expired rather than immortal.
+    pub fn sessions(&self) -> classhub_core::account::SessionTtl {
+        let ttl = |d: Duration| jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::ZERO);
+        classhub_core::account::SessionTtl { access: ttl(self.session_ttl), refresh: ttl(self.refresh_ttl) }
+    }
 }
 
 impl Default for ApiConfig {
@@ -135,11 +146,13 @@ impl Default for ApiConfig {
             login_failures: 10,
             login_window: Duration::from_secs(600),
             trusted_proxies: Arc::new([]),
-            cors_origins: Vec::new(),
+            cors_origin: Vec::new(),
             account_login_failures: 10,
             account_login_window: Duration::from_secs(600),
             email_code_sends: 5,
             email_code_window: Duration::from_secs(600),
+            session_ttl: classhub_core::account::SESSION_TTL_DEFAULT.unsigned_abs(),
+            refresh_ttl: classhub_core::account::REFRESH_TTL_DEFAULT.unsigned_abs(),
         }
     }
 }

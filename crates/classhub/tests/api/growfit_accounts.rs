@@ -10,6 +10,7 @@ use classhub_store::ops::accounts::{SendEmailCode, VerifyEmailCode};
 use classhub_store::ops::outbox::ClaimOutbox;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use crate::engine_tests;
 use crate::support::{ADMIN, Resp, TestApp};
@@ -532,6 +533,86 @@ async fn passwords_and_emails_change_and_end_other_sessions(app: TestApp) {
         .expect(409, detail("email already exists"));
 }
 
+/// A new password of one's own ends one's other sign-in sessions, keeps the one making the
+/// change, and leaves the API token an administrator issued.
+async fn a_new_password_keeps_the_callers_session_and_api_tokens(app: TestApp) {
+    let r = app
+        .post("/admin/v1/partners")
+        .token(ADMIN)
+        .json(json!({"name": "Pia", "email": "pia@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (id, api) = (r.body["id"].as_i64().unwrap(), r.body["token"].as_str().unwrap().to_string());
+    let mine = tokens(&app, "pia@example.com", PASSWORD).await;
+    let other = tokens(&app, "pia@example.com", PASSWORD).await;
+    let (t1, t2) = (mine["access_token"].as_str().unwrap(), other["access_token"].as_str().unwrap());
+    app.patch("/user/my")
+        .token(t1)
+        .json(json!({"password": "new password"}))
+        .send()
+        .await
+        .expect(200, user_response(id, "pia@example.com", "partner", Some(id), true));
+    let classes = format!("/partner/{id}/classes");
+    assert_eq!(app.get(&classes).token(t1).send().await.status, 200);
+    assert_eq!(app.get(&classes).token(&api).send().await.status, 200);
+    app.get(&classes).token(t2).send().await.expect(401, detail("unauthorized"));
+    refreshed(&app, &other).await.expect(401, detail("invalid refresh token"));
+    // The kept session goes on, refresh included.
+    let next = refreshed(&app, &mine).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let t3 = next.body["access_token"].as_str().unwrap();
+    assert_eq!(app.get(&classes).token(t3).send().await.status, 200);
+    // Changed with the API token, the password ends every sign-in session; the token stays.
+    app.patch("/user/my")
+        .token(&api)
+        .json(json!({"password": "third"}))
+        .send()
+        .await
+        .expect(200, user_response(id, "pia@example.com", "partner", Some(id), true));
+    app.get(&classes).token(t3).send().await.expect(401, detail("unauthorized"));
+    refreshed(&app, &next.body).await.expect(401, detail("invalid refresh token"));
+    assert_eq!(app.get(&classes).token(&api).send().await.status, 200);
+}
+
+/// Sign-ins expire (`--session-ttl`), and then answer as a revoked token does: 401
+/// `unauthorized`. Their refresh tokens outlive them until they expire too
+/// (`--refresh-ttl`): then `invalid refresh token`. API tokens do not expire.
+async fn sessions_and_refresh_tokens_expire(app: TestApp) {
+    sign_up(&app, "eve@example.com", "Eve").await;
+    let api = app.student().await;
+    // A server whose sign-ins last no time: each has expired by the next request.
+    let fleeting = app.reconfigured(|c| c.session_ttl = Duration::ZERO);
+    let first = tokens(&fleeting, "eve@example.com", PASSWORD).await;
+    let expired = first["access_token"].as_str().unwrap();
+    let r = app.get("/user/my").token(expired).send().await;
+    r.expect(401, detail("unauthorized"));
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    app.get("/user/classes").token(expired).send().await.expect(401, detail("unauthorized"));
+    // Its refresh token still trades it for a pair, which lasts as long as the server that
+    // issues it says.
+    let again = refreshed(&fleeting, &first).await;
+    again.expect(200, json!({"access_token": "$any", "refresh_token": "$any", "token_type": "bearer"}));
+    let still_expired = again.body["access_token"].as_str().unwrap();
+    app.get("/user/my").token(still_expired).send().await.expect(401, detail("unauthorized"));
+    let lasting = refreshed(&app, &again.body).await;
+    assert_eq!(lasting.status, 200, "{}", lasting.text);
+    assert_eq!(app.get("/user/my").token(lasting.body["access_token"].as_str().unwrap()).send().await.status, 200);
+    // A server whose refresh tokens last no time: the access token works, its refresh
+    // token is refused as a used one is.
+    let brief = app.reconfigured(|c| c.refresh_ttl = Duration::ZERO);
+    let second = tokens(&brief, "eve@example.com", PASSWORD).await;
+    assert_eq!(app.get("/user/my").token(second["access_token"].as_str().unwrap()).send().await.status, 200);
+    refreshed(&app, &second).await.expect(401, detail("invalid refresh token"));
+    // An administrator's API token does not expire, whatever the server's session lifetime.
+    assert_eq!(fleeting.get("/user/my").token(&api.token).send().await.status, 200);
+}
+
+/// Trades a token pair's refresh token at `on`.
+async fn refreshed(on: &TestApp, pair: &Value) -> Resp {
+    on.post("/user/token/refresh").json(json!({"refresh_token": pair["refresh_token"]})).send().await
+}
+
 async fn refresh_tokens_work_once(app: TestApp) {
     sign_up(&app, "lu@example.com", "Lu").await;
     let t = tokens(&app, "lu@example.com", PASSWORD).await;
@@ -630,9 +711,19 @@ async fn administrators_set_passwords(app: TestApp) {
     let r = app.call(http::Method::PUT, &url).token(ADMIN).json(json!({"password": PASSWORD})).send().await;
     assert_eq!((r.status, r.text.as_str()), (204, ""));
     assert_eq!(login_from(&app, "SAM@example.com", PASSWORD, "10.9.1.1:1").await.status, 200);
-    // Again, with another password: the account's sessions are left alone.
+    // Again, with another password: the account's sign-in sessions end, with their refresh
+    // tokens; the API token the administrator issued (an integration's) keeps working.
+    let session = tokens(&app, "sam@example.com", PASSWORD).await;
+    let access = session["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/user/my").token(access).send().await.status, 200);
     let r = app.call(http::Method::PUT, &url).token(ADMIN).json(json!({"password": "second"})).send().await;
     assert_eq!(r.status, 204);
+    app.get("/user/my").token(access).send().await.expect(401, detail("unauthorized"));
+    app.post("/user/token/refresh")
+        .json(json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .expect(401, detail("invalid refresh token"));
     assert_eq!(app.get("/user/my").token(&s.token).send().await.status, 200);
     assert_eq!(login_from(&app, "sam@example.com", "second", "10.9.1.1:1").await.status, 200);
 
@@ -696,6 +787,8 @@ engine_tests!(
     code_bodies_are_validated,
     sign_ups_are_refused_as_the_original_refuses_them,
     passwords_and_emails_change_and_end_other_sessions,
+    a_new_password_keeps_the_callers_session_and_api_tokens,
+    sessions_and_refresh_tokens_expire,
     refresh_tokens_work_once,
     profiles_are_merge_patched,
     administrators_set_passwords,

@@ -211,7 +211,7 @@ async fn slow_requests_get_408() {
 #[tokio::test]
 async fn cors_lets_configured_origins_in() {
     let mut setup = Setup::default();
-    setup.config.cors_origins = vec![http::HeaderValue::from_static("http://localhost:3000")];
+    setup.config.cors_origin = vec![http::HeaderValue::from_static("http://localhost:3000")];
     let app = TestApp::sqlite_with(setup).await;
     let p = app.partner().await;
     let classes = format!("/partner/{}/classes", p.id);

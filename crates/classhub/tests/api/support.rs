@@ -107,6 +107,18 @@ impl TestApp {
         &self.settings
     }
 
+    /// Another app over the same database (so on the same engine), with its settings
+    /// changed by `change`: as a second process configured otherwise. `self` keeps the
+    /// database; keep it alive while this one is used.
+    pub fn reconfigured(&self, change: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        let mut config = (*self.settings).clone();
+        change(&mut config);
+        let state = AppState::new(self.store.clone(), config);
+        let settings = state.config.clone();
+        let router = classhub::app(state, Setup::default().body_limit);
+        TestApp { router, store: self.store.clone(), settings, _dir: None, _schema: None }
+    }
+
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {
         Call {
             app: self,

@@ -6,11 +6,11 @@
 
 use classhub_core::account::{
     self, Account, AccountChange, AccountOutcome, AccountRefusal, AccountWrite, ChangeFacts, ChangePlan, NewEmailCode,
-    PersonProfile, ProfileChange, Verification,
+    PersonProfile, ProfileChange, SessionTtl, Verification,
 };
 use classhub_core::audit::{Action, Context, NewAuditEvent};
 use classhub_core::error::Entity;
-use classhub_core::user::{self, NewUser, User, UserKind};
+use classhub_core::user::{self, NewUser, TokenKind, User, UserKind};
 use classhub_core::{DomainError, UserId};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -158,13 +158,15 @@ impl ReadOp for AccountByEmail<'_> {
     }
 }
 
-/// A bearer token and a refresh token for a user. Only hashes are stored.
-async fn issue<T: Tx>(tx: &mut T, user: UserId, now: Timestamp) -> Result<(String, String)> {
+/// A sign-in session's bearer token and its refresh token for a user, each expiring as
+/// `ttl` says. Only hashes are stored.
+async fn issue<T: Tx>(tx: &mut T, user: UserId, ttl: SessionTtl, now: Timestamp) -> Result<(String, String)> {
     let access = user::new_token(&mut rand::rng());
     let refresh = account::new_secret(&mut rand::rng(), account::REFRESH_PREFIX);
     let access_hash = user::token_hash(&access);
-    tx.insert_token(user, &access_hash, now).await?;
-    tx.insert_refresh_token(&account::secret_hash(&refresh), user, &access_hash, now).await?;
+    let (access_end, refresh_end) = ttl.ends(now);
+    tx.insert_token(user, &access_hash, TokenKind::Session { expires_at: access_end }, now).await?;
+    tx.insert_refresh_token(&account::secret_hash(&refresh), user, &access_hash, refresh_end, now).await?;
     Ok((access, refresh))
 }
 
@@ -172,6 +174,7 @@ async fn issue<T: Tx>(tx: &mut T, user: UserId, now: Timestamp) -> Result<(Strin
 /// Not audited: signing in changes nothing anyone manages.
 pub struct SignIn {
     pub user: UserId,
+    pub ttl: SessionTtl,
     pub now: Timestamp,
 }
 
@@ -183,15 +186,16 @@ impl WriteOp for SignIn {
             return Ok(Err(AccountRefusal::InvalidCredentials));
         }
         tx.record_account_login(self.user, self.now).await?;
-        Ok(Ok(issue(tx, self.user, self.now).await?))
+        Ok(Ok(issue(tx, self.user, self.ttl, self.now).await?))
     }
 }
 
-/// Exchanges a refresh token, once, for a new pair; the access token it was issued with
-/// is revoked. Revoking that access token (an administrator's, a password change's) ends
-/// the refresh token too.
+/// Exchanges a refresh token, once and before it expires, for a new pair; the access token
+/// it was issued with is revoked. Revoking that access token (an administrator's, a
+/// password change's) ends the refresh token too; its expiry does not.
 pub struct Refresh {
     pub token: String,
+    pub ttl: SessionTtl,
     pub now: Timestamp,
 }
 
@@ -203,11 +207,11 @@ impl WriteOp for Refresh {
         }
         let hash = account::secret_hash(&self.token);
         let grant = tx.refresh_token_for_update(&hash).await?;
-        let live = match &grant {
-            Some(g) => tx.principal_by_token(&g.access_hash).await?.is_some(),
-            None => false,
+        let access = match &grant {
+            Some(g) => tx.bearer_token(&g.access_hash).await?,
+            None => None,
         };
-        let user = match account::decide_refresh(grant.as_ref(), live) {
+        let user = match account::decide_refresh(grant.as_ref(), access.as_ref(), self.now) {
             Ok(user) => user,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -216,7 +220,7 @@ impl WriteOp for Refresh {
         };
         tx.use_refresh_token(&hash, self.now).await?;
         tx.revoke_token(&access_hash, self.now).await?;
-        Ok(Ok(issue(tx, user, self.now).await?))
+        Ok(Ok(issue(tx, user, self.ttl, self.now).await?))
     }
 }
 
@@ -249,8 +253,8 @@ fn resulting_key(change: &AccountChange, user: &User, account: Option<&Account>)
     }
 }
 
-/// Writes a change decided by the core; with `keep`, a new password ends the user's other
-/// sessions (every token but that one).
+/// Writes a change decided by the core; a new password ends the user's sign-in sessions
+/// but `keep` (the caller's own, for a change of one's own). API tokens stay.
 async fn apply<T: Tx>(
     tx: &mut T,
     ctx: &Context,
@@ -281,10 +285,8 @@ async fn apply<T: Tx>(
             account.clone().map(|a| Account { email, updated_at: now, ..a })
         }
     };
-    if plan.password_changed
-        && let Some(keep) = keep
-    {
-        tx.revoke_user_tokens(user.id, Some(keep), now).await?;
+    if plan.password_changed {
+        tx.revoke_user_sessions(user.id, keep, now).await?;
     }
     let before = AccountSnapshot { email: user.email.as_deref(), account: account.as_ref() };
     let later = AccountSnapshot { email: after_user.email.as_deref(), account: after.as_ref() };
@@ -302,7 +304,8 @@ async fn taken_by_another<T: Tx>(tx: &mut T, key: Option<&str>, user: UserId) ->
 }
 
 /// A user changes their own email or password. A new email must have been verified lately
-/// (that verification is used up); a new password ends the user's other sessions.
+/// (that verification is used up); a new password ends the user's other sign-in sessions
+/// (API tokens stay).
 pub struct UpdateMyAccount {
     pub ctx: Context,
     pub user: UserId,
@@ -341,8 +344,9 @@ impl WriteOp for UpdateMyAccount {
     }
 }
 
-/// An administrator sets a partner's or student's password; a user without an account gets
-/// one with their email. Other kinds of users cannot hold an account: not found.
+/// An administrator sets a partner's or student's password, ending their sign-in sessions
+/// (API tokens stay); a user without an account gets one with their email. Other kinds of
+/// users cannot hold an account: not found.
 pub struct SetPassword {
     pub ctx: Context,
     pub user: UserId,
@@ -375,8 +379,8 @@ impl WriteOp for SetPassword {
     }
 }
 
-/// Creates a partner or student with a bearer token and, with a password, an account under
-/// their email (which no other account may have).
+/// Creates a partner or student with a bearer token (an API token: good until revoked)
+/// and, with a password, an account under their email (which no other account may have).
 pub struct CreatePerson {
     pub ctx: Context,
     pub user: NewUser,
@@ -403,7 +407,7 @@ impl WriteOp for CreatePerson {
         };
         let made = tx.insert_user(&new, self.ctx.now).await?;
         let token = user::new_token(&mut rand::rng());
-        tx.insert_token(made.id, &user::token_hash(&token), self.ctx.now).await?;
+        tx.insert_token(made.id, &user::token_hash(&token), TokenKind::Api, self.ctx.now).await?;
         let event = NewAuditEvent::of(Action::UserCreate, None, made.id.0, None, Some(&made));
         tx.insert_audit(&self.ctx, &event).await?;
         if let (Some(key), Some(hash)) = (key, &self.password_hash) {

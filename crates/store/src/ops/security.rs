@@ -210,7 +210,8 @@ impl WriteOp for AdmitSignature {
 }
 
 /// Forgets what no check needs any more: expired nonces, throttle counters idle for a day
-/// and not blocking, and email codes and used refresh tokens a day old.
+/// and not blocking, and email codes, used or expired refresh tokens and ended sign-in
+/// sessions a day old.
 pub struct PruneSecurityState {
     pub now: Timestamp,
 }
@@ -219,7 +220,7 @@ impl WriteOp for PruneSecurityState {
     type Out = (u64, u64);
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<(u64, u64)> {
         let idle_before = self.now.checked_sub(throttle::BACKOFF_MAX).unwrap_or(self.now);
-        // Email codes and refresh tokens no check needs any more (accounts).
+        // Email codes, refresh tokens and sessions no check needs any more (accounts).
         let forget_before = self.now.checked_sub(classhub_core::account::FORGET_AFTER).unwrap_or(self.now);
         tx.prune_accounts(forget_before).await?;
         tx.prune_security(self.now, idle_before).await

@@ -3,13 +3,14 @@
 use classhub_core::DomainError;
 use classhub_core::audit::{Action, Context, NewAuditEvent};
 use classhub_core::error::Entity;
-use classhub_core::user::{self, NewUser, Principal, User};
+use classhub_core::user::{self, NewUser, Principal, TokenKind, User};
+use jiff::Timestamp;
 
 use crate::engine::{Read, Tx};
 use crate::{ReadOp, Result, WriteOp};
 
-/// Creates a user and a bearer token for it. The token is returned once; only its hash
-/// is stored.
+/// Creates a user and a bearer token (an API token: good until revoked) for it. The token
+/// is returned once; only its hash is stored.
 pub struct CreateUser {
     pub ctx: Context,
     pub user: NewUser,
@@ -21,22 +22,24 @@ impl WriteOp for CreateUser {
         let new = self.user.clone().validated()?;
         let user = tx.insert_user(&new, self.ctx.now).await?;
         let token = user::new_token(&mut rand::rng());
-        tx.insert_token(user.id, &user::token_hash(&token), self.ctx.now).await?;
+        tx.insert_token(user.id, &user::token_hash(&token), TokenKind::Api, self.ctx.now).await?;
         let event = NewAuditEvent::of(Action::UserCreate, None, user.id.0, None, Some(&user));
         tx.insert_audit(&self.ctx, &event).await?;
         Ok((user, token))
     }
 }
 
-/// Who holds this bearer token, if it is live.
+/// Who holds this bearer token, if it is live at `now` (neither revoked nor expired).
 pub struct Authenticate<'a> {
     pub token: &'a str,
+    pub now: Timestamp,
 }
 
 impl ReadOp for Authenticate<'_> {
     type Out = Option<Principal>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Option<Principal>> {
-        r.principal_by_token(&user::token_hash(self.token)).await
+        let token = r.bearer_token(&user::token_hash(self.token)).await?;
+        Ok(token.filter(|t| t.live_at(self.now)).map(|t| t.principal))
     }
 }
 
