@@ -135,11 +135,18 @@ impl Redeem {
             let possible = key.len() == self.code_length || tx.code_length_in_use(key.len()).await?;
             return Err(invite::unknown_code(possible).into());
         };
+        let now = self.ctx.now;
+        // A refusal the unlocked facts show was true when they were read: answered without
+        // the class's lock, so a storm on a full class does not queue behind each commit.
+        // (The class is read before the membership: a member it missed must have left.)
+        if let Some(class) = tx.class(found.class_id).await? {
+            let existing = tx.membership(class.id, self.student).await?;
+            invite::decide_redemption(&found, &class, existing, now)?;
+        }
         let class = tx.class_for_update(found.class_id).await?.ok_or_else(unknown)?;
         // The code as it is now that its class is locked.
         let code = tx.code(found.id).await?.ok_or_else(unknown)?;
         let existing = tx.membership(class.id, self.student).await?;
-        let now = self.ctx.now;
         if let Redemption::AlreadyMember(membership) = invite::decide_redemption(&code, &class, existing, now)? {
             return Ok(Enrollment { membership, created: false });
         }
