@@ -4,6 +4,9 @@
 # database and signs each request). Fails on a 5xx, a response that does not match its
 # documented schema, status code or content type.
 #
+# First, the served /openapi.json must be a valid OpenAPI 3.1 document by
+# openapi-spec-validator (what client generators and /docs rely on); the run fails if not.
+#
 # Environment: SCHEMATHESIS_MAX_EXAMPLES (default 25), SCHEMATHESIS_WORKERS (default 2),
 # SCHEMATHESIS_SEED (default: random; the run prints the seed it used), and
 # SCHEMATHESIS_ARGS (extra arguments, e.g. `--include-path-regex ^/api/v3`).
@@ -11,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VERSION=4.32.5
+VALIDATOR_VERSION=0.9.0
 # The hooks module is imported from scripts/: keep its bytecode out of the source tree.
 export PYTHONDONTWRITEBYTECODE=1
 VENV=target/schemathesis-venv
@@ -23,6 +27,9 @@ if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, versi
   rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
+fi
+if [ "$("$VENV/bin/openapi-spec-validator" --version 2>/dev/null)" != "openapi-spec-validator $VALIDATOR_VERSION" ]; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$VALIDATOR_VERSION"
 fi
 
 WORK=$(mktemp -d)
@@ -54,6 +61,10 @@ for _ in $(seq 1 300); do
 done
 [ -n "$URL" ] || { echo "classhub did not start" >&2; cat "$WORK/stderr" >&2; exit 1; }
 export CLASSHUB_URL="$URL"
+
+echo "openapi-spec-validator $VALIDATOR_VERSION: $CLASSHUB_URL/openapi.json"
+curl -fsS "$CLASSHUB_URL/openapi.json" -o "$WORK/openapi.json"
+"$VENV/bin/openapi-spec-validator" --schema 3.1 --validation-errors all "$WORK/openapi.json"
 
 seed_args=()
 if [ -n "${SCHEMATHESIS_SEED:-}" ]; then seed_args=(--seed "$SCHEMATHESIS_SEED"); fi

@@ -43,8 +43,11 @@ struct NewProjectBody {
 }
 
 /// Create a CloudShare project.
-#[utoipa::path(post, path = "/admin/v1/cloudshare/projects", tag = "admin", request_body = NewProjectBody,
-    responses((status = 201, body = Created), (status = 401, body = HttpError), (status = 422, body = HttpValidationError)),
+#[utoipa::path(post, path = "/admin/v1/cloudshare/projects",
+    operation_id = "admin_create_cloudshare_project", tag = "admin", request_body = NewProjectBody,
+    responses(
+        (status = 201, description = "The new project's id", body = Created), (status = 401, body = HttpError),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create_project(
     State(app): State<AppState>,
@@ -68,10 +71,12 @@ struct NewPolicyBody {
 }
 
 /// Add a policy to a project.
-#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/policies", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/policies",
+    operation_id = "admin_create_cloudshare_policy", tag = "admin",
     params(("project_id" = String, Path)), request_body = NewPolicyBody,
-    responses((status = 201, body = Created), (status = 401, body = HttpError), (status = 404, body = HttpError),
-        (status = 422, body = HttpValidationError)),
+    responses(
+        (status = 201, description = "The new policy's id", body = Created), (status = 401, body = HttpError),
+        (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create_policy(
     State(app): State<AppState>,
@@ -105,10 +110,12 @@ struct CreatedBlueprint {
 }
 
 /// Add a blueprint to a project.
-#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/blueprints", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/blueprints",
+    operation_id = "admin_create_cloudshare_blueprint", tag = "admin",
     params(("project_id" = String, Path)), request_body = NewBlueprintBody,
-    responses((status = 201, body = CreatedBlueprint), (status = 401, body = HttpError), (status = 404, body = HttpError),
-        (status = 422, body = HttpValidationError)),
+    responses(
+        (status = 201, description = "The new blueprint's id and token", body = CreatedBlueprint),
+        (status = 401, body = HttpError), (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create_blueprint(
     State(app): State<AppState>,
@@ -141,10 +148,12 @@ struct NewFieldBody {
 }
 
 /// Add a custom class field to a project.
-#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/custom-fields", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/cloudshare/projects/{project_id}/custom-fields",
+    operation_id = "admin_create_cloudshare_custom_field", tag = "admin",
     params(("project_id" = String, Path)), request_body = NewFieldBody,
-    responses((status = 201, body = Created), (status = 401, body = HttpError), (status = 404, body = HttpError),
-        (status = 422, body = HttpValidationError)),
+    responses(
+        (status = 201, description = "The new custom field's id", body = Created), (status = 401, body = HttpError),
+        (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create_custom_field(
     State(app): State<AppState>,
@@ -197,9 +206,11 @@ struct MemberOut {
 }
 
 /// Create a project member (an instructor or manager) with API credentials.
-#[utoipa::path(post, path = "/admin/v1/cloudshare/members", tag = "admin", request_body = NewMemberBody,
-    responses((status = 201, body = MemberOut), (status = 401, body = HttpError), (status = 404, body = HttpError),
-        (status = 422, body = HttpValidationError)),
+#[utoipa::path(post, path = "/admin/v1/cloudshare/members",
+    operation_id = "admin_create_cloudshare_member", tag = "admin", request_body = NewMemberBody,
+    responses(
+        (status = 201, description = "The member's ids and API credentials", body = MemberOut),
+        (status = 401, body = HttpError), (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create_member(
     State(app): State<AppState>,

@@ -184,8 +184,11 @@ fn account_refusal(r: AccountRefusal) -> ApiError {
 }
 
 /// Create a partner (instructor) and its bearer token; with a password, an account too.
-#[utoipa::path(post, path = "/admin/v1/partners", tag = "admin", request_body = NewPersonBody,
-    responses((status = 201, body = PersonOut), (status = 401, body = HttpError),
+#[utoipa::path(post, path = "/admin/v1/partners",
+    operation_id = "admin_create_partner", tag = "admin", request_body = NewPersonBody,
+    responses(
+        (status = 201, description = "The partner, with its bearer token", body = PersonOut),
+        (status = 401, body = HttpError),
         (status = 409, body = HttpError, description = "email already exists (with a password)"),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -199,8 +202,11 @@ async fn create_partner(
 }
 
 /// Create a student and its bearer token; with a password, an account too.
-#[utoipa::path(post, path = "/admin/v1/students", tag = "admin", request_body = NewPersonBody,
-    responses((status = 201, body = PersonOut), (status = 401, body = HttpError),
+#[utoipa::path(post, path = "/admin/v1/students",
+    operation_id = "admin_create_student", tag = "admin", request_body = NewPersonBody,
+    responses(
+        (status = 201, description = "The student, with its bearer token", body = PersonOut),
+        (status = 401, body = HttpError),
         (status = 409, body = HttpError, description = "email already exists (with a password)"),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -258,8 +264,11 @@ const MODALITIES: [(&str, Modality); 6] = [
 ];
 
 /// Add an AI model to the catalog (at most one per provider and name: 409).
-#[utoipa::path(post, path = "/admin/v1/models", tag = "admin", request_body = NewModelBody,
-    responses((status = 201, body = AdminModelOut), (status = 401, body = HttpError), (status = 409, body = HttpError),
+#[utoipa::path(post, path = "/admin/v1/models",
+    operation_id = "admin_create_model", tag = "admin", request_body = NewModelBody,
+    responses(
+        (status = 201, description = "The model added", body = AdminModelOut), (status = 401, body = HttpError),
+        (status = 409, description = "The catalog already has a model of this provider and name", body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 async fn create_model(
@@ -350,9 +359,13 @@ const COURSE_STATUSES: [(&str, CourseStatus); 3] =
     [("draft", CourseStatus::Draft), ("active", CourseStatus::Active), ("archived", CourseStatus::Archived)];
 
 /// Create a course of a partner (a key the partner already uses: 409).
-#[utoipa::path(post, path = "/admin/v1/courses", tag = "admin", request_body = NewCourseBody,
-    responses((status = 201, body = AdminCourseOut), (status = 401, body = HttpError), (status = 404, body = HttpError),
-        (status = 409, body = HttpError), (status = 422, body = HttpValidationError)),
+#[utoipa::path(post, path = "/admin/v1/courses",
+    operation_id = "admin_create_course", tag = "admin", request_body = NewCourseBody,
+    responses(
+        (status = 201, description = "The course created", body = AdminCourseOut), (status = 401, body = HttpError),
+        (status = 404, body = HttpError),
+        (status = 409, description = "The partner already has a course with this key", body = HttpError),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 async fn create_course(
     State(app): State<AppState>,
@@ -405,7 +418,8 @@ struct RevokeBody {
 }
 
 /// Revoke a bearer token; it stops working at once.
-#[utoipa::path(post, path = "/admin/v1/tokens/revoke", tag = "admin", request_body = RevokeBody,
+#[utoipa::path(post, path = "/admin/v1/tokens/revoke",
+    operation_id = "admin_revoke_token", tag = "admin", request_body = RevokeBody,
     responses((status = 204, description = "Revoked"), (status = 401, body = HttpError), (status = 404, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -433,7 +447,8 @@ struct PasswordBody {
 /// Set a partner's or student's password. A user without an account gets one, with their
 /// email (which no other account may have). Their sign-in sessions end (with their refresh
 /// tokens); their API tokens stay.
-#[utoipa::path(put, path = "/admin/v1/users/{user_id}/password", tag = "admin", request_body = PasswordBody,
+#[utoipa::path(put, path = "/admin/v1/users/{user_id}/password",
+    operation_id = "admin_set_password", tag = "admin", request_body = PasswordBody,
     params(("user_id" = i64, Path, minimum = 1)),
     responses((status = 204, description = "Set"), (status = 401, body = HttpError),
         (status = 404, body = HttpError, description = "no partner or student has this id"),

@@ -124,7 +124,46 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(classhub_cloudshare::openapi());
     doc.merge(classhub_ocariot::openapi());
     document_shared_responses(&mut doc);
+    describe_responses(&mut doc);
     doc
+}
+
+/// OpenAPI requires a description on every response: one documented by its status alone
+/// gets the status's reason phrase (`Unauthorized`, `Not Found`…).
+fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, Response};
+    let describe = |status: &str, response: &mut Response| {
+        if response.description.trim().is_empty() {
+            let reason = status.parse().ok().and_then(|s| StatusCode::from_u16(s).ok()?.canonical_reason());
+            response.description = reason.unwrap_or("Response").to_string();
+        }
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for op in operations.into_iter().flatten() {
+            for (status, response) in op.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response {
+                    describe(status, response);
+                }
+            }
+        }
+    }
+    if let Some(components) = doc.components.as_mut() {
+        for (name, response) in components.responses.iter_mut() {
+            if let RefOr::T(response) = response {
+                describe(name, response);
+            }
+        }
+    }
 }
 
 /// Documents the answers every operation of a dialect can give whatever its handler does,
@@ -230,5 +269,91 @@ mod tests {
                 assert_eq!(kept, serde_json::to_value(&schema).unwrap_or_default(), "schema {name} is defined twice");
             }
         }
+    }
+
+    /// What client generators and `openapi-spec-validator` need of `/openapi.json`: every
+    /// operation has a readable operationId (`<dialect>_<verb>_<noun>`), unique in the
+    /// document and prefixed by the dialect that serves its path, and a summary; every
+    /// response has a description; every tag an operation uses is declared, with a
+    /// description.
+    #[test]
+    fn operations_are_named_summarised_described_and_tagged() {
+        use std::collections::{BTreeMap, BTreeSet};
+        const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+        let dialects = [
+            ("partner", classhub_partner::openapi()),
+            ("admin", classhub_admin::openapi()),
+            ("cloudshare", classhub_cloudshare::openapi()),
+            ("ocariot", classhub_ocariot::openapi()),
+        ];
+        let mut dialect_of = BTreeMap::new();
+        for (dialect, doc) in &dialects {
+            for path in doc.paths.paths.keys() {
+                assert!(dialect_of.insert(path.clone(), *dialect).is_none(), "{path} is in two dialects' documents");
+            }
+        }
+
+        // The document as served.
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let text = |v: &serde_json::Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
+        let declared: BTreeSet<&str> = doc["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|tag| {
+                let name = tag["name"].as_str().unwrap();
+                assert!(text(&tag["description"]), "tag {name} has no description");
+                name
+            })
+            .collect();
+        let mut ids = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let dialect = dialect_of.get(path).copied().unwrap_or("(none)");
+            for (method, op) in item.as_object().unwrap().iter().filter(|(m, _)| METHODS.contains(&m.as_str())) {
+                let name = format!("{} {path}", method.to_uppercase());
+                match op["operationId"].as_str() {
+                    None => problems.push(format!("{name}: no operationId")),
+                    Some(id) => {
+                        let readable = id.split('_').count() >= 2
+                            && id.split('_').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()));
+                        if !readable || !id.starts_with(&format!("{dialect}_")) {
+                            problems.push(format!("{name}: operationId {id} is not {dialect}_<verb>_<noun>"));
+                        }
+                        if let Some(other) = ids.insert(id.to_string(), name.clone()) {
+                            problems.push(format!("{name}: operationId {id} is also {other}'s"));
+                        }
+                    }
+                }
+                if !text(&op["summary"]) {
+                    problems.push(format!("{name}: no summary"));
+                }
+                let tags = op["tags"].as_array().map(Vec::as_slice).unwrap_or_default();
+                if tags.is_empty() {
+                    problems.push(format!("{name}: no tag"));
+                }
+                for tag in tags.iter().filter_map(|t| t.as_str()).filter(|t| !declared.contains(t)) {
+                    problems.push(format!("{name}: tag {tag} is not declared"));
+                }
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    if !text(&response["description"]) && response.get("$ref").is_none() {
+                        problems.push(format!("{name}: response {status} has no description"));
+                    }
+                }
+            }
+        }
+        for (name, response) in doc["components"]["responses"].as_object().into_iter().flatten() {
+            if !text(&response["description"]) {
+                problems.push(format!("components.responses.{name} has no description"));
+            }
+        }
+        assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+        let operations = |doc: &utoipa::openapi::OpenApi| {
+            let doc = serde_json::to_value(doc).unwrap();
+            let items = doc["paths"].as_object().unwrap().values().flat_map(|item| item.as_object().unwrap().keys());
+            items.filter(|m| METHODS.contains(&m.as_str())).count()
+        };
+        let expected: usize = dialects.iter().map(|(_, doc)| operations(doc)).sum();
+        assert_eq!(ids.len(), expected, "the merged document lost operations of the dialects'");
     }
 }

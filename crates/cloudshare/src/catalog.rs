@@ -40,8 +40,11 @@ pub struct TimeZoneOut {
 }
 
 /// Every Windows time zone classhub maps to the tz database.
-#[utoipa::path(get, path = "/api/v3/timezones", tag = "cloudshare",
-    responses((status = 200, body = Vec<TimeZoneOut>), (status = 401, body = CsErrorBody)), security(("cs_sha1" = [])))]
+#[utoipa::path(get, path = "/api/v3/timezones", operation_id = "cloudshare_list_timezones", tag = "cloudshare",
+    responses(
+        (status = 200, description = "The Windows time zones", body = Vec<TimeZoneOut>),
+        (status = 401, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
 pub fn timezones() -> Result<Response, CsError> {
     let zones: Vec<TimeZoneOut> =
         WINDOWS_ZONES.iter().map(|z| TimeZoneOut { id: z.id, display_name: z.display_name }).collect();
@@ -67,8 +70,10 @@ fn region() -> RegionOut {
 }
 
 /// The one region: classhub runs no clouds.
-#[utoipa::path(get, path = "/api/v3/regions", tag = "cloudshare",
-    responses((status = 200, body = Vec<RegionOut>), (status = 401, body = CsErrorBody)), security(("cs_sha1" = [])))]
+#[utoipa::path(get, path = "/api/v3/regions", operation_id = "cloudshare_list_regions", tag = "cloudshare",
+    responses(
+        (status = 200, description = "The one region", body = Vec<RegionOut>), (status = 401, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
 pub fn regions() -> Result<Response, CsError> {
     Ok(wire::ok(&[region()]))
 }
@@ -83,10 +88,12 @@ pub struct ProjectSummary {
 
 /// The caller's projects; `WhereUserIsProjectManager` (projects they manage) and
 /// `WhereUserCanCreateClass` (projects they instruct in) narrow the list.
-#[utoipa::path(get, path = "/api/v3/projects", tag = "cloudshare",
+#[utoipa::path(get, path = "/api/v3/projects", operation_id = "cloudshare_list_projects", tag = "cloudshare",
     params(("WhereUserIsProjectManager" = Option<bool>, Query), ("WhereUserIsProjectMember" = Option<bool>, Query),
         ("WhereUserCanCreateClass" = Option<bool>, Query)),
-    responses((status = 200, body = Vec<ProjectSummary>), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "The caller's projects", body = Vec<ProjectSummary>),
+        (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn projects(cx: &Cx) -> Result<Response, CsError> {
     let manager = cx.input.bool("WhereUserIsProjectManager")?.unwrap_or(false);
@@ -124,8 +131,11 @@ pub struct ProjectOut {
 }
 
 /// A project's details.
-#[utoipa::path(get, path = "/api/v3/projects/{projectId}", tag = "cloudshare", params(("projectId" = String, Path)),
-    responses((status = 200, body = ProjectOut), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/projects/{projectId}",
+    operation_id = "cloudshare_get_project", tag = "cloudshare", params(("projectId" = String, Path)),
+    responses(
+        (status = 200, description = "The project", body = ProjectOut), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn project(cx: &Cx, id: &str) -> Result<Response, CsError> {
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(id)? }).await?;
@@ -161,8 +171,11 @@ impl From<&Blueprint> for BlueprintOut {
 }
 
 /// A project's blueprints.
-#[utoipa::path(get, path = "/api/v3/projects/{projectId}/blueprints", tag = "cloudshare", params(("projectId" = String, Path)),
-    responses((status = 200, body = Vec<BlueprintOut>), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/projects/{projectId}/blueprints",
+    operation_id = "cloudshare_list_blueprints", tag = "cloudshare", params(("projectId" = String, Path)),
+    responses(
+        (status = 200, description = "The project's blueprints", body = Vec<BlueprintOut>),
+        (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn blueprints(cx: &Cx, project: &str) -> Result<Response, CsError> {
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
@@ -170,9 +183,12 @@ pub async fn blueprints(cx: &Cx, project: &str) -> Result<Response, CsError> {
 }
 
 /// One blueprint of a project.
-#[utoipa::path(get, path = "/api/v3/projects/{projectId}/blueprints/{blueprintId}", tag = "cloudshare",
+#[utoipa::path(get, path = "/api/v3/projects/{projectId}/blueprints/{blueprintId}",
+    operation_id = "cloudshare_get_blueprint", tag = "cloudshare",
     params(("projectId" = String, Path), ("blueprintId" = String, Path)),
-    responses((status = 200, body = BlueprintOut), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "The blueprint", body = BlueprintOut), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn blueprint(cx: &Cx, project: &str, blueprint: &str) -> Result<Response, CsError> {
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
@@ -204,8 +220,11 @@ impl From<&Policy> for PolicyOut {
 }
 
 /// A project's policies.
-#[utoipa::path(get, path = "/api/v3/projects/{projectId}/policies", tag = "cloudshare", params(("projectId" = String, Path)),
-    responses((status = 200, body = Vec<PolicyOut>), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/projects/{projectId}/policies",
+    operation_id = "cloudshare_list_policies", tag = "cloudshare", params(("projectId" = String, Path)),
+    responses(
+        (status = 200, description = "The project's policies", body = Vec<PolicyOut>),
+        (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn policies(cx: &Cx, project: &str) -> Result<Response, CsError> {
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
@@ -215,9 +234,11 @@ pub async fn policies(cx: &Cx, project: &str) -> Result<Response, CsError> {
 /// A new policy of a project the caller manages (`{name, projectId, runtimeLeaseMinutes,
 /// storageLeaseMinutes, inactivityHandlingType, inactivityThresholdTime}`, the Go SDK's
 /// `CreateProjectPolicy`); the runtime lease is the default duration of its classes.
-#[utoipa::path(post, path = "/api/v3/policies", tag = "cloudshare", request_body = Object,
-    responses((status = 200, body = PolicyOut), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 403, body = CsErrorBody)),
+#[utoipa::path(post, path = "/api/v3/policies",
+    operation_id = "cloudshare_create_policy", tag = "cloudshare", request_body = Object,
+    responses(
+        (status = 200, description = "The policy created", body = PolicyOut), (status = 400, body = CsErrorBody),
+        (status = 401, body = CsErrorBody), (status = 403, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn create_policy(cx: &Cx) -> Result<Response, CsError> {
     let input = &cx.input;
@@ -261,8 +282,12 @@ pub struct CountryOut {
 }
 
 /// ISO 3166 countries, with the states of the United States, Canada and Australia.
-#[utoipa::path(get, path = "/api/v3/class/actions/countries", tag = "cloudshare", params(("fullCountriesList" = Option<bool>, Query)),
-    responses((status = 200, body = Vec<CountryOut>), (status = 401, body = CsErrorBody)), security(("cs_sha1" = [])))]
+#[utoipa::path(get, path = "/api/v3/class/actions/countries",
+    operation_id = "cloudshare_list_countries", tag = "cloudshare", params(("fullCountriesList" = Option<bool>, Query)),
+    responses(
+        (status = 200, description = "The countries, with their states", body = Vec<CountryOut>),
+        (status = 401, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
 pub fn countries(cx: &Cx) -> Result<Response, CsError> {
     cx.input.bool("fullCountriesList")?;
     let out: Vec<CountryOut> = COUNTRIES
@@ -286,9 +311,11 @@ pub struct MemberOut {
 }
 
 /// The members of a policy's project who can instruct (`?policyId=`).
-#[utoipa::path(get, path = "/api/v3/class/actions/instructors", tag = "cloudshare", params(("policyId" = String, Query)),
-    responses((status = 200, body = Vec<MemberOut>), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/class/actions/instructors",
+    operation_id = "cloudshare_list_policy_instructors", tag = "cloudshare", params(("policyId" = String, Query)),
+    responses(
+        (status = 200, description = "The members of the policy's project who can instruct", body = Vec<MemberOut>),
+        (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
     let policy = cx.input.id("policyId", Kind::Policy)?.ok_or_else(|| CsError::bad_request("policyId is required"))?;
@@ -301,9 +328,11 @@ pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
 }
 
 /// A project's custom field definitions (`?projectId=`).
-#[utoipa::path(get, path = "/api/v3/class/actions/customfields", tag = "cloudshare", params(("projectId" = String, Query)),
-    responses((status = 200, body = Vec<FieldOut>), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/class/actions/customfields",
+    operation_id = "cloudshare_list_custom_fields", tag = "cloudshare", params(("projectId" = String, Query)),
+    responses(
+        (status = 200, description = "The project's custom field definitions", body = Vec<FieldOut>),
+        (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn custom_fields(cx: &Cx) -> Result<Response, CsError> {
     let project =
@@ -313,8 +342,10 @@ pub async fn custom_fields(cx: &Cx) -> Result<Response, CsError> {
 }
 
 /// Validates the caller's credentials: signed like every other request.
-#[utoipa::path(get, path = "/api/v3/ping", tag = "cloudshare",
-    responses((status = 200, body = Object), (status = 401, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/ping", operation_id = "cloudshare_ping", tag = "cloudshare",
+    responses(
+        (status = 200, description = "The credentials are valid (an empty object)", body = Object),
+        (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 #[allow(dead_code)]
 fn ping() {}

@@ -320,8 +320,9 @@ fn base(cx: &Cx) -> &str {
 }
 
 /// List the classes of the caller's projects.
-#[utoipa::path(get, path = "/api/v3/class", tag = "cloudshare",
-    responses((status = 200, body = Vec<ClassSummary>), (status = 401, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/class", operation_id = "cloudshare_list_classes", tag = "cloudshare",
+    responses(
+        (status = 200, description = "The classes", body = Vec<ClassSummary>), (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn list(cx: &Cx) -> Result<Response, CsError> {
     let classes = cx.app.store.read(ListLabs { caller: cx.caller }).await?;
@@ -329,8 +330,11 @@ pub async fn list(cx: &Cx) -> Result<Response, CsError> {
 }
 
 /// Read a class.
-#[utoipa::path(get, path = "/api/v3/class/{classId}", tag = "cloudshare", params(("classId" = String, Path)),
-    responses((status = 200, body = ClassObject), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/class/{classId}",
+    operation_id = "cloudshare_get_class", tag = "cloudshare", params(("classId" = String, Path)),
+    responses(
+        (status = 200, description = "The class", body = ClassObject), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn get(cx: &Cx, id: &str) -> Result<Response, CsError> {
     let view = cx.app.store.read(GetLab { caller: cx.caller, class_id: class_id(id)? }).await?;
@@ -338,9 +342,11 @@ pub async fn get(cx: &Cx, id: &str) -> Result<Response, CsError> {
 }
 
 /// Create a class. `endDate` defaults to `startDate` plus the policy's duration.
-#[utoipa::path(post, path = "/api/v3/class", tag = "cloudshare", request_body = Object,
-    responses((status = 200, body = ClassObject), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 403, body = CsErrorBody)),
+#[utoipa::path(post, path = "/api/v3/class",
+    operation_id = "cloudshare_create_class", tag = "cloudshare", request_body = Object,
+    responses(
+        (status = 200, description = "The class created", body = ClassObject), (status = 400, body = CsErrorBody),
+        (status = 401, body = CsErrorBody), (status = 403, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn create(cx: &Cx) -> Result<Response, CsError> {
     let request = lab_request(&cx.input)?;
@@ -350,10 +356,12 @@ pub async fn create(cx: &Cx) -> Result<Response, CsError> {
 
 /// Modify a class: fields present replace the stored ones. `id` goes in the body, and must
 /// equal the URL's when the URL has one.
-#[utoipa::path(put, path = "/api/v3/class/{classId}", tag = "cloudshare", params(("classId" = String, Path)),
+#[utoipa::path(put, path = "/api/v3/class/{classId}",
+    operation_id = "cloudshare_modify_class", tag = "cloudshare", params(("classId" = String, Path)),
     request_body = Object,
-    responses((status = 200, body = ClassObject), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 403, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "The class as modified", body = ClassObject), (status = 400, body = CsErrorBody),
+        (status = 401, body = CsErrorBody), (status = 403, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn modify(cx: &Cx, path_id: Option<&str>) -> Result<Response, CsError> {
     // The reference: the id goes in the body, and in the URL too when the URL has one.
@@ -368,8 +376,11 @@ pub async fn modify(cx: &Cx, path_id: Option<&str>) -> Result<Response, CsError>
 }
 
 /// Delete a class.
-#[utoipa::path(delete, path = "/api/v3/class/{classId}", tag = "cloudshare", params(("classId" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+#[utoipa::path(delete, path = "/api/v3/class/{classId}",
+    operation_id = "cloudshare_delete_class", tag = "cloudshare", params(("classId" = String, Path)),
+    responses(
+        (status = 200, description = "Deleted (an empty object)", body = Object), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn delete(cx: &Cx, id: &str) -> Result<Response, CsError> {
     cx.app.store.write(DeleteLab { ctx: cx.ctx(), caller: cx.caller, class_id: class_id(id)? }).await?;
@@ -384,8 +395,11 @@ pub struct Detailed {
 }
 
 /// A class and its students (`?classId=`).
-#[utoipa::path(get, path = "/api/v3/class/actions/getdetailed", tag = "cloudshare", params(("classId" = String, Query)),
-    responses((status = 200, body = Detailed), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/class/actions/getdetailed",
+    operation_id = "cloudshare_get_class_details", tag = "cloudshare", params(("classId" = String, Query)),
+    responses(
+        (status = 200, description = "The class and its students", body = Detailed), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn detailed(cx: &Cx) -> Result<Response, CsError> {
     let id = cx.input.required_str("classId")?;

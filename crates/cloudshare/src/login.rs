@@ -21,7 +21,7 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
 }
 
 /// Sign in with a sponsored link (`?token=`).
-#[utoipa::path(get, path = "/Class/{shortId}", tag = "cloudshare",
+#[utoipa::path(get, path = "/Class/{shortId}", operation_id = "cloudshare_sponsored_sign_in", tag = "cloudshare",
     params(("shortId" = String, Path), ("token" = String, Query)),
     responses((status = 200, description = "Signed in (HTML)", content_type = "text/html"),
         (status = 404, description = "Unknown or disabled link (HTML)", content_type = "text/html"),

@@ -73,9 +73,12 @@ fn profile(cx: &Cx, email: &str, first: &str, last: &str) -> Result<StudentProfi
 }
 
 /// The students of a class (`?isFull=` is accepted; the answer is the same).
-#[utoipa::path(get, path = "/api/v3/class/{classId}/students", tag = "cloudshare",
+#[utoipa::path(get, path = "/api/v3/class/{classId}/students",
+    operation_id = "cloudshare_list_class_students", tag = "cloudshare",
     params(("classId" = String, Path), ("isFull" = Option<bool>, Query)),
-    responses((status = 200, body = Vec<StudentOut>), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "The class's students", body = Vec<StudentOut>),
+        (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn students(cx: &Cx, class: &str) -> Result<Response, CsError> {
     cx.input.bool("isFull")?;
@@ -92,10 +95,13 @@ pub struct NewStudent {
 }
 
 /// Register a student (`{email, firstName, lastName}`); `maxStudents` holds under any load.
-#[utoipa::path(post, path = "/api/v3/class/{classId}/students", tag = "cloudshare", params(("classId" = String, Path)),
+#[utoipa::path(post, path = "/api/v3/class/{classId}/students",
+    operation_id = "cloudshare_add_class_student", tag = "cloudshare", params(("classId" = String, Path)),
     request_body = Object,
-    responses((status = 200, body = NewStudent), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody), (status = 409, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "The new student's id", body = NewStudent), (status = 400, body = CsErrorBody),
+        (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody),
+        (status = 409, description = "The class is full, or the request conflicts with its state", body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn add_student(cx: &Cx, class: &str) -> Result<Response, CsError> {
     let op = AddStudent {
@@ -109,9 +115,12 @@ pub async fn add_student(cx: &Cx, class: &str) -> Result<Response, CsError> {
 }
 
 /// One student.
-#[utoipa::path(get, path = "/api/v3/class/{classId}/students/{studentId}", tag = "cloudshare",
+#[utoipa::path(get, path = "/api/v3/class/{classId}/students/{studentId}",
+    operation_id = "cloudshare_get_class_student", tag = "cloudshare",
     params(("classId" = String, Path), ("studentId" = String, Path)),
-    responses((status = 200, body = StudentOut), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "The student", body = StudentOut), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn student(cx: &Cx, class: &str, student: &str) -> Result<Response, CsError> {
     let op = GetStudent { caller: cx.caller, class_id: class_id(class)?, student: student_id(student)? };
@@ -120,10 +129,12 @@ pub async fn student(cx: &Cx, class: &str, student: &str) -> Result<Response, Cs
 }
 
 /// Change a student's names, and email while the student has not logged in.
-#[utoipa::path(put, path = "/api/v3/class/{classId}/students/{studentId}", tag = "cloudshare",
+#[utoipa::path(put, path = "/api/v3/class/{classId}/students/{studentId}",
+    operation_id = "cloudshare_update_class_student", tag = "cloudshare",
     params(("classId" = String, Path), ("studentId" = String, Path)), request_body = Object,
-    responses((status = 200, body = StudentOut), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "The student as changed", body = StudentOut), (status = 400, body = CsErrorBody),
+        (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn update_student(cx: &Cx, class: &str, student: &str) -> Result<Response, CsError> {
     let op = UpdateStudent {
@@ -138,9 +149,12 @@ pub async fn update_student(cx: &Cx, class: &str, student: &str) -> Result<Respo
 }
 
 /// Remove a student; the seat is free again.
-#[utoipa::path(delete, path = "/api/v3/class/{classId}/students/{studentId}", tag = "cloudshare",
+#[utoipa::path(delete, path = "/api/v3/class/{classId}/students/{studentId}",
+    operation_id = "cloudshare_remove_class_student", tag = "cloudshare",
     params(("classId" = String, Path), ("studentId" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "Removed (an empty object)", body = Object), (status = 401, body = CsErrorBody),
+        (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn remove_student(cx: &Cx, class: &str, student: &str) -> Result<Response, CsError> {
     let op = RemoveLabStudent {
@@ -162,9 +176,12 @@ pub struct LoginUrl {
 
 /// A link that signs a student in (`{classId, studentEmail, studentFirstName,
 /// studentLastName, registrationInfo, preRegisterStudent}`).
-#[utoipa::path(post, path = "/api/v3/class/sponsoredlink", tag = "cloudshare", request_body = Object,
-    responses((status = 200, body = LoginUrl), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody), (status = 409, body = CsErrorBody)),
+#[utoipa::path(post, path = "/api/v3/class/sponsoredlink",
+    operation_id = "cloudshare_create_sponsored_link", tag = "cloudshare", request_body = Object,
+    responses(
+        (status = 200, description = "The link that signs the student in", body = LoginUrl),
+        (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody),
+        (status = 409, description = "The class is full, or the request conflicts with its state", body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn sponsored_link(cx: &Cx) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
@@ -183,9 +200,11 @@ pub async fn sponsored_link(cx: &Cx) -> Result<Response, CsError> {
 }
 
 /// Stop a student's links working (`{classId, studentEmail, unregisterStudent}`).
-#[utoipa::path(post, path = "/api/v3/class/disablesponsoredlink", tag = "cloudshare", request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody)),
+#[utoipa::path(post, path = "/api/v3/class/disablesponsoredlink",
+    operation_id = "cloudshare_disable_sponsored_link", tag = "cloudshare", request_body = Object,
+    responses(
+        (status = 200, description = "The student's links no longer work (an empty object)", body = Object),
+        (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn disable_sponsored_link(cx: &Cx) -> Result<Response, CsError> {
     let op = DisableSponsoredLink {
@@ -200,10 +219,12 @@ pub async fn disable_sponsored_link(cx: &Cx) -> Result<Response, CsError> {
 }
 
 /// Queue an invitation email to each student (`{classId, studentIds}`).
-#[utoipa::path(post, path = "/api/v3/class/actions/sendinvitations", tag = "cloudshare",
+#[utoipa::path(post, path = "/api/v3/class/actions/sendinvitations",
+    operation_id = "cloudshare_send_invitations", tag = "cloudshare",
     params(("isMultiple" = Option<bool>, Query)), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody)),
+    responses(
+        (status = 200, description = "The invitations are queued (an empty object)", body = Object),
+        (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn send_invitations(cx: &Cx) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
@@ -236,8 +257,11 @@ pub struct InstructorOut {
 }
 
 /// A class's instructors (`?classId=`); the first is the lead.
-#[utoipa::path(get, path = "/api/v3/instructors/class", tag = "cloudshare", params(("classId" = String, Query)),
-    responses((status = 200, body = Vec<InstructorOut>), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+#[utoipa::path(get, path = "/api/v3/instructors/class",
+    operation_id = "cloudshare_list_class_instructors", tag = "cloudshare", params(("classId" = String, Query)),
+    responses(
+        (status = 200, description = "The class's instructors, the lead first", body = Vec<InstructorOut>),
+        (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
@@ -261,9 +285,12 @@ pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
 /// Add an instructor (`{instructorVupId, classId, sendInviteNow, disableEnvCreation}`; `vupId`
 /// is read as well): a member of the class's project who can instruct. `sendInviteNow`
 /// queues the instructor's invitation email.
-#[utoipa::path(post, path = "/api/v3/instructors", tag = "cloudshare", request_body = Object,
-    responses((status = 200, body = InstructorOut), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody), (status = 409, body = CsErrorBody)),
+#[utoipa::path(post, path = "/api/v3/instructors",
+    operation_id = "cloudshare_add_class_instructor", tag = "cloudshare", request_body = Object,
+    responses(
+        (status = 200, description = "The instructor added", body = InstructorOut), (status = 400, body = CsErrorBody),
+        (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody),
+        (status = 409, description = "The request conflicts with the class's state", body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn add_instructor(cx: &Cx) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
@@ -298,9 +325,11 @@ fn invitation_format(cx: &Cx) -> InvitationFormat {
 }
 
 /// Remove an instructor from a class (a class keeps at least one).
-#[utoipa::path(delete, path = "/api/v3/instructors/{ciId}", tag = "cloudshare", params(("ciId" = String, Path)),
-    responses((status = 200, body = Object), (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody),
-        (status = 404, body = CsErrorBody)),
+#[utoipa::path(delete, path = "/api/v3/instructors/{ciId}",
+    operation_id = "cloudshare_remove_class_instructor", tag = "cloudshare", params(("ciId" = String, Path)),
+    responses(
+        (status = 200, description = "Removed (an empty object)", body = Object), (status = 400, body = CsErrorBody),
+        (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
 pub async fn remove_instructor(cx: &Cx, id: &str) -> Result<Response, CsError> {
     let instructor =

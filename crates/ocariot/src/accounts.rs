@@ -32,16 +32,18 @@ pub struct TokenOut {
 
 /// The public key OCARIoT tokens are signed with (RS256), for an API gateway that checks
 /// them.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "ocariot",
+#[utoipa::path(get, path = "/.well-known/jwks.json", operation_id = "ocariot_get_jwks", tag = "ocariot",
     responses((status = 200, description = "JSON Web Key Set", body = Object)))]
 pub async fn jwks(State(app): State<AppState>) -> Response {
     json(StatusCode::OK, app.config.jwt.jwks())
 }
 
 /// Sign in with a username and password; answers a JWT valid for a day.
-#[utoipa::path(post, path = "/v1/auth", tag = "ocariot", request_body = Object,
-    responses((status = 200, body = TokenOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 429, body = OcError)))]
+#[utoipa::path(post, path = "/v1/auth", operation_id = "ocariot_login", tag = "ocariot", request_body = Object,
+    responses(
+        (status = 200, description = "The access token", body = TokenOut), (status = 400, body = OcError),
+        (status = 401, body = OcError),
+        (status = 429, description = "Too many failed sign-ins; retry later", body = OcError)))]
 pub async fn login(
     State(app): State<AppState>,
     PeerAddr(peer): PeerAddr,
@@ -179,9 +181,12 @@ async fn admin(app: &AppState, headers: &HeaderMap, scope: &str) -> Result<auth:
 }
 
 /// Register an institution.
-#[utoipa::path(post, path = "/v1/institutions", tag = "ocariot", request_body = Object,
-    responses((status = 201, body = InstitutionOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 409, body = OcError)),
+#[utoipa::path(post, path = "/v1/institutions",
+    operation_id = "ocariot_create_institution", tag = "ocariot", request_body = Object,
+    responses(
+        (status = 201, description = "The institution registered", body = InstitutionOut),
+        (status = 400, body = OcError), (status = 401, body = OcError), (status = 403, body = OcError),
+        (status = 409, description = "An institution with this name is already registered", body = OcError)),
     security(("bearer" = [])))]
 pub async fn create_institution(
     State(app): State<AppState>,
@@ -249,9 +254,12 @@ fn age_calc_date(body: &Map<String, Value>) -> Result<Option<String>, OcError> {
 const GENDERS: &str = "The names of the allowed genders are: male, female.";
 
 /// Register a child.
-#[utoipa::path(post, path = "/v1/children", tag = "ocariot", request_body = Object,
-    responses((status = 201, body = ChildOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 409, body = OcError)),
+#[utoipa::path(post, path = "/v1/children",
+    operation_id = "ocariot_create_child", tag = "ocariot", request_body = Object,
+    responses(
+        (status = 201, description = "The child registered", body = ChildOut), (status = 400, body = OcError),
+        (status = 401, body = OcError), (status = 403, body = OcError),
+        (status = 409, description = "A user with this username is already registered", body = OcError)),
     security(("bearer" = [])))]
 pub async fn create_child(
     State(app): State<AppState>,
@@ -288,10 +296,12 @@ pub async fn create_child(
 }
 
 /// Change a child's gender, age or age date.
-#[utoipa::path(patch, path = "/v1/children/{child_id}", tag = "ocariot", params(("child_id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/children/{child_id}",
+    operation_id = "ocariot_update_child", tag = "ocariot", params(("child_id" = String, Path)),
     request_body = Object,
-    responses((status = 200, body = ChildOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 404, body = OcError)),
+    responses(
+        (status = 200, description = "The child as changed", body = ChildOut), (status = 400, body = OcError),
+        (status = 401, body = OcError), (status = 403, body = OcError), (status = 404, body = OcError)),
     security(("bearer" = [])))]
 pub async fn update_child(
     State(app): State<AppState>,
@@ -350,9 +360,12 @@ async fn create_owner(
 }
 
 /// Register an educator.
-#[utoipa::path(post, path = "/v1/educators", tag = "ocariot", request_body = Object,
-    responses((status = 201, body = OwnerOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 409, body = OcError)),
+#[utoipa::path(post, path = "/v1/educators",
+    operation_id = "ocariot_create_educator", tag = "ocariot", request_body = Object,
+    responses(
+        (status = 201, description = "The educator registered", body = OwnerOut), (status = 400, body = OcError),
+        (status = 401, body = OcError), (status = 403, body = OcError),
+        (status = 409, description = "A user with this username is already registered", body = OcError)),
     security(("bearer" = [])))]
 pub async fn create_educator(
     State(app): State<AppState>,
@@ -364,9 +377,12 @@ pub async fn create_educator(
 }
 
 /// Register a health professional.
-#[utoipa::path(post, path = "/v1/healthprofessionals", tag = "ocariot", request_body = Object,
-    responses((status = 201, body = OwnerOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 409, body = OcError)),
+#[utoipa::path(post, path = "/v1/healthprofessionals",
+    operation_id = "ocariot_create_health_professional", tag = "ocariot", request_body = Object,
+    responses(
+        (status = 201, description = "The health professional registered", body = OwnerOut),
+        (status = 400, body = OcError), (status = 401, body = OcError), (status = 403, body = OcError),
+        (status = 409, description = "A user with this username is already registered", body = OcError)),
     security(("bearer" = [])))]
 pub async fn create_health_professional(
     State(app): State<AppState>,
@@ -396,9 +412,12 @@ async fn get_owner(app: AppState, headers: HeaderMap, path: PathText, owner: Own
 }
 
 /// An educator with their groups.
-#[utoipa::path(get, path = "/v1/educators/{educator_id}", tag = "ocariot", params(("educator_id" = String, Path)),
-    responses((status = 200, body = OwnerOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 404, body = OcError)),
+#[utoipa::path(get, path = "/v1/educators/{educator_id}",
+    operation_id = "ocariot_get_educator", tag = "ocariot", params(("educator_id" = String, Path)),
+    responses(
+        (status = 200, description = "The educator, with their groups", body = OwnerOut),
+        (status = 400, body = OcError), (status = 401, body = OcError), (status = 403, body = OcError),
+        (status = 404, body = OcError)),
     security(("bearer" = [])))]
 pub async fn get_educator(
     State(app): State<AppState>,
@@ -409,10 +428,13 @@ pub async fn get_educator(
 }
 
 /// A health professional with their groups.
-#[utoipa::path(get, path = "/v1/healthprofessionals/{healthprofessional_id}", tag = "ocariot",
+#[utoipa::path(get, path = "/v1/healthprofessionals/{healthprofessional_id}",
+    operation_id = "ocariot_get_health_professional", tag = "ocariot",
     params(("healthprofessional_id" = String, Path)),
-    responses((status = 200, body = OwnerOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 404, body = OcError)),
+    responses(
+        (status = 200, description = "The health professional, with their groups", body = OwnerOut),
+        (status = 400, body = OcError), (status = 401, body = OcError), (status = 403, body = OcError),
+        (status = 404, body = OcError)),
     security(("bearer" = [])))]
 pub async fn get_health_professional(
     State(app): State<AppState>,
@@ -423,9 +445,12 @@ pub async fn get_health_professional(
 }
 
 /// Register a family (with its children, when given).
-#[utoipa::path(post, path = "/v1/families", tag = "ocariot", request_body = Object,
-    responses((status = 201, body = FamilyOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 409, body = OcError)),
+#[utoipa::path(post, path = "/v1/families",
+    operation_id = "ocariot_create_family", tag = "ocariot", request_body = Object,
+    responses(
+        (status = 201, description = "The family registered", body = FamilyOut), (status = 400, body = OcError),
+        (status = 401, body = OcError), (status = 403, body = OcError),
+        (status = 409, description = "A user with this username is already registered", body = OcError)),
     security(("bearer" = [])))]
 pub async fn create_family(
     State(app): State<AppState>,
@@ -455,9 +480,12 @@ pub async fn create_family(
 }
 
 /// Register an application.
-#[utoipa::path(post, path = "/v1/applications", tag = "ocariot", request_body = Object,
-    responses((status = 201, body = ApplicationOut), (status = 400, body = OcError), (status = 401, body = OcError),
-        (status = 403, body = OcError), (status = 409, body = OcError)),
+#[utoipa::path(post, path = "/v1/applications",
+    operation_id = "ocariot_create_application", tag = "ocariot", request_body = Object,
+    responses(
+        (status = 201, description = "The application registered", body = ApplicationOut),
+        (status = 400, body = OcError), (status = 401, body = OcError), (status = 403, body = OcError),
+        (status = 409, description = "A user with this username is already registered", body = OcError)),
     security(("bearer" = [])))]
 pub async fn create_application(
     State(app): State<AppState>,
@@ -484,7 +512,8 @@ pub async fn create_application(
 
 /// Delete a user. A child leaves every group; an educator's or health professional's
 /// groups go with them; their tokens stop working. 204 also for an unknown user.
-#[utoipa::path(delete, path = "/v1/users/{user_id}", tag = "ocariot", params(("user_id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/users/{user_id}",
+    operation_id = "ocariot_delete_user", tag = "ocariot", params(("user_id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 400, body = OcError), (status = 401, body = OcError),
         (status = 403, body = OcError)),
     security(("bearer" = [])))]
@@ -521,6 +550,7 @@ pub async fn delete_user(
         create_application,
         delete_user
     ),
-    components(schemas(OcError, TokenOut, ChildOut, OwnerOut, FamilyOut, ApplicationOut, InstitutionOut))
+    components(schemas(OcError, TokenOut, ChildOut, OwnerOut, FamilyOut, ApplicationOut, InstitutionOut)),
+    tags((name = "ocariot", description = "OCARIoT: users, and children groups of educators and health professionals")),
 )]
 pub struct Doc;

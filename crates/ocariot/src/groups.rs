@@ -207,15 +207,19 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The routes of both owner kinds, each documented on its own path.
+/// The routes of both owner kinds, each documented on its own path. Each states its summary
+/// as well: utoipa reads none from a `concat!` doc comment.
 macro_rules! routes {
-    ($kind:expr, $prefix:literal, $param:literal, $tag:literal,
+    ($kind:expr, $prefix:literal, $param:literal, $tag:literal, $id:literal,
      $create:ident, $list:ident, $get:ident, $update:ident, $delete:ident) => {
         #[doc = concat!("Create a children group of a", $tag, ".")]
         #[utoipa::path(post, path = concat!("/v1/", $prefix, "/{", $param, "}/children/groups"), tag = "ocariot",
+            operation_id = concat!("ocariot_create_", $id, "_children_group"),
+            summary = concat!("Create a children group of a", $tag, "."),
             params(($param = String, Path)), request_body = Object,
-            responses((status = 201, body = GroupOut), (status = 400, body = OcError), (status = 401, body = OcError),
-                (status = 403, body = OcError), (status = 409, body = OcError)),
+            responses((status = 201, description = "The group created", body = GroupOut), (status = 400, body = OcError),
+                (status = 401, body = OcError), (status = 403, body = OcError),
+                (status = 409, description = "The owner already has a group of this name", body = OcError)),
             security(("bearer" = [])))]
         pub async fn $create(State(app): State<AppState>, headers: HeaderMap, path: PathText, request: RequestId, Body(bytes): Body) -> Result<Response, OcError> {
             create(app, headers, path, request, &bytes, $kind).await
@@ -223,9 +227,12 @@ macro_rules! routes {
 
         #[doc = concat!("List the children groups of a", $tag, " (header X-Total-Count).")]
         #[utoipa::path(get, path = concat!("/v1/", $prefix, "/{", $param, "}/children/groups"), tag = "ocariot",
+            operation_id = concat!("ocariot_list_", $id, "_children_groups"),
+            summary = concat!("List the children groups of a", $tag, " (header X-Total-Count)."),
             params(($param = String, Path), ("page" = Option<String>, Query), ("limit" = Option<String>, Query),
                 ("sort" = Option<String>, Query, description = "name or -name")),
-            responses((status = 200, body = Vec<GroupOut>, headers(("X-Total-Count" = u64))), (status = 400, body = OcError),
+            responses((status = 200, description = "A page of the groups", body = Vec<GroupOut>,
+                headers(("X-Total-Count" = u64))), (status = 400, body = OcError),
                 (status = 401, body = OcError), (status = 403, body = OcError)),
             security(("bearer" = [])))]
         pub async fn $list(State(app): State<AppState>, headers: HeaderMap, path: PathText, uri: Uri) -> Result<Response, OcError> {
@@ -234,9 +241,11 @@ macro_rules! routes {
 
         #[doc = concat!("A children group of a", $tag, ".")]
         #[utoipa::path(get, path = concat!("/v1/", $prefix, "/{", $param, "}/children/groups/{group_id}"), tag = "ocariot",
+            operation_id = concat!("ocariot_get_", $id, "_children_group"),
+            summary = concat!("A children group of a", $tag, "."),
             params(($param = String, Path), ("group_id" = String, Path)),
-            responses((status = 200, body = GroupOut), (status = 400, body = OcError), (status = 401, body = OcError),
-                (status = 403, body = OcError), (status = 404, body = OcError)),
+            responses((status = 200, description = "The group", body = GroupOut), (status = 400, body = OcError),
+                (status = 401, body = OcError), (status = 403, body = OcError), (status = 404, body = OcError)),
             security(("bearer" = [])))]
         pub async fn $get(State(app): State<AppState>, headers: HeaderMap, path: PathText) -> Result<Response, OcError> {
             get(app, headers, path, $kind).await
@@ -244,9 +253,12 @@ macro_rules! routes {
 
         #[doc = concat!("Change a children group of a", $tag, " (children replace the list).")]
         #[utoipa::path(patch, path = concat!("/v1/", $prefix, "/{", $param, "}/children/groups/{group_id}"), tag = "ocariot",
+            operation_id = concat!("ocariot_update_", $id, "_children_group"),
+            summary = concat!("Change a children group of a", $tag, " (children replace the list)."),
             params(($param = String, Path), ("group_id" = String, Path)), request_body = Object,
-            responses((status = 200, body = GroupOut), (status = 400, body = OcError), (status = 401, body = OcError),
-                (status = 403, body = OcError), (status = 404, body = OcError), (status = 409, body = OcError)),
+            responses((status = 200, description = "The group as changed", body = GroupOut), (status = 400, body = OcError),
+                (status = 401, body = OcError), (status = 403, body = OcError), (status = 404, body = OcError),
+                (status = 409, description = "The owner already has a group of this name", body = OcError)),
             security(("bearer" = [])))]
         pub async fn $update(State(app): State<AppState>, headers: HeaderMap, path: PathText, request: RequestId, Body(bytes): Body) -> Result<Response, OcError> {
             update(app, headers, path, request, &bytes, $kind).await
@@ -254,6 +266,8 @@ macro_rules! routes {
 
         #[doc = concat!("Delete a children group of a", $tag, " (204 also when it does not exist).")]
         #[utoipa::path(delete, path = concat!("/v1/", $prefix, "/{", $param, "}/children/groups/{group_id}"), tag = "ocariot",
+            operation_id = concat!("ocariot_delete_", $id, "_children_group"),
+            summary = concat!("Delete a children group of a", $tag, " (204 also when it does not exist)."),
             params(($param = String, Path), ("group_id" = String, Path)),
             responses((status = 204, description = "Deleted"), (status = 400, body = OcError), (status = 401, body = OcError),
                 (status = 403, body = OcError), (status = 404, body = OcError)),
@@ -269,6 +283,7 @@ routes!(
     "educators",
     "educator_id",
     "n educator",
+    "educator",
     educator_create,
     educator_list,
     educator_get,
@@ -280,6 +295,7 @@ routes!(
     "healthprofessionals",
     "healthprofessional_id",
     " health professional",
+    "health_professional",
     professional_create,
     professional_list,
     professional_get,

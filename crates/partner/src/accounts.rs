@@ -322,8 +322,8 @@ fn account_holder(caller: &Caller) -> Result<classhub_core::UserId, ApiError> {
 /// Sign in with an email and a password. Every attempt costs one Argon2 verification (a
 /// fixed hash stands in for unknown emails), and failures are throttled per email at an
 /// address and per address.
-#[utoipa::path(post, path = "/user/login", tag = "account", request_body = LoginInput,
-    responses((status = 200, body = AuthTokens),
+#[utoipa::path(post, path = "/user/login", operation_id = "partner_login", tag = "account", request_body = LoginInput,
+    responses((status = 200, description = "Access and refresh tokens", body = AuthTokens),
         (status = 401, body = HttpError, description = "invalid credentials"),
         (status = 422, body = HttpValidationError),
         (status = 429, body = HttpError, headers(("Retry-After" = String)), description = "too many failed attempts")))]
@@ -393,8 +393,9 @@ async fn check_password(
 
 /// Exchange a refresh token, once and before it expires, for a new token pair; the access
 /// token it came with is revoked.
-#[utoipa::path(post, path = "/user/token/refresh", tag = "account", request_body = RefreshInput,
-    responses((status = 200, body = AuthTokens),
+#[utoipa::path(post, path = "/user/token/refresh",
+    operation_id = "partner_refresh_token", tag = "account", request_body = RefreshInput,
+    responses((status = 200, description = "New access and refresh tokens", body = AuthTokens),
         (status = 401, body = HttpError, description = "invalid refresh token"),
         (status = 422, body = HttpValidationError)))]
 pub async fn refresh(State(app): State<AppState>, Body(bytes): Body) -> Result<Response, ApiError> {
@@ -413,8 +414,10 @@ pub async fn refresh(State(app): State<AppState>, Body(bytes): Body) -> Result<R
 
 /// Email a six-digit code (valid for 10 minutes) to an address, before signing up with it.
 /// Throttled per email at an address and per address.
-#[utoipa::path(post, path = "/user/email/send-code", tag = "account", request_body = EmailCodeSendRequest,
-    responses((status = 200, body = EmailCodeSendResponse),
+#[utoipa::path(post, path = "/user/email/send-code",
+    operation_id = "partner_send_email_code", tag = "account", request_body = EmailCodeSendRequest,
+    responses(
+        (status = 200, description = "The code was sent; the token names this request", body = EmailCodeSendResponse),
         (status = 422, body = HttpValidationError),
         (status = 429, body = HttpError, headers(("Retry-After" = String)), description = "too many codes sent")))]
 pub async fn send_code(
@@ -441,8 +444,11 @@ pub async fn send_code(
 
 /// Check an emailed code. Five wrong codes end the request; a request, once verified, is
 /// used (its token is then invalid).
-#[utoipa::path(post, path = "/user/email/verify-code", tag = "account", request_body = EmailCodeVerifyRequest,
-    responses((status = 200, body = EmailCodeVerifyResponse),
+#[utoipa::path(post, path = "/user/email/verify-code",
+    operation_id = "partner_verify_email_code", tag = "account", request_body = EmailCodeVerifyRequest,
+    responses(
+        (status = 200,
+            description = "The code is right; the token names the verification", body = EmailCodeVerifyResponse),
         (status = 400, body = HttpError,
             description = "invalid verification token, email mismatch, invalid code, or code expired"),
         (status = 422, body = HttpValidationError)))]
@@ -475,8 +481,8 @@ fn named_verification(errors: &mut Errors, body: &Value) -> Option<[u8; 32]> {
 
 /// Sign up as a student with an email verified in the last 30 minutes (the verification is
 /// used up). The body's `status`, `default_role` and other fields are ignored.
-#[utoipa::path(post, path = "/user/signup", tag = "account", request_body = UserCreate,
-    responses((status = 201, body = UserResponse),
+#[utoipa::path(post, path = "/user/signup", operation_id = "partner_signup", tag = "account", request_body = UserCreate,
+    responses((status = 201, description = "The account created", body = UserResponse),
         (status = 400, body = HttpError,
             description = "password required, email not verified, or invalid verification token"),
         (status = 409, body = HttpError, description = "email already exists"),
@@ -526,8 +532,10 @@ pub async fn signup(State(app): State<AppState>, request: RequestId, Body(bytes)
 // ---- one's own account --------------------------------------------------------------------------
 
 /// The caller's account. `partner_id` is the caller's id when the caller is a partner.
-#[utoipa::path(get, path = "/user/my", tag = "account",
-    responses((status = 200, body = UserResponse), (status = 401, body = HttpError), (status = 403, body = HttpError)),
+#[utoipa::path(get, path = "/user/my", operation_id = "partner_get_my_account", tag = "account",
+    responses(
+        (status = 200, description = "The caller's account", body = UserResponse), (status = 401, body = HttpError),
+        (status = 403, body = HttpError)),
     security(("bearer" = [])))]
 pub async fn my(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let id = account_holder(&caller)?;
@@ -537,8 +545,9 @@ pub async fn my(State(app): State<AppState>, caller: Caller) -> Result<Response,
 
 /// Change the caller's email (verified lately, as at sign-up) or password. A new password
 /// ends the caller's other sessions; the token making the change stays valid.
-#[utoipa::path(patch, path = "/user/my", tag = "account", request_body = UserUpdate,
-    responses((status = 200, body = UserResponse),
+#[utoipa::path(patch, path = "/user/my",
+    operation_id = "partner_update_my_account", tag = "account", request_body = UserUpdate,
+    responses((status = 200, description = "The account as changed", body = UserResponse),
         (status = 400, body = HttpError, description = "password required, or email not verified"),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 409, body = HttpError, description = "email already exists"),
@@ -583,9 +592,10 @@ pub async fn update_my(
 }
 
 /// The caller's profile; `full_name` is the caller's name.
-#[utoipa::path(get, path = "/user/my/profile", tag = "account",
-    responses((status = 200, body = UserProfileResponse), (status = 401, body = HttpError),
-        (status = 403, body = HttpError)),
+#[utoipa::path(get, path = "/user/my/profile", operation_id = "partner_get_my_profile", tag = "account",
+    responses(
+        (status = 200, description = "The caller's profile", body = UserProfileResponse),
+        (status = 401, body = HttpError), (status = 403, body = HttpError)),
     security(("bearer" = [])))]
 pub async fn my_profile(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let id = account_holder(&caller)?;
@@ -608,9 +618,11 @@ fn text_patch(errors: &mut Errors, body: &Value, name: &str) -> Patch<String> {
 
 /// Change the caller's profile: absent fields are kept, null clears one; `full_name`
 /// renames the caller.
-#[utoipa::path(patch, path = "/user/my/profile", tag = "account", request_body = UserProfileUpdate,
-    responses((status = 200, body = UserProfileResponse), (status = 401, body = HttpError),
-        (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
+#[utoipa::path(patch, path = "/user/my/profile",
+    operation_id = "partner_update_my_profile", tag = "account", request_body = UserProfileUpdate,
+    responses(
+        (status = 200, description = "The profile as changed", body = UserProfileResponse),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn update_my_profile(
     State(app): State<AppState>,

@@ -44,8 +44,10 @@ struct ModelQuery {
 }
 
 /// The model catalog, by provider then name.
-#[utoipa::path(get, path = "/models", tag = "partner", params(ModelQuery),
-    responses((status = 200, body = ItemsPageOut<ModelOut>), (status = 422, body = HttpValidationError)))]
+#[utoipa::path(get, path = "/models", operation_id = "partner_list_models", tag = "partner", params(ModelQuery),
+    responses(
+        (status = 200, description = "A page of the catalog's models", body = ItemsPageOut<ModelOut>),
+        (status = 422, body = HttpValidationError)))]
 pub async fn models(State(app): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
     let query = query_params(uri.query());
     let mut errors = Errors::default();
@@ -104,8 +106,11 @@ pub(crate) fn course_query(query: &HashMap<String, String>, errors: &mut Errors)
 }
 
 /// Every partner's courses, newest first (GrowFit's public course list).
-#[utoipa::path(get, path = "/course", tag = "partner", params(CourseQuery),
-    responses((status = 200, body = ItemsPageOut<CourseOut>), (status = 422, body = HttpValidationError)))]
+#[utoipa::path(get, path = "/course",
+    operation_id = "partner_list_public_courses", tag = "partner", params(CourseQuery),
+    responses(
+        (status = 200, description = "A page of every partner's courses", body = ItemsPageOut<CourseOut>),
+        (status = 422, body = HttpValidationError)))]
 pub async fn courses(State(app): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
     let query = query_params(uri.query());
     let mut errors = Errors::default();

@@ -220,10 +220,10 @@ struct SummaryQuery {
 }
 
 /// List the partner's classes, newest first.
-#[utoipa::path(get, path = "/partner/{partner_id}/classes", tag = "partner",
+#[utoipa::path(get, path = "/partner/{partner_id}/classes", operation_id = "partner_list_classes", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ListQuery),
     responses(
-        (status = 200, body = PageOut<ClassOut>),
+        (status = 200, description = "A page of the partner's classes", body = PageOut<ClassOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, uri: Uri) -> Result<Response, ApiError> {
@@ -243,13 +243,13 @@ pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, u
 }
 
 /// Create a class, with one student invite code.
-#[utoipa::path(post, path = "/partner/{partner_id}/classes", tag = "partner",
+#[utoipa::path(post, path = "/partner/{partner_id}/classes", operation_id = "partner_create_class", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), CreateQuery),
     request_body = ClassBody,
     responses(
-        (status = 201, body = ClassOut, headers(("ETag" = String))),
-        (status = 401, body = HttpError), (status = 403, body = HttpError),
-        (status = 422, body = HttpValidationError)),
+        (status = 201,
+            description = "The class created, with its invite code", body = ClassOut, headers(("ETag" = String))),
+        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create(
     State(app): State<AppState>,
@@ -299,10 +299,11 @@ fn create_error(e: StoreError, body: &Value, query_course: Option<&String>) -> A
 }
 
 /// Read a class.
-#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}", tag = "partner",
+#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}",
+    operation_id = "partner_get_class", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, body = ClassOut, headers(("ETag" = String))),
+        (status = 200, description = "The class", body = ClassOut, headers(("ETag" = String))),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -317,14 +318,18 @@ pub async fn get(State(app): State<AppState>, caller: Caller, path: PathText) ->
 
 /// Change a class with a JSON merge patch. With `If-Match`, only if the class is still at
 /// that version.
-#[utoipa::path(patch, path = "/partner/{partner_id}/classes/{class_id}", tag = "partner",
+#[utoipa::path(patch, path = "/partner/{partner_id}/classes/{class_id}",
+    operation_id = "partner_update_class", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1),
         ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
     request_body = ClassBody,
     responses(
-        (status = 200, body = ClassOut, headers(("ETag" = String))),
+        (status = 200, description = "The class as changed", body = ClassOut, headers(("ETag" = String))),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
-        (status = 409, body = HttpError), (status = 412, body = HttpError), (status = 422, body = HttpValidationError)),
+        (status = 409,
+            description = "A status change not allowed, or a capacity below the students enrolled", body = HttpError),
+        (status = 412, description = "The class changed since the ETag given in If-Match", body = HttpError),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn update(
     State(app): State<AppState>,
@@ -349,13 +354,15 @@ pub async fn update(
 }
 
 /// Delete a class with its codes and roster.
-#[utoipa::path(delete, path = "/partner/{partner_id}/classes/{class_id}", tag = "partner",
+#[utoipa::path(delete, path = "/partner/{partner_id}/classes/{class_id}",
+    operation_id = "partner_delete_class", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1),
         ("If-Match" = Option<String>, Header, description = "ETag the deletion is based on")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
-        (status = 412, body = HttpError), (status = 422, body = HttpValidationError)),
+        (status = 204, description = "Deleted"), (status = 401, body = HttpError), (status = 403, body = HttpError),
+        (status = 404, body = HttpError),
+        (status = 412, description = "The class changed since the ETag given in If-Match", body = HttpError),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<AppState>,
@@ -379,10 +386,11 @@ pub async fn delete(
 }
 
 /// The class's audit history, newest first.
-#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}/history", tag = "partner",
+#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}/history",
+    operation_id = "partner_list_class_history", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1), PageQuery),
     responses(
-        (status = 200, body = PageOut<EventOut>),
+        (status = 200, description = "A page of the class's events, newest first", body = PageOut<EventOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -404,10 +412,11 @@ pub async fn history(
 
 /// The partner's classes as cards, newest first: a bare list (GrowFit's class summary).
 /// classhub records no AI usage, so conversations, costs and budget use are zero.
-#[utoipa::path(get, path = "/partner/{partner_id}/classes/summary", tag = "partner",
+#[utoipa::path(get, path = "/partner/{partner_id}/classes/summary",
+    operation_id = "partner_list_class_summaries", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), SummaryQuery),
     responses(
-        (status = 200, body = Vec<ClassSummaryOut>),
+        (status = 200, description = "The partner's classes as cards", body = Vec<ClassSummaryOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn summary(
@@ -463,11 +472,12 @@ const ESTIMATE_FIELDS: [(&str, i64); 3] = [
 /// What a class would cost (KRW): 5000 per student, and per student and day the daily fees
 /// of the `model_count` dearest priced active chat models of the catalog (1500 for each
 /// model the catalog has no price for), × 0.7. Without prices, GrowFit's figures.
-#[utoipa::path(post, path = "/partner/{partner_id}/classes/cost-estimate", tag = "partner",
+#[utoipa::path(post, path = "/partner/{partner_id}/classes/cost-estimate",
+    operation_id = "partner_estimate_class_cost", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1)),
     request_body = CostEstimateBody,
     responses(
-        (status = 200, body = CostEstimateOut),
+        (status = 200, description = "The estimated cost", body = CostEstimateOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn cost_estimate(

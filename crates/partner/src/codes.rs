@@ -77,10 +77,11 @@ struct CodeListQuery {
 }
 
 /// List a class's invite codes, newest first.
-#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}/invite-codes", tag = "partner",
+#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}/invite-codes",
+    operation_id = "partner_list_invite_codes", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1), CodeListQuery),
     responses(
-        (status = 200, body = PageOut<InviteCodeOut>),
+        (status = 200, description = "A page of the class's invite codes", body = PageOut<InviteCodeOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -101,11 +102,12 @@ pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, u
 }
 
 /// Create an invite code for a class.
-#[utoipa::path(post, path = "/partner/{partner_id}/classes/{class_id}/invite-codes", tag = "partner",
+#[utoipa::path(post, path = "/partner/{partner_id}/classes/{class_id}/invite-codes",
+    operation_id = "partner_create_invite_code", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1)),
     request_body = CodeBody,
     responses(
-        (status = 201, body = InviteCodeOut),
+        (status = 201, description = "The invite code created", body = InviteCodeOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -132,13 +134,15 @@ pub async fn create(
 }
 
 /// Enable or disable a code, or change its expiry or use limit.
-#[utoipa::path(patch, path = "/partner/{partner_id}/classes/{class_id}/invite-codes/{code_id}", tag = "partner",
+#[utoipa::path(patch, path = "/partner/{partner_id}/classes/{class_id}/invite-codes/{code_id}",
+    operation_id = "partner_update_invite_code", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1), ("code_id" = i64, Path, minimum = 1)),
     request_body = CodeBody,
     responses(
-        (status = 200, body = InviteCodeOut),
+        (status = 200, description = "The invite code as changed", body = InviteCodeOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
-        (status = 409, body = HttpError), (status = 422, body = HttpValidationError)),
+        (status = 409, description = "max_uses is below the uses already made", body = HttpError),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn update(
     State(app): State<AppState>,

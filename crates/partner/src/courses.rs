@@ -85,10 +85,10 @@ fn course_error(e: StoreError, body: &Value, patch: &CoursePatch) -> ApiError {
 }
 
 /// The partner's courses, newest first.
-#[utoipa::path(get, path = "/partner/{partner_id}/course", tag = "partner",
+#[utoipa::path(get, path = "/partner/{partner_id}/course", operation_id = "partner_list_courses", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), CourseQuery),
     responses(
-        (status = 200, body = ItemsPageOut<CourseOut>),
+        (status = 200, description = "A page of the partner's courses", body = ItemsPageOut<CourseOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, uri: Uri) -> Result<Response, ApiError> {
@@ -103,12 +103,13 @@ pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, u
 }
 
 /// Create a course (status `draft` unless given).
-#[utoipa::path(post, path = "/partner/{partner_id}/course", tag = "partner",
+#[utoipa::path(post, path = "/partner/{partner_id}/course", operation_id = "partner_create_course", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1)),
     request_body = CourseBody,
     responses(
-        (status = 201, body = CourseOut),
-        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 409, body = HttpError),
+        (status = 201, description = "The course created", body = CourseOut), (status = 401, body = HttpError),
+        (status = 403, body = HttpError),
+        (status = 409, description = "course_key is already used by another course of this partner", body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create(
@@ -127,10 +128,11 @@ pub async fn create(
 }
 
 /// Read one of the partner's courses.
-#[utoipa::path(get, path = "/partner/{partner_id}/course/{course_id}", tag = "partner",
+#[utoipa::path(get, path = "/partner/{partner_id}/course/{course_id}",
+    operation_id = "partner_get_course", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("course_id" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, body = CourseOut),
+        (status = 200, description = "The course", body = CourseOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -144,13 +146,15 @@ pub async fn get(State(app): State<AppState>, caller: Caller, path: PathText) ->
 }
 
 /// Change one of the partner's courses: a field absent or `null` keeps its value.
-#[utoipa::path(patch, path = "/partner/{partner_id}/course/{course_id}", tag = "partner",
+#[utoipa::path(patch, path = "/partner/{partner_id}/course/{course_id}",
+    operation_id = "partner_update_course", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("course_id" = i64, Path, minimum = 1)),
     request_body = CourseBody,
     responses(
-        (status = 200, body = CourseOut),
-        (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
-        (status = 409, body = HttpError), (status = 422, body = HttpValidationError)),
+        (status = 200, description = "The course as changed", body = CourseOut), (status = 401, body = HttpError),
+        (status = 403, body = HttpError), (status = 404, body = HttpError),
+        (status = 409, description = "course_key is already used by another course of this partner", body = HttpError),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn update(
     State(app): State<AppState>,
@@ -173,7 +177,8 @@ pub async fn update(
 }
 
 /// Delete one of the partner's courses; classes that name it keep existing without one.
-#[utoipa::path(delete, path = "/partner/{partner_id}/course/{course_id}", tag = "partner",
+#[utoipa::path(delete, path = "/partner/{partner_id}/course/{course_id}",
+    operation_id = "partner_delete_course", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("course_id" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "Deleted"),

@@ -187,11 +187,12 @@ pub struct RedeemBody {
 }
 
 /// A class's students (those holding a seat: not dropped), most recently joined first.
-#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}/students", tag = "partner",
+#[utoipa::path(get, path = "/partner/{partner_id}/classes/{class_id}/students",
+    operation_id = "partner_list_class_students", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100), ("offset" = Option<i64>, Query, minimum = 0)),
     responses(
-        (status = 200, body = PageOut<StudentOut>),
+        (status = 200, description = "A page of the class's students", body = PageOut<StudentOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -212,7 +213,8 @@ pub async fn students(
 }
 
 /// Remove a student from a class; the seat is free again.
-#[utoipa::path(delete, path = "/partner/{partner_id}/classes/{class_id}/students/{user_id}", tag = "partner",
+#[utoipa::path(delete, path = "/partner/{partner_id}/classes/{class_id}/students/{user_id}",
+    operation_id = "partner_remove_class_student", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1), ("user_id" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "Removed"),
@@ -242,9 +244,12 @@ pub async fn remove_student(
 /// Join a class with an invite code (a student's or a partner's token). 201 with a new
 /// enrollment; 200 with the existing one (no use of the code consumed) when already
 /// enrolled.
-#[utoipa::path(post, path = "/user/class/invites/redeem", tag = "student", request_body = RedeemBody,
+#[utoipa::path(post, path = "/user/class/invites/redeem",
+    operation_id = "partner_redeem_invite_code", tag = "student", request_body = RedeemBody,
     responses(
-        (status = 201, body = EnrollmentOut), (status = 200, body = EnrollmentOut),
+        (status = 201, description = "The new enrollment", body = EnrollmentOut),
+        (status = 200,
+            description = "Already enrolled: the existing enrollment (the code is not used)", body = EnrollmentOut),
         (status = 400, body = HttpError,
             description = "invalid_code_format (cannot be a code), invalid_or_expired_code (unknown, disabled, expired or used up)"),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
@@ -294,9 +299,10 @@ pub async fn redeem(
 
 /// The caller's classes (a student's, or a partner's own enrollments): enrollments with
 /// `status`, or active and completed ones, most recently enrolled first.
-#[utoipa::path(get, path = "/user/classes", tag = "student", params(MyClassesQuery),
+#[utoipa::path(get, path = "/user/classes",
+    operation_id = "partner_list_my_classes", tag = "student", params(MyClassesQuery),
     responses(
-        (status = 200, body = StudentClassPage),
+        (status = 200, description = "A page of the caller's classes", body = StudentClassPage),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn my_classes(State(app): State<AppState>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
@@ -316,7 +322,8 @@ pub async fn my_classes(State(app): State<AppState>, caller: Caller, uri: Uri) -
 }
 
 /// End one of the caller's enrollments; its seat is free again.
-#[utoipa::path(delete, path = "/user/class/enrollments/{enrollment_id}", tag = "student",
+#[utoipa::path(delete, path = "/user/class/enrollments/{enrollment_id}",
+    operation_id = "partner_leave_enrollment", tag = "student",
     params(("enrollment_id" = i64, Path)),
     responses(
         (status = 204, description = "Left"),
@@ -345,7 +352,7 @@ pub async fn leave_enrollment(
 }
 
 /// Leave a class.
-#[utoipa::path(delete, path = "/user/classes/{class_id}", tag = "student",
+#[utoipa::path(delete, path = "/user/classes/{class_id}", operation_id = "partner_leave_class", tag = "student",
     params(("class_id" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "Left"),

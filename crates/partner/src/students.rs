@@ -347,10 +347,11 @@ struct EnrollmentListQuery {
 }
 
 /// The partner's students, most recently joined first (a plain list).
-#[utoipa::path(get, path = "/partner/{partner_id}/student", tag = "partner-students",
+#[utoipa::path(get, path = "/partner/{partner_id}/student",
+    operation_id = "partner_list_students", tag = "partner-students",
     params(("partner_id" = i64, Path), StudentListQuery),
     responses(
-        (status = 200, body = Vec<PartnerStudentOut>),
+        (status = 200, description = "The partner's students", body = Vec<PartnerStudentOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, uri: Uri) -> Result<Response, ApiError> {
@@ -365,10 +366,11 @@ pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, u
 }
 
 /// How many students the partner has, how many are active, how many completed a class.
-#[utoipa::path(get, path = "/partner/{partner_id}/student/stats", tag = "partner-students",
+#[utoipa::path(get, path = "/partner/{partner_id}/student/stats",
+    operation_id = "partner_get_student_stats", tag = "partner-students",
     params(("partner_id" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, body = StudentStatsOut),
+        (status = 200, description = "The partner's student counts", body = StudentStatsOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn stats(State(app): State<AppState>, caller: Caller, path: PathText) -> Result<Response, ApiError> {
@@ -381,10 +383,11 @@ pub async fn stats(State(app): State<AppState>, caller: Caller, path: PathText) 
 }
 
 /// The partner's students with their enrollments, most recently joined first.
-#[utoipa::path(get, path = "/partner/{partner_id}/student/detail", tag = "partner-students",
+#[utoipa::path(get, path = "/partner/{partner_id}/student/detail",
+    operation_id = "partner_list_student_details", tag = "partner-students",
     params(("partner_id" = i64, Path, minimum = 1), StudentListQuery),
     responses(
-        (status = 200, body = Vec<StudentDetailOut>),
+        (status = 200, description = "The partner's students with their enrollments", body = Vec<StudentDetailOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn detail(
@@ -404,12 +407,13 @@ pub async fn detail(
 }
 
 /// One of the partner's students.
-#[utoipa::path(get, path = "/partner/{partner_id}/student/{student_id}", tag = "partner-students",
+#[utoipa::path(get, path = "/partner/{partner_id}/student/{student_id}",
+    operation_id = "partner_get_student", tag = "partner-students",
     params(("partner_id" = i64, Path), ("student_id" = i64, Path)),
     responses(
-        (status = 200, body = PartnerStudentOut),
-        (status = 401, body = HttpError), (status = 403, body = HttpError),
-        (status = 404, body = HttpError, description = "student not found"), (status = 422, body = HttpValidationError)),
+        (status = 200, description = "The student", body = PartnerStudentOut), (status = 401, body = HttpError),
+        (status = 403, body = HttpError), (status = 404, body = HttpError, description = "student not found"),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn get(State(app): State<AppState>, caller: Caller, path: PathText) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
@@ -442,11 +446,12 @@ async fn write_student(
 }
 
 /// Change a student's name, email, status, contact or notes.
-#[utoipa::path(patch, path = "/partner/{partner_id}/student/{student_id}", tag = "partner-students",
+#[utoipa::path(patch, path = "/partner/{partner_id}/student/{student_id}",
+    operation_id = "partner_update_student", tag = "partner-students",
     params(("partner_id" = i64, Path), ("student_id" = i64, Path)),
     request_body = StudentUpdateBody,
     responses(
-        (status = 200, body = PartnerStudentOut),
+        (status = 200, description = "The student as changed", body = PartnerStudentOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 404, body = HttpError, description = "student not found"),
         (status = 409, body = HttpError, description = "student conflict within partner (a null name or status)"),
@@ -482,10 +487,11 @@ async fn set_status(
 }
 
 /// Mark a student inactive (a label: their enrollments stay as they are).
-#[utoipa::path(post, path = "/partner/{partner_id}/student/{student_id}/deactivate", tag = "partner-students",
+#[utoipa::path(post, path = "/partner/{partner_id}/student/{student_id}/deactivate",
+    operation_id = "partner_deactivate_student", tag = "partner-students",
     params(("partner_id" = i64, Path), ("student_id" = i64, Path)),
     responses(
-        (status = 200, body = PartnerStudentOut),
+        (status = 200, description = "The student, now inactive", body = PartnerStudentOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 404, body = HttpError, description = "student not found"), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -499,10 +505,11 @@ pub async fn deactivate(
 }
 
 /// Mark a student archived.
-#[utoipa::path(post, path = "/partner/{partner_id}/student/{student_id}/archive", tag = "partner-students",
+#[utoipa::path(post, path = "/partner/{partner_id}/student/{student_id}/archive",
+    operation_id = "partner_archive_student", tag = "partner-students",
     params(("partner_id" = i64, Path), ("student_id" = i64, Path)),
     responses(
-        (status = 200, body = PartnerStudentOut),
+        (status = 200, description = "The student, now archived", body = PartnerStudentOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 404, body = HttpError, description = "student not found"), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -517,7 +524,8 @@ pub async fn archive(
 
 /// Delete a student with their enrollments in the partner's classes (their seats are free
 /// again).
-#[utoipa::path(delete, path = "/partner/{partner_id}/student/{student_id}", tag = "partner-students",
+#[utoipa::path(delete, path = "/partner/{partner_id}/student/{student_id}",
+    operation_id = "partner_delete_student", tag = "partner-students",
     params(("partner_id" = i64, Path), ("student_id" = i64, Path)),
     responses(
         (status = 204, description = "Deleted"),
@@ -540,10 +548,11 @@ pub async fn delete(
 }
 
 /// A student's enrollments in the partner's classes, most recent first (a plain list).
-#[utoipa::path(get, path = "/partner/{partner_id}/student/{student_id}/enrollments", tag = "partner-students",
+#[utoipa::path(get, path = "/partner/{partner_id}/student/{student_id}/enrollments",
+    operation_id = "partner_list_student_enrollments", tag = "partner-students",
     params(("partner_id" = i64, Path), ("student_id" = i64, Path), EnrollmentListQuery),
     responses(
-        (status = 200, body = Vec<EnrollmentOut>),
+        (status = 200, description = "The student's enrollments", body = Vec<EnrollmentOut>),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 404, body = HttpError, description = "student not found"), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
@@ -567,16 +576,17 @@ pub async fn enrollments(
 
 /// Enroll a student in one of the partner's classes: 201 with the new enrollment, 200 with
 /// the existing one (in any status, unchanged).
-#[utoipa::path(post, path = "/partner/{partner_id}/student/{student_id}/enrollments", tag = "partner-students",
+#[utoipa::path(post, path = "/partner/{partner_id}/student/{student_id}/enrollments",
+    operation_id = "partner_enroll_student", tag = "partner-students",
     params(("partner_id" = i64, Path), ("student_id" = i64, Path)),
     request_body = EnrollmentCreateBody,
     responses(
-        (status = 201, body = EnrollmentOut), (status = 200, body = EnrollmentOut),
+        (status = 201, description = "The new enrollment", body = EnrollmentOut),
+        (status = 200, description = "Already enrolled: the existing enrollment, unchanged", body = EnrollmentOut),
         (status = 400, body = HttpError, description = "invalid_or_expired_code (the code named)"),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 404, body = HttpError, description = "student not found, or Class not found"),
-        (status = 409, body = HttpError, description = "class is full"),
-        (status = 422, body = HttpValidationError)),
+        (status = 409, body = HttpError, description = "class is full"), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn enroll(
     State(app): State<AppState>,
@@ -621,11 +631,12 @@ async fn act(
 }
 
 /// Change an enrollment's status, times or code.
-#[utoipa::path(patch, path = "/partner/{partner_id}/student/enrollments/{enrollment_id}", tag = "partner-students",
+#[utoipa::path(patch, path = "/partner/{partner_id}/student/enrollments/{enrollment_id}",
+    operation_id = "partner_update_enrollment", tag = "partner-students",
     params(("partner_id" = i64, Path), ("enrollment_id" = i64, Path)),
     request_body = EnrollmentUpdateBody,
     responses(
-        (status = 200, body = EnrollmentOut),
+        (status = 200, description = "The enrollment as changed", body = EnrollmentOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 404, body = HttpError, description = "enrollment not found"),
         (status = 409, body = HttpError, description = "class is full (a dropped enrollment taking a seat again)"),
@@ -654,9 +665,10 @@ fn enrollment_path(caller: &Caller, path: &PathText) -> Result<(UserId, i64), Ap
 
 /// Complete an enrollment (`completed_at` is now).
 #[utoipa::path(post, path = "/partner/{partner_id}/student/enrollments/{enrollment_id}/complete",
+    operation_id = "partner_complete_enrollment",
     tag = "partner-students", params(("partner_id" = i64, Path), ("enrollment_id" = i64, Path)),
     responses(
-        (status = 200, body = EnrollmentOut),
+        (status = 200, description = "The enrollment, now completed", body = EnrollmentOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 404, body = HttpError, description = "enrollment not found"),
         (status = 409, body = HttpError, description = "class is full (a dropped enrollment taking a seat again)"),
@@ -674,11 +686,13 @@ pub async fn complete(
 
 /// Drop an enrollment: its seat is free again; it stays, dropped.
 #[utoipa::path(post, path = "/partner/{partner_id}/student/enrollments/{enrollment_id}/drop",
+    operation_id = "partner_drop_enrollment",
     tag = "partner-students", params(("partner_id" = i64, Path), ("enrollment_id" = i64, Path)),
     responses(
-        (status = 200, body = EnrollmentOut),
+        (status = 200, description = "The enrollment, now dropped", body = EnrollmentOut),
         (status = 401, body = HttpError), (status = 403, body = HttpError),
-        (status = 404, body = HttpError, description = "enrollment not found"), (status = 422, body = HttpValidationError)),
+        (status = 404, body = HttpError, description = "enrollment not found"),
+        (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn drop_enrollment(
     State(app): State<AppState>,
@@ -691,7 +705,8 @@ pub async fn drop_enrollment(
 }
 
 /// Delete an enrollment; its seat is free again.
-#[utoipa::path(delete, path = "/partner/{partner_id}/student/enrollments/{enrollment_id}", tag = "partner-students",
+#[utoipa::path(delete, path = "/partner/{partner_id}/student/enrollments/{enrollment_id}",
+    operation_id = "partner_delete_enrollment", tag = "partner-students",
     params(("partner_id" = i64, Path), ("enrollment_id" = i64, Path)),
     responses(
         (status = 204, description = "Deleted"),
