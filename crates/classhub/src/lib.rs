@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+mod redoc;
 pub mod serve;
 pub mod server;
 
@@ -36,6 +37,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz).with_state(state))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi()))
+        .merge(redoc::router())
         .fallback(move |req: axum::extract::Request| fallback(for_fallback.clone(), req))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
