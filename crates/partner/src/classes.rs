@@ -321,7 +321,7 @@ pub async fn get(State(app): State<AppState>, caller: Caller, path: PathText) ->
 #[utoipa::path(patch, path = "/partner/{partner_id}/classes/{class_id}",
     operation_id = "partner_update_class", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "ETag the change is based on")),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag the change is based on")),
     request_body = ClassBody,
     responses(
         (status = 200, description = "The class as changed", body = ClassOut, headers(("ETag" = String))),
@@ -357,7 +357,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/partner/{partner_id}/classes/{class_id}",
     operation_id = "partner_delete_class", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ("class_id" = i64, Path, minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "ETag the deletion is based on")),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag the deletion is based on")),
     responses(
         (status = 204, description = "Deleted"), (status = 401, body = HttpError), (status = 403, body = HttpError),
         (status = 404, body = HttpError),
