@@ -12,11 +12,11 @@ use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
 };
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError};
-use classhub_web::{AppState, BearerSecurity, PathText, RequestId, json};
+use classhub_web::{AppState, PathText, RequestId, json};
 use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use crate::{Admin, JsonBody};
 
@@ -267,10 +267,3 @@ pub async fn create_member(
         m.memberships.iter().map(|(p, v)| (ids::encode(Kind::Project, p.0), ids::encode(Kind::Member, v.0))).collect();
     Ok(json(StatusCode::CREATED, &MemberOut { vup_ids, api_id: m.api_id, api_key: m.api_key }))
 }
-
-#[derive(OpenApi)]
-#[openapi(
-    paths(create_project, create_policy, create_blueprint, create_custom_field, create_member),
-    modifiers(&BearerSecurity),
-)]
-pub struct Doc;

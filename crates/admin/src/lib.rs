@@ -6,7 +6,6 @@ use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
 use classhub_core::UserId;
 use classhub_core::account::{self, AccountRefusal};
 use classhub_core::catalog::{CoursePatch, CourseStatus, Modality, NewModel};
@@ -25,29 +24,33 @@ use http::request::Parts;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub fn router(state: AppState) -> Router {
     let limit = Deadline { limit: state.config.request_timeout, respond: || ApiError::timeout().into_response() };
-    Router::new()
-        .route("/admin/v1/partners", post(create_partner))
-        .route("/admin/v1/students", post(create_student))
-        .route("/admin/v1/models", post(create_model))
-        .route("/admin/v1/courses", post(create_course))
-        .route("/admin/v1/tokens/revoke", post(revoke_token))
-        .route("/admin/v1/users/{user_id}/password", put(set_password))
-        .route("/admin/v1/cloudshare/projects", post(cloudshare::create_project))
-        .route("/admin/v1/cloudshare/projects/{project_id}/policies", post(cloudshare::create_policy))
-        .route("/admin/v1/cloudshare/projects/{project_id}/blueprints", post(cloudshare::create_blueprint))
-        .route("/admin/v1/cloudshare/projects/{project_id}/custom-fields", post(cloudshare::create_custom_field))
-        .route("/admin/v1/cloudshare/members", post(cloudshare::create_member))
-        .layer(from_fn_with_state(limit, deadline))
-        .with_state(state)
+    let (router, _) = api().split_for_parts();
+    router.layer(from_fn_with_state(limit, deadline)).with_state(state)
 }
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = Doc::openapi();
-    doc.merge(cloudshare::Doc::openapi());
-    doc
+    api().split_for_parts().1
+}
+
+/// Every admin route, declared once: the router and the document both come from here.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(Doc::openapi())
+        .routes(routes!(create_partner))
+        .routes(routes!(create_student))
+        .routes(routes!(create_model))
+        .routes(routes!(create_course))
+        .routes(routes!(revoke_token))
+        .routes(routes!(set_password))
+        .routes(routes!(cloudshare::create_project))
+        .routes(routes!(cloudshare::create_policy))
+        .routes(routes!(cloudshare::create_blueprint))
+        .routes(routes!(cloudshare::create_custom_field))
+        .routes(routes!(cloudshare::create_member))
 }
 
 mod cloudshare;
@@ -479,7 +482,6 @@ async fn set_password(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create_partner, create_student, create_model, create_course, revoke_token, set_password),
     components(schemas(HttpError, HttpValidationError)),
     modifiers(&BearerSecurity),
     tags((name = "admin", description = "Administration (bearer --admin-token)")),

@@ -536,20 +536,6 @@ pub async fn delete_user(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(
-        jwks,
-        login,
-        create_institution,
-        create_child,
-        update_child,
-        create_educator,
-        create_health_professional,
-        get_educator,
-        get_health_professional,
-        create_family,
-        create_application,
-        delete_user
-    ),
     components(schemas(OcError, TokenOut, ChildOut, OwnerOut, FamilyOut, ApplicationOut, InstitutionOut)),
     tags((name = "ocariot", description = "OCARIoT: users, and children groups of educators and health professionals")),
 )]

@@ -14,7 +14,6 @@ use classhub_web::{AppState, PathText, RequestId, json};
 use http::header::HeaderValue;
 use http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value};
-use utoipa::OpenApi;
 
 use crate::auth::{Caller, authenticate};
 use crate::error::OcError;
@@ -302,18 +301,3 @@ routes!(
     professional_update,
     professional_delete
 );
-
-#[derive(OpenApi)]
-#[openapi(paths(
-    educator_create,
-    educator_list,
-    educator_get,
-    educator_update,
-    educator_delete,
-    professional_create,
-    professional_list,
-    professional_get,
-    professional_update,
-    professional_delete,
-))]
-pub struct Doc;

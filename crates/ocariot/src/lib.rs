@@ -15,10 +15,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
 use classhub_core::user::UserKind;
 use classhub_web::{AppState, BodyError, Deadline, deadline, read_body};
 use http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::OcError;
 
@@ -27,34 +28,8 @@ pub fn router(state: AppState) -> Router {
         limit: state.config.request_timeout,
         respond: || OcError::new(StatusCode::REQUEST_TIMEOUT, "Request timeout.").into_response(),
     };
-    Router::new()
-        .route("/v1/auth", post(accounts::login))
-        .route("/.well-known/jwks.json", get(accounts::jwks))
-        .route("/v1/institutions", post(accounts::create_institution))
-        .route("/v1/children", post(accounts::create_child))
-        .route("/v1/children/{child_id}", patch(accounts::update_child))
-        .route("/v1/educators", post(accounts::create_educator))
-        .route("/v1/educators/{educator_id}", get(accounts::get_educator))
-        .route("/v1/healthprofessionals", post(accounts::create_health_professional))
-        .route("/v1/healthprofessionals/{healthprofessional_id}", get(accounts::get_health_professional))
-        .route("/v1/families", post(accounts::create_family))
-        .route("/v1/applications", post(accounts::create_application))
-        .route("/v1/users/{user_id}", delete(accounts::delete_user))
-        .route("/v1/educators/{educator_id}/children/groups", post(groups::educator_create).get(groups::educator_list))
-        .route(
-            "/v1/educators/{educator_id}/children/groups/{group_id}",
-            get(groups::educator_get).patch(groups::educator_update).delete(groups::educator_delete),
-        )
-        .route(
-            "/v1/healthprofessionals/{healthprofessional_id}/children/groups",
-            post(groups::professional_create).get(groups::professional_list),
-        )
-        .route(
-            "/v1/healthprofessionals/{healthprofessional_id}/children/groups/{group_id}",
-            get(groups::professional_get).patch(groups::professional_update).delete(groups::professional_delete),
-        )
-        .layer(from_fn_with_state(limit, deadline))
-        .with_state(state)
+    let (router, _) = api().split_for_parts();
+    router.layer(from_fn_with_state(limit, deadline)).with_state(state)
 }
 
 /// Whether a path is this dialect's (for the server's fallbacks).
@@ -78,10 +53,29 @@ pub fn method_not_allowed(method: &str, path: &str) -> Response {
 }
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// Every OCARIoT route, declared once: the router and the document both come from here.
+fn api() -> OpenApiRouter<AppState> {
     use utoipa::OpenApi;
-    let mut doc = accounts::Doc::openapi();
-    doc.merge(groups::Doc::openapi());
-    doc
+    OpenApiRouter::with_openapi(accounts::Doc::openapi())
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::jwks))
+        .routes(routes!(accounts::create_institution))
+        .routes(routes!(accounts::create_child))
+        .routes(routes!(accounts::update_child))
+        .routes(routes!(accounts::create_educator))
+        .routes(routes!(accounts::get_educator))
+        .routes(routes!(accounts::create_health_professional))
+        .routes(routes!(accounts::get_health_professional))
+        .routes(routes!(accounts::create_family))
+        .routes(routes!(accounts::create_application))
+        .routes(routes!(accounts::delete_user))
+        .routes(routes!(groups::educator_create, groups::educator_list))
+        .routes(routes!(groups::educator_get, groups::educator_update, groups::educator_delete))
+        .routes(routes!(groups::professional_create, groups::professional_list))
+        .routes(routes!(groups::professional_get, groups::professional_update, groups::professional_delete))
 }
 
 /// Educators and health professionals own groups the same way.

@@ -658,7 +658,6 @@ pub async fn update_my_profile(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(login, refresh, send_code, verify_code, signup, my, update_my, my_profile, update_my_profile),
     components(schemas(
         LoginInput, AuthTokens, RefreshInput, EmailCodeSendRequest, EmailCodeSendResponse, EmailCodeVerifyRequest,
         EmailCodeVerifyResponse, UserCreate, UserUpdate, UserProfileUpdate, UserResponse, UserProfileResponse

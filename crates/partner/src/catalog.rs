@@ -121,5 +121,5 @@ pub async fn courses(State(app): State<AppState>, uri: Uri) -> Result<Response, 
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(models, courses), components(schemas(ModelOut, CourseOut, HttpValidationError)))]
+#[openapi(components(schemas(ModelOut, CourseOut, HttpValidationError)))]
 pub struct Doc;

@@ -511,7 +511,6 @@ pub async fn cost_estimate(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, summary, cost_estimate, get, update, delete, history),
     components(schemas(ClassBody, ClassOut, InviteCodeOut, EventOut, ClassSummaryOut, CostEstimateBody,
         CostEstimateOut, HttpError, HttpValidationError)),
     modifiers(&BearerSecurity),

@@ -166,5 +166,5 @@ pub async fn update(
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(list, create, update), components(schemas(CodeBody)), modifiers(&BearerSecurity))]
+#[openapi(components(schemas(CodeBody)), modifiers(&BearerSecurity))]
 pub struct Doc;

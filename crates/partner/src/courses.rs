@@ -202,7 +202,6 @@ pub async fn delete(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, get, update, delete),
     components(schemas(CourseBody, CourseOut, HttpError, HttpValidationError)),
     modifiers(&BearerSecurity),
 )]

@@ -17,74 +17,17 @@ mod view;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, patch, post};
 use classhub_web::fastapi::ApiError;
 use classhub_web::{AppState, Deadline, deadline};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use roster::{EnrollmentOut, StudentOut};
 pub use view::{ClassOut, EventOut, InviteCodeOut, PageOut};
 
-/// The partner API's routes.
-pub fn router(state: AppState) -> Router {
-    let limit = Deadline { limit: state.config.request_timeout, respond: || ApiError::timeout().into_response() };
-    Router::new()
-        .route("/partner/{partner_id}/classes", get(classes::list).post(classes::create))
-        .route(
-            "/partner/{partner_id}/classes/{class_id}",
-            get(classes::get).patch(classes::update).delete(classes::delete),
-        )
-        .route("/partner/{partner_id}/classes/{class_id}/history", get(classes::history))
-        .route("/partner/{partner_id}/classes/{class_id}/invite-codes", get(codes::list).post(codes::create))
-        .route("/partner/{partner_id}/classes/{class_id}/invite-codes/{code_id}", patch(codes::update))
-        .route("/partner/{partner_id}/classes/{class_id}/students", get(roster::students))
-        .route("/partner/{partner_id}/classes/{class_id}/students/{user_id}", delete(roster::remove_student))
-        .route("/partner/{partner_id}/student", get(students::list))
-        .route("/partner/{partner_id}/student/stats", get(students::stats))
-        .route("/partner/{partner_id}/student/detail", get(students::detail))
-        .route(
-            "/partner/{partner_id}/student/{student_id}",
-            get(students::get).patch(students::update).delete(students::delete),
-        )
-        .route("/partner/{partner_id}/student/{student_id}/deactivate", post(students::deactivate))
-        .route("/partner/{partner_id}/student/{student_id}/archive", post(students::archive))
-        .route(
-            "/partner/{partner_id}/student/{student_id}/enrollments",
-            get(students::enrollments).post(students::enroll),
-        )
-        .route(
-            "/partner/{partner_id}/student/enrollments/{enrollment_id}",
-            patch(students::update_enrollment).delete(students::delete_enrollment),
-        )
-        .route("/partner/{partner_id}/student/enrollments/{enrollment_id}/complete", post(students::complete))
-        .route("/partner/{partner_id}/student/enrollments/{enrollment_id}/drop", post(students::drop_enrollment))
-        .route("/user/class/enrollments/{enrollment_id}", delete(roster::leave_enrollment))
-        .route("/user/class/invites/redeem", post(roster::redeem))
-        .route("/user/classes", get(roster::my_classes))
-        .route("/user/classes/{class_id}", delete(roster::leave))
-        // Accounts (GrowFit)
-        .route("/user/login", post(accounts::login))
-        .route("/user/token/refresh", post(accounts::refresh))
-        .route("/user/email/send-code", post(accounts::send_code))
-        .route("/user/email/verify-code", post(accounts::verify_code))
-        .route("/user/signup", post(accounts::signup))
-        .route("/user/my", get(accounts::my).patch(accounts::update_my))
-        .route("/user/my/profile", get(accounts::my_profile).patch(accounts::update_my_profile))
-        // Catalogue and courses (GrowFit); `summary` and `cost-estimate` win over `{class_id}`.
-        .route("/partner/{partner_id}/classes/summary", get(classes::summary))
-        .route("/partner/{partner_id}/classes/cost-estimate", post(classes::cost_estimate))
-        .route("/partner/{partner_id}/course", get(courses::list).post(courses::create))
-        .route(
-            "/partner/{partner_id}/course/{course_id}",
-            get(courses::get).patch(courses::update).delete(courses::delete),
-        )
-        .route("/models", get(catalog::models))
-        .route("/course", get(catalog::courses))
-        .layer(from_fn_with_state(limit, deadline))
-        .with_state(state)
-}
-
-/// The partner API's OpenAPI description.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// Every route of the partner API, declared once: the router and the OpenAPI document both
+/// come from here. The module `Doc`s contribute the tags, schemas and security scheme.
+fn api() -> OpenApiRouter<AppState> {
     use utoipa::OpenApi;
     let mut doc = classes::Doc::openapi();
     doc.merge(codes::Doc::openapi());
@@ -93,5 +36,53 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(courses::Doc::openapi());
     doc.merge(students::Doc::openapi());
     doc.merge(accounts::Doc::openapi());
-    doc
+    OpenApiRouter::with_openapi(doc)
+        .routes(routes!(classes::list, classes::create))
+        .routes(routes!(classes::get, classes::update, classes::delete))
+        .routes(routes!(classes::history))
+        .routes(routes!(codes::list, codes::create))
+        .routes(routes!(codes::update))
+        .routes(routes!(roster::students))
+        .routes(routes!(roster::remove_student))
+        .routes(routes!(students::list))
+        .routes(routes!(students::stats))
+        .routes(routes!(students::detail))
+        .routes(routes!(students::get, students::update, students::delete))
+        .routes(routes!(students::deactivate))
+        .routes(routes!(students::archive))
+        .routes(routes!(students::enrollments, students::enroll))
+        .routes(routes!(students::update_enrollment, students::delete_enrollment))
+        .routes(routes!(students::complete))
+        .routes(routes!(students::drop_enrollment))
+        .routes(routes!(roster::leave_enrollment))
+        .routes(routes!(roster::redeem))
+        .routes(routes!(roster::my_classes))
+        .routes(routes!(roster::leave))
+        // Accounts (GrowFit)
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::refresh))
+        .routes(routes!(accounts::send_code))
+        .routes(routes!(accounts::verify_code))
+        .routes(routes!(accounts::signup))
+        .routes(routes!(accounts::my, accounts::update_my))
+        .routes(routes!(accounts::my_profile, accounts::update_my_profile))
+        // Catalogue and courses (GrowFit); `summary` and `cost-estimate` win over `{class_id}`.
+        .routes(routes!(classes::summary))
+        .routes(routes!(classes::cost_estimate))
+        .routes(routes!(courses::list, courses::create))
+        .routes(routes!(courses::get, courses::update, courses::delete))
+        .routes(routes!(catalog::models))
+        .routes(routes!(catalog::courses))
+}
+
+/// The partner API's routes.
+pub fn router(state: AppState) -> Router {
+    let limit = Deadline { limit: state.config.request_timeout, respond: || ApiError::timeout().into_response() };
+    let (router, _) = api().split_for_parts();
+    router.layer(from_fn_with_state(limit, deadline)).with_state(state)
+}
+
+/// The partner API's OpenAPI description.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
 }

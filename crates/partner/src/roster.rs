@@ -375,7 +375,6 @@ pub async fn leave(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(students, remove_student, redeem, my_classes, leave_enrollment, leave),
     components(schemas(StudentOut, EnrollmentOut, RedeemBody, StudentClassOut, StudentClassPage)),
     modifiers(&BearerSecurity),
     tags((name = "student", description = "Students of the partner API: joining with invite codes")),

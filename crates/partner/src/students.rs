@@ -727,10 +727,6 @@ pub async fn delete_enrollment(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(
-        list, stats, detail, get, update, deactivate, archive, delete, enrollments, enroll, update_enrollment,
-        complete, drop_enrollment, delete_enrollment
-    ),
     components(schemas(
         PartnerStudentOut, StudentDetailOut, StudentEnrollmentOut, StudentStatsOut, StudentUpdateBody,
         EnrollmentCreateBody, EnrollmentUpdateBody
