@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -332,6 +332,7 @@ fn run_all(d: Deployment) {
         ("accounts: guess one emailed code", account_code_guesses),
         ("accounts: wrong passwords at one email", account_login_guesses),
         ("accounts: exchange one refresh token", account_refreshes),
+        ("accounts: four users change to one verified email", account_email_changes),
         ("catalogue: courses with one course_key", catalogue_course_key),
         ("catalogue: PATCH budgets of one class", catalogue_budget_patches),
         ("catalogue: delete a course while classes are created in it", catalogue_course_delete_vs_classes),
@@ -1594,6 +1595,38 @@ fn account_refreshes(d: &Deployment, c: &mut Checks) {
     if let Some(new) = replies.iter().find(|r| r.status == 200) {
         c.eq(d.one(req("GET", "/user/my", &access(new), None)).status, 200, "the one new access token");
     }
+}
+
+fn account_email_changes(d: &Deployment, c: &mut Checks) {
+    let tag = rand_tag();
+    let users: Vec<(String, Auth)> = (0..4)
+        .map(|i| {
+            let email = format!("{tag}-{i}@change.example");
+            admin_post(
+                d,
+                "/admin/v1/students",
+                json!({"name": format!("Changer {i}"), "email": email, "password": "pw-123456"}),
+            );
+            let r = d.one(login(&email, "pw-123456"));
+            (email, bearer(r.body["access_token"].as_str().unwrap_or("")))
+        })
+        .collect();
+    let target = format!("{tag}@wanted.example");
+    let (token, code) = emailed_code(d, &target);
+    c.eq(d.one(verify(&target, &code, &token)).status, 200, "verifying the wanted email");
+    let body = json!({"email": target});
+    let replies =
+        d.burst((0..N).map(|i| req("PATCH", "/user/my", &users[i % users.len()].1, Some(body.clone()))).collect());
+    let h = c.burst(&replies, &[200, 400, 409]);
+    let winners: BTreeSet<usize> = (0..N).filter(|&i| replies[i].status == 200).map(|i| i % users.len()).collect();
+    c.eq(winners.len(), 1, "users whose change was accepted");
+    c.ok(count(&h, 200) >= 1, "one change accepted");
+    let holders = users
+        .iter()
+        .filter(|(_, auth)| d.one(req("GET", "/user/my", auth, None)).body["email"] == json!(target))
+        .count();
+    c.eq(holders, 1, "accounts with the wanted email");
+    c.eq(d.one(login(&target, "pw-123456")).status, 200, "signing in with the wanted email");
 }
 
 // ---- catalogue and courses (GrowFit) -----------------------------------------------------
