@@ -75,12 +75,12 @@ ROOT=$PWD
 mkdir -p target/schemathesis
 # shellcheck disable=SC2086 # SCHEMATHESIS_ARGS is a list of arguments
 (cd target/schemathesis && PYTHONPATH="$ROOT/scripts" SCHEMATHESIS_HOOKS=schemathesis_hooks \
-  "$ROOT/$VENV/bin/schemathesis" run "$CLASSHUB_URL/openapi.json" \
+  "$ROOT/$VENV/bin/schemathesis" --config-file "$ROOT/scripts/schemathesis.toml" run "$CLASSHUB_URL/openapi.json" \
   --url "$CLASSHUB_URL" \
-  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,use_after_free,ensure_resource_availability \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
   --workers "${SCHEMATHESIS_WORKERS:-2}" \
-  --phases examples,coverage,fuzzing \
+  --phases examples,coverage,fuzzing,stateful \
   --request-timeout 20 \
   --suppress-health-check too_slow,filter_too_much \
   --no-color \

@@ -127,7 +127,84 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(classhub_ocariot::openapi());
     document_shared_responses(&mut doc);
     describe_responses(&mut doc);
+    link_creates(&mut doc);
     doc
+}
+
+/// OpenAPI links from each create (a `POST` answering an object) to the operations on what
+/// it made, the paths below its own: the created object's property named like the next path
+/// parameter (CloudShare's `studentId`), else its `id`, fills that parameter, and the
+/// create's own path parameters carry over (operations needing more are not linked). Stateful tools (schemathesis) and generated
+/// clients follow them from create to read, change and delete.
+fn link_creates(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::link::LinkBuilder;
+    let schemas = doc.components.as_ref().map(|c| c.schemas.clone()).unwrap_or_default();
+    let mut links = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let Some(post) = &item.post else { continue };
+        let Some((status, props)) = post.responses.responses.iter().find_map(|(status, r)| match r {
+            RefOr::T(r) if status.starts_with('2') => {
+                let RefOr::T(content) = r.content.get("application/json")? else { return None };
+                let schema = content.schema.as_ref()?;
+                Some((status.clone(), object_properties(schema, &schemas)?))
+            }
+            _ => None,
+        }) else {
+            continue;
+        };
+        let own: Vec<&str> = path_parameters(path).collect();
+        for (target, target_item) in &doc.paths.paths {
+            let Some(rest) = target.strip_prefix(path.as_str()).and_then(|r| r.strip_prefix("/{")) else { continue };
+            let Some(param) = rest.split('}').next() else { continue };
+            let Some(property) = [param, "id"].into_iter().find(|p| props.contains(*p)) else { continue };
+            // Only operations the link gives every path parameter.
+            if !path_parameters(target).all(|n| n == param || own.contains(&n)) {
+                continue;
+            }
+            let operations =
+                [&target_item.get, &target_item.put, &target_item.patch, &target_item.delete, &target_item.post];
+            for op in operations.into_iter().flatten() {
+                let Some(id) = op.operation_id.clone() else { continue };
+                let mut link =
+                    LinkBuilder::new().operation_id(id.clone()).parameter(param, format!("$response.body#/{property}"));
+                for name in path_parameters(target).filter(|n| own.contains(n)) {
+                    link = link.parameter(name, format!("$request.path.{name}"));
+                }
+                links.push((path.clone(), status.clone(), id, link.build()));
+            }
+        }
+    }
+    for (path, status, id, link) in links {
+        let response = doc
+            .paths
+            .paths
+            .get_mut(&path)
+            .and_then(|i| i.post.as_mut())
+            .and_then(|op| op.responses.responses.get_mut(&status));
+        if let Some(RefOr::T(response)) = response {
+            response.links.insert(id, RefOr::T(link));
+        }
+    }
+}
+
+/// The `{name}`s of a path template.
+fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+}
+
+/// The property names of an object schema, through `$ref`s.
+fn object_properties(
+    schema: &utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    schemas: &std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+) -> Option<std::collections::BTreeSet<String>> {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    match schema {
+        RefOr::Ref(r) => object_properties(schemas.get(r.ref_location.rsplit('/').next()?)?, schemas),
+        RefOr::T(Schema::Object(o)) => Some(o.properties.keys().cloned().collect()),
+        RefOr::T(_) => None,
+    }
 }
 
 /// OpenAPI requires a description on every response: one documented by its status alone

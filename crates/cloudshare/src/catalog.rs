@@ -12,10 +12,12 @@ use classhub_store::ops::lab::{CallerProjects, CreateProjectPolicy, PolicyInstru
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::Cx;
+use crate::Cs;
+use crate::bodies::PolicyInput;
 use crate::classes::{FieldOut, REGION_ID};
 use crate::ids::{self, Kind};
 use crate::wire::{self, CsError, CsErrorBody};
+use classhub_web::PathText;
 
 /// Declares the `cs_sha1` security scheme.
 pub struct CsSecurity;
@@ -45,7 +47,7 @@ pub struct TimeZoneOut {
         (status = 200, description = "The Windows time zones", body = Vec<TimeZoneOut>),
         (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub fn timezones() -> Result<Response, CsError> {
+pub async fn timezones(_: Cs) -> Result<Response, CsError> {
     let zones: Vec<TimeZoneOut> =
         WINDOWS_ZONES.iter().map(|z| TimeZoneOut { id: z.id, display_name: z.display_name }).collect();
     Ok(wire::ok(&zones))
@@ -74,7 +76,7 @@ fn region() -> RegionOut {
     responses(
         (status = 200, description = "The one region", body = Vec<RegionOut>), (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub fn regions() -> Result<Response, CsError> {
+pub async fn regions(_: Cs) -> Result<Response, CsError> {
     Ok(wire::ok(&[region()]))
 }
 
@@ -95,7 +97,7 @@ pub struct ProjectSummary {
         (status = 200, description = "The caller's projects", body = Vec<ProjectSummary>),
         (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn projects(cx: &Cx) -> Result<Response, CsError> {
+pub async fn projects(cx: Cs) -> Result<Response, CsError> {
     let manager = cx.input.bool("WhereUserIsProjectManager")?.unwrap_or(false);
     let instructs = cx.input.bool("WhereUserCanCreateClass")?.unwrap_or(false);
     cx.input.bool("WhereUserIsProjectMember")?;
@@ -137,7 +139,8 @@ pub struct ProjectOut {
         (status = 200, description = "The project", body = ProjectOut), (status = 401, body = CsErrorBody),
         (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn project(cx: &Cx, id: &str) -> Result<Response, CsError> {
+pub async fn project(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let id = path.get("projectId");
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(id)? }).await?;
     Ok(wire::ok(&ProjectOut {
         name: c.project.name,
@@ -177,7 +180,8 @@ impl From<&Blueprint> for BlueprintOut {
         (status = 200, description = "The project's blueprints", body = Vec<BlueprintOut>),
         (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn blueprints(cx: &Cx, project: &str) -> Result<Response, CsError> {
+pub async fn blueprints(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let project = path.get("projectId");
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
     Ok(wire::ok(&c.blueprints.iter().map(BlueprintOut::from).collect::<Vec<_>>()))
 }
@@ -190,7 +194,9 @@ pub async fn blueprints(cx: &Cx, project: &str) -> Result<Response, CsError> {
         (status = 200, description = "The blueprint", body = BlueprintOut), (status = 401, body = CsErrorBody),
         (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn blueprint(cx: &Cx, project: &str, blueprint: &str) -> Result<Response, CsError> {
+pub async fn blueprint(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let project = path.get("projectId");
+    let blueprint = path.get("blueprintId");
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
     let id = ids::decode(Kind::Blueprint, blueprint).ok_or_else(|| CsError::not_found("blueprint"))?;
     let b = c.blueprints.iter().find(|b| b.id.0 == id).ok_or_else(|| CsError::not_found("blueprint"))?;
@@ -226,7 +232,8 @@ impl From<&Policy> for PolicyOut {
         (status = 200, description = "The project's policies", body = Vec<PolicyOut>),
         (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn policies(cx: &Cx, project: &str) -> Result<Response, CsError> {
+pub async fn policies(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let project = path.get("projectId");
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: project_id(project)? }).await?;
     Ok(wire::ok(&c.policies.iter().map(PolicyOut::from).collect::<Vec<_>>()))
 }
@@ -235,12 +242,12 @@ pub async fn policies(cx: &Cx, project: &str) -> Result<Response, CsError> {
 /// storageLeaseMinutes, inactivityHandlingType, inactivityThresholdTime}`, the Go SDK's
 /// `CreateProjectPolicy`); the runtime lease is the default duration of its classes.
 #[utoipa::path(post, path = "/api/v3/policies",
-    operation_id = "cloudshare_create_policy", tag = "cloudshare", request_body = Object,
+    operation_id = "cloudshare_create_policy", tag = "cloudshare", request_body = PolicyInput,
     responses(
         (status = 200, description = "The policy created", body = PolicyOut), (status = 400, body = CsErrorBody),
         (status = 401, body = CsErrorBody), (status = 403, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn create_policy(cx: &Cx) -> Result<Response, CsError> {
+pub async fn create_policy(cx: Cs) -> Result<Response, CsError> {
     let input = &cx.input;
     let project = input.id("projectId", Kind::Project)?.ok_or_else(|| CsError::bad_request("projectId is required"))?;
     let minutes = |key: &str| -> Result<Option<i64>, CsError> { Ok(input.int(key)?.flatten()) };
@@ -288,7 +295,7 @@ pub struct CountryOut {
         (status = 200, description = "The countries, with their states", body = Vec<CountryOut>),
         (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub fn countries(cx: &Cx) -> Result<Response, CsError> {
+pub async fn countries(cx: Cs) -> Result<Response, CsError> {
     cx.input.bool("fullCountriesList")?;
     let out: Vec<CountryOut> = COUNTRIES
         .iter()
@@ -317,7 +324,7 @@ pub struct MemberOut {
         (status = 200, description = "The members of the policy's project who can instruct", body = Vec<MemberOut>),
         (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
+pub async fn instructors(cx: Cs) -> Result<Response, CsError> {
     let policy = cx.input.id("policyId", Kind::Policy)?.ok_or_else(|| CsError::bad_request("policyId is required"))?;
     let members = cx.app.store.read(PolicyInstructors { caller: cx.caller, policy: PolicyId(policy) }).await?;
     let out: Vec<MemberOut> = members
@@ -334,7 +341,7 @@ pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
         (status = 200, description = "The project's custom field definitions", body = Vec<FieldOut>),
         (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn custom_fields(cx: &Cx) -> Result<Response, CsError> {
+pub async fn custom_fields(cx: Cs) -> Result<Response, CsError> {
     let project =
         cx.input.id("projectId", Kind::Project)?.ok_or_else(|| CsError::bad_request("projectId is required"))?;
     let c = cx.app.store.read(ProjectCatalog { caller: cx.caller, project: ProjectId(project) }).await?;
@@ -344,18 +351,44 @@ pub async fn custom_fields(cx: &Cx) -> Result<Response, CsError> {
 /// Validates the caller's credentials: signed like every other request.
 #[utoipa::path(get, path = "/api/v3/ping", operation_id = "cloudshare_ping", tag = "cloudshare",
     responses(
-        (status = 200, description = "The credentials are valid (an empty object)", body = Object),
+        (status = 200, description = "The credentials are valid", body = Pong),
         (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-#[allow(dead_code)]
-fn ping() {}
+pub async fn ping(_: Cs) -> Response {
+    wire::ok(&Pong { result: "Pong" })
+}
 
+/// `{"result": "Pong"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Pong {
+    result: &'static str,
+}
+
+/// What the endpoints' declarations leave to the document: the tag and the scheme.
 #[derive(OpenApi)]
-#[openapi(
-    paths(ping, timezones, regions, projects, project, blueprints, blueprint, policies, create_policy, countries, instructors,
-        custom_fields),
-    components(schemas(TimeZoneOut, RegionOut, ProjectSummary, ProjectOut, BlueprintOut, PolicyOut, CountryOut, StateOut,
-        MemberOut)),
-    modifiers(&CsSecurity),
-)]
+#[openapi(modifiers(&CsSecurity), tags((name = "cloudshare", description = SIGNING)))]
 pub struct Doc;
+
+/// The CloudShare tag's text in `/docs` and `/redoc`.
+const SIGNING: &str = "CloudShare REST API v3: training classes, their students and instructors.
+
+**Every request is signed by the client, one signature per request**, so \"Try it out\" here cannot \
+call these operations: the `Authorization` header is `cs_sha1 userapiid:<API id>;timestamp:<unix \
+seconds>;token:<10 random letters or digits>;hmac:<hex SHA-1 of API key + full URL + timestamp + \
+token>`, where the URL is exactly the one requested (scheme, host, path and query). A token is \
+accepted once, and the timestamp must be within a few minutes of the server's clock \
+(`--signature-skew`). Use CloudShare's own SDKs (PyPI `cloudshare`, npm `cloudshare`, \
+`github.com/cloudshare/go-sdk`), which sign every request, or sign as they do:
+
+```python
+import hashlib, random, string, time, requests
+def call(method, url, api_id, api_key, body=None):
+    ts = str(int(time.time()))
+    token = ''.join(random.choices(string.ascii_letters + string.digits, k=10))
+    hmac = hashlib.sha1((api_key + url + ts + token).encode()).hexdigest()
+    auth = f'cs_sha1 userapiid:{api_id};timestamp:{ts};token:{token};hmac:{hmac}'
+    return requests.request(method, url, json=body, headers={'Authorization': auth})
+```
+
+API ids and keys are a project member's (`POST /admin/v1/cloudshare/members`). Paths and methods \
+match in any case; ids are shown as CloudShare shows them (`CL…`, `SD…`, `PJ…`).";

@@ -12,13 +12,14 @@ use classhub_store::ops::lab::{CreateLab, DeleteLab, GetLab, LabMembers, LabView
 use jiff::tz::TimeZone;
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-use crate::Cx;
-use crate::catalog::CsSecurity;
+use crate::bodies::{ClassChange, ClassInput};
 use crate::ids::{self, Kind};
 use crate::people::StudentOut;
 use crate::wire::{self, CsError, CsErrorBody, Input};
+use crate::{Cs, Cx};
+use classhub_web::PathText;
 
 /// A class's postal address.
 #[derive(Serialize, ToSchema)]
@@ -324,7 +325,7 @@ fn base(cx: &Cx) -> &str {
     responses(
         (status = 200, description = "The classes", body = Vec<ClassSummary>), (status = 401, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn list(cx: &Cx) -> Result<Response, CsError> {
+pub async fn list(cx: Cs) -> Result<Response, CsError> {
     let classes = cx.app.store.read(ListLabs { caller: cx.caller }).await?;
     Ok(wire::ok(&classes.iter().map(ClassSummary::new).collect::<Vec<_>>()))
 }
@@ -336,34 +337,50 @@ pub async fn list(cx: &Cx) -> Result<Response, CsError> {
         (status = 200, description = "The class", body = ClassObject), (status = 401, body = CsErrorBody),
         (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn get(cx: &Cx, id: &str) -> Result<Response, CsError> {
+pub async fn get(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let id = path.get("classId");
     let view = cx.app.store.read(GetLab { caller: cx.caller, class_id: class_id(id)? }).await?;
-    Ok(wire::ok(&ClassObject::new(&view, base(cx))))
+    Ok(wire::ok(&ClassObject::new(&view, base(&cx))))
 }
 
 /// Create a class. `endDate` defaults to `startDate` plus the policy's duration.
 #[utoipa::path(post, path = "/api/v3/class",
-    operation_id = "cloudshare_create_class", tag = "cloudshare", request_body = Object,
+    operation_id = "cloudshare_create_class", tag = "cloudshare", request_body = ClassInput,
     responses(
         (status = 200, description = "The class created", body = ClassObject), (status = 400, body = CsErrorBody),
         (status = 401, body = CsErrorBody), (status = 403, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn create(cx: &Cx) -> Result<Response, CsError> {
+pub async fn create(cx: Cs) -> Result<Response, CsError> {
     let request = lab_request(&cx.input)?;
     let view = cx.app.store.write(CreateLab { ctx: cx.ctx(), caller: cx.caller, request }).await?;
-    Ok(wire::ok(&ClassObject::new(&view, base(cx))))
+    Ok(wire::ok(&ClassObject::new(&view, base(&cx))))
 }
 
 /// Modify a class: fields present replace the stored ones. `id` goes in the body, and must
-/// equal the URL's when the URL has one.
+/// equal the URL's.
 #[utoipa::path(put, path = "/api/v3/class/{classId}",
     operation_id = "cloudshare_modify_class", tag = "cloudshare", params(("classId" = String, Path)),
-    request_body = Object,
+    request_body = ClassChange,
     responses(
         (status = 200, description = "The class as modified", body = ClassObject), (status = 400, body = CsErrorBody),
         (status = 401, body = CsErrorBody), (status = 403, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn modify(cx: &Cx, path_id: Option<&str>) -> Result<Response, CsError> {
+pub async fn modify(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    modify_class(&cx, Some(path.get("classId"))).await
+}
+
+/// Modify the class whose `id` the body gives (the reference's older form).
+#[utoipa::path(put, path = "/api/v3/class",
+    operation_id = "cloudshare_modify_class_by_body", tag = "cloudshare", request_body = ClassChange,
+    responses(
+        (status = 200, description = "The class as modified", body = ClassObject), (status = 400, body = CsErrorBody),
+        (status = 401, body = CsErrorBody), (status = 403, body = CsErrorBody), (status = 404, body = CsErrorBody)),
+    security(("cs_sha1" = [])))]
+pub async fn modify_by_body(cx: Cs) -> Result<Response, CsError> {
+    modify_class(&cx, None).await
+}
+
+async fn modify_class(cx: &Cx, path_id: Option<&str>) -> Result<Response, CsError> {
     // The reference: the id goes in the body, and in the URL too when the URL has one.
     let id = cx.input.required_str("id")?;
     if path_id.is_some_and(|p| p != id) {
@@ -382,7 +399,8 @@ pub async fn modify(cx: &Cx, path_id: Option<&str>) -> Result<Response, CsError>
         (status = 200, description = "Deleted (an empty object)", body = Object), (status = 401, body = CsErrorBody),
         (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn delete(cx: &Cx, id: &str) -> Result<Response, CsError> {
+pub async fn delete(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let id = path.get("classId");
     cx.app.store.write(DeleteLab { ctx: cx.ctx(), caller: cx.caller, class_id: class_id(id)? }).await?;
     Ok(wire::empty())
 }
@@ -401,22 +419,13 @@ pub struct Detailed {
         (status = 200, description = "The class and its students", body = Detailed), (status = 401, body = CsErrorBody),
         (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn detailed(cx: &Cx) -> Result<Response, CsError> {
+pub async fn detailed(cx: Cs) -> Result<Response, CsError> {
     let id = cx.input.required_str("classId")?;
     let op = LabMembers { caller: cx.caller, class_id: class_id(&id)?, role: MemberRole::Student };
     let (view, students) = cx.app.store.read(op).await?;
     let body = Detailed {
-        class: ClassObject::new(&view, base(cx)),
+        class: ClassObject::new(&view, base(&cx)),
         students: students.iter().map(StudentOut::from).collect(),
     };
     Ok(wire::ok(&body))
 }
-
-#[derive(OpenApi)]
-#[openapi(
-    paths(list, get, create, modify, delete, detailed),
-    components(schemas(ClassObject, ClassSummary, AddressOut, FieldOut, CsErrorBody)),
-    modifiers(&CsSecurity),
-    tags((name = "cloudshare", description = "CloudShare REST API v3: training classes (cs_sha1 signed)")),
-)]
-pub struct Doc;

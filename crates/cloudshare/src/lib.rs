@@ -4,6 +4,7 @@
 //! This crate only translates; the rules live in the core (`classhub_core::lab`).
 
 mod auth;
+mod bodies;
 mod catalog;
 mod classes;
 pub mod ids;
@@ -13,6 +14,7 @@ mod wire;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::FromRequestParts;
 use axum::extract::{Request, State};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +25,11 @@ use classhub_store::ops::security::{Admission, AdmitSignature, SignatureGate};
 use classhub_web::fastapi::query_params;
 use classhub_web::{AppState, Deadline, PeerAddr, RequestId, deadline, read_body};
 use http::{HeaderMap, Method, StatusCode, header};
+use std::collections::BTreeSet;
+use std::sync::{Arc, LazyLock};
+use tower::ServiceExt;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// How a client signs a request (`cs_sha1`); the benchmark signs its requests with it.
 pub use auth::signature;
@@ -67,11 +74,32 @@ pub(crate) struct Cx {
     pub caller: UserId,
     pub input: Input,
     pub request: RequestId,
+    /// The path's segments after `/api/v3`, as the client wrote them (for messages).
+    segments: Vec<String>,
 }
 
 impl Cx {
     pub fn ctx(&self) -> classhub_core::audit::Context {
         self.request.context(Some(self.caller))
+    }
+}
+
+/// The authenticated request, as endpoints extract it.
+#[derive(Clone)]
+pub(crate) struct Cs(Arc<Cx>);
+
+impl std::ops::Deref for Cs {
+    type Target = Cx;
+    fn deref(&self) -> &Cx {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Cs {
+    type Rejection = CsError;
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, CsError> {
+        // Only `dispatch` reaches the endpoints, and it always puts the context there.
+        parts.extensions.get::<Cs>().cloned().ok_or_else(|| CsError::unauthorized("the request is not signed"))
     }
 }
 
@@ -82,85 +110,199 @@ async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
     }
 }
 
+/// Signature first (over the URL as sent), then the body, then the endpoint: the request
+/// goes on to [`endpoints`] with its literal segments and its method in canonical case,
+/// since CloudShare's own server reads both in any case (`cscurl -m get`, `/Class/Actions`).
 async fn handle(app: AppState, req: Request) -> Result<Response, CsError> {
     let request = req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId(String::new()));
     let peer = PeerAddr::of(req.extensions());
-    // Methods as CloudShare's own server reads them: in any case (`cscurl -m get`).
-    let method = Method::from_bytes(req.method().as_str().to_ascii_uppercase().as_bytes())
-        .unwrap_or_else(|_| req.method().clone());
     let (uri, headers) = (req.uri().clone(), req.headers().clone());
-    let path = uri.path().to_string();
-    let rest = path.get(PREFIX.len()..).unwrap_or("");
+    let rest = uri.path().get(PREFIX.len()..).unwrap_or("");
     let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
-    let words: Vec<&str> = lower.iter().map(String::as_str).collect();
     let caller = authenticate(&app, &headers, &uri, peer).await?;
-    let bytes: Bytes = read_body(req, &app).await.map_err(|e| match e {
+    let (mut parts, body) = req.into_parts();
+    let bytes: Bytes = read_body(Request::from_parts(parts.clone(), body), &app).await.map_err(|e| match e {
         classhub_web::BodyError::TooLarge => {
             CsError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
         }
         classhub_web::BodyError::Unreadable => CsError::bad_request("the request body could not be read"),
     })?;
     let input = Input::read(&bytes, &query_params(uri.query()))?;
-    let cx = Cx { app, caller, input, request };
-    route(&cx, &method, &words, &segments).await
-}
-
-/// The endpoint for a method and path (literal segments compared case-insensitively,
-/// ids as given).
-async fn route(cx: &Cx, method: &Method, words: &[&str], seg: &[String]) -> Result<Response, CsError> {
-    use Method as M;
-    if out_of_scope(words) {
+    if out_of_scope(&segments) {
         return Err(CsError::out_of_scope());
     }
-    let known = |allowed: &[Method]| -> Result<Response, CsError> {
-        let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-        Err(CsError::new(StatusCode::METHOD_NOT_ALLOWED, format!("use {} on this path", names.join(" or "))))
-    };
-    match (words, method) {
-        // Integrations call ping to test credentials: it is signed like everything else.
-        (["ping"], &M::GET) => Ok(wire::ok(&serde_json::json!({"result": "Pong"}))),
-        (["timezones"], &M::GET) => catalog::timezones(),
-        (["regions"], &M::GET) => catalog::regions(),
-        (["projects"], &M::GET) => catalog::projects(cx).await,
-        (["projects", _], &M::GET) => catalog::project(cx, &seg[1]).await,
-        (["projects", _, "blueprints"], &M::GET) => catalog::blueprints(cx, &seg[1]).await,
-        (["projects", _, "blueprints", _], &M::GET) => catalog::blueprint(cx, &seg[1], &seg[3]).await,
-        (["projects", _, "policies"], &M::GET) => catalog::policies(cx, &seg[1]).await,
-        (["class"], &M::GET) => classes::list(cx).await,
-        (["class"], &M::POST) => classes::create(cx).await,
-        (["class"], &M::PUT) => classes::modify(cx, None).await,
-        (["class", "actions", "getdetailed"], &M::GET) => classes::detailed(cx).await,
-        (["class", "actions", "countries"], &M::GET) => catalog::countries(cx),
-        (["class", "actions", "instructors"], &M::GET) => catalog::instructors(cx).await,
-        (["class", "actions", "customfields"], &M::GET) => catalog::custom_fields(cx).await,
-        (["class", "actions", "sendinvitations"], &M::POST) => people::send_invitations(cx).await,
-        (["class", "sponsoredlink"], &M::POST) => people::sponsored_link(cx).await,
-        (["class", "disablesponsoredlink"], &M::POST) => people::disable_sponsored_link(cx).await,
-        (["class", _], &M::GET) => classes::get(cx, &seg[1]).await,
-        (["class", _], &M::PUT) => classes::modify(cx, Some(&seg[1])).await,
-        (["class", _], &M::DELETE) => classes::delete(cx, &seg[1]).await,
-        (["class", _, "students"], &M::GET) => people::students(cx, &seg[1]).await,
-        (["class", _, "students"], &M::POST) => people::add_student(cx, &seg[1]).await,
-        (["class", _, "students", _], &M::GET) => people::student(cx, &seg[1], &seg[3]).await,
-        (["class", _, "students", _], &M::PUT) => people::update_student(cx, &seg[1], &seg[3]).await,
-        (["class", _, "students", _], &M::DELETE) => people::remove_student(cx, &seg[1], &seg[3]).await,
-        (["instructors", "class"], &M::GET) => people::instructors(cx).await,
-        (["instructors"], &M::POST) => people::add_instructor(cx).await,
-        (["instructors", _], &M::DELETE) => people::remove_instructor(cx, &seg[1]).await,
-        (["policies"], &M::POST) => catalog::create_policy(cx).await,
-        (["ping" | "timezones" | "regions" | "projects"], _) => known(&[M::GET]),
-        (["class"], _) => known(&[M::GET, M::POST, M::PUT]),
-        (["instructors" | "policies"], _) => known(&[M::POST]),
-        (["class", _], _) | (["class", _, "students", _], _) => known(&[M::GET, M::PUT, M::DELETE]),
-        _ => Err(CsError::not_found(&format!("endpoint {} {PREFIX}/{}", method, seg.join("/")))),
+    parts.method = Method::from_bytes(parts.method.as_str().to_ascii_uppercase().as_bytes())
+        .unwrap_or_else(|_| parts.method.clone());
+    let canonical = canonical_path(&segments);
+    parts.uri = match uri.query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical,
     }
+    .parse()
+    .map_err(|_| CsError::bad_request("the request URL is not valid"))?;
+    let cx = Cs(Arc::new(Cx { app, caller, input, request, segments }));
+    parts.extensions.insert(cx.clone());
+    let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    let routed = ENDPOINTS.router.clone().oneshot(Request::from_parts(parts, axum::body::Body::empty())).await;
+    let response = routed.unwrap_or_else(|never| match never {});
+    if cfg!(debug_assertions) {
+        audit_names(&method, &path, &cx.input, response.status());
+    }
+    Ok(response)
+}
+
+/// The documented paths a request path matches (`{…}` segments match any one segment).
+fn documented(path: &str) -> impl Iterator<Item = &'static utoipa::openapi::path::PathItem> {
+    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    ENDPOINTS.doc.paths.paths.iter().filter_map(move |(template, item)| {
+        let t: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+        let fits = t.len() == segments.len() && t.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s);
+        fits.then_some(item)
+    })
+}
+
+/// Schema and parser agree: an endpoint reads only the names its document gives (query
+/// parameters and body properties), and one that succeeded read every documented name
+/// the request carried. Handlers read bodies leniently by name (`wire::Input`), so this is
+/// what keeps `bodies` true; a disagreement is logged as an error, which fails the
+/// schemathesis run of CI. Debug builds only.
+fn audit_names(method: &Method, path: &str, input: &Input, status: StatusCode) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::path::ParameterIn;
+    let Some(op) = documented(path).find_map(|item| match *method {
+        Method::GET => item.get.as_ref(),
+        Method::POST => item.post.as_ref(),
+        Method::PUT => item.put.as_ref(),
+        Method::DELETE => item.delete.as_ref(),
+        _ => None,
+    }) else {
+        return;
+    };
+    let mut names = BTreeSet::new();
+    for p in op.parameters.iter().flatten() {
+        if let RefOr::T(p) = p
+            && matches!(p.parameter_in, ParameterIn::Query)
+        {
+            names.insert(p.name.to_ascii_lowercase());
+        }
+    }
+    if let Some(RefOr::T(body)) = &op.request_body {
+        for content in body.content.values() {
+            if let RefOr::T(c) = content
+                && let Some(schema) = &c.schema
+            {
+                properties(schema, &mut names);
+            }
+        }
+    }
+    let looked_up = input.looked_up();
+    let undocumented: Vec<&String> = looked_up.difference(&names).collect();
+    if !undocumented.is_empty() {
+        tracing::error!(%method, path, ?undocumented, "a CloudShare endpoint read names its document lacks");
+    }
+    let unread: Vec<&String> = input.names().filter(|n| names.contains(*n) && !looked_up.contains(*n)).collect();
+    if status.is_success() && !unread.is_empty() {
+        tracing::error!(%method, path, ?unread, "a CloudShare endpoint ignored documented names it was sent");
+    }
+}
+
+/// The property names of a body schema, lower-cased (through `$ref`s and `allOf`).
+fn properties(schema: &utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>, names: &mut BTreeSet<String>) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    match schema {
+        RefOr::Ref(r) => {
+            let name = r.ref_location.rsplit('/').next().unwrap_or_default();
+            if let Some(s) = ENDPOINTS.doc.components.as_ref().and_then(|c| c.schemas.get(name)) {
+                properties(s, names);
+            }
+        }
+        RefOr::T(Schema::Object(o)) => names.extend(o.properties.keys().map(|k| k.to_ascii_lowercase())),
+        RefOr::T(Schema::AllOf(all)) => all.items.iter().for_each(|s| properties(s, names)),
+        RefOr::T(_) => {}
+    }
+}
+
+/// `/api/v3` and the segments, literal ones (words of some documented path) lower-cased,
+/// ids as given.
+fn canonical_path(segments: &[String]) -> String {
+    let mut path = PREFIX.to_string();
+    for s in segments {
+        path.push('/');
+        let lower = s.to_ascii_lowercase();
+        path.push_str(if ENDPOINTS.words.contains(&lower) { &lower } else { s });
+    }
+    path
+}
+
+/// The signed endpoints: their router and their document, from one declaration, and the
+/// literal words of their paths.
+struct Endpoints {
+    router: Router,
+    doc: utoipa::openapi::OpenApi,
+    words: BTreeSet<String>,
+}
+
+static ENDPOINTS: LazyLock<Endpoints> = LazyLock::new(|| {
+    let (router, doc) = endpoints().split_for_parts();
+    let words = doc
+        .paths
+        .paths
+        .keys()
+        .flat_map(|p| p.split('/').filter(|s| !s.is_empty() && !s.starts_with('{')).map(str::to_ascii_lowercase))
+        .collect();
+    let router = router.fallback(unknown_endpoint).method_not_allowed_fallback(other_method);
+    Endpoints { router, doc, words }
+});
+
+/// Every signed endpoint, declared once.
+fn endpoints() -> OpenApiRouter {
+    use utoipa::OpenApi;
+    OpenApiRouter::with_openapi(catalog::Doc::openapi())
+        .routes(routes!(catalog::ping))
+        .routes(routes!(catalog::timezones))
+        .routes(routes!(catalog::regions))
+        .routes(routes!(catalog::projects))
+        .routes(routes!(catalog::project))
+        .routes(routes!(catalog::blueprints))
+        .routes(routes!(catalog::blueprint))
+        .routes(routes!(catalog::policies))
+        .routes(routes!(catalog::create_policy))
+        .routes(routes!(catalog::countries))
+        .routes(routes!(catalog::instructors))
+        .routes(routes!(catalog::custom_fields))
+        .routes(routes!(classes::list, classes::create, classes::modify_by_body))
+        .routes(routes!(classes::get, classes::modify, classes::delete))
+        .routes(routes!(classes::detailed))
+        .routes(routes!(people::send_invitations))
+        .routes(routes!(people::sponsored_link))
+        .routes(routes!(people::disable_sponsored_link))
+        .routes(routes!(people::students, people::add_student))
+        .routes(routes!(people::student, people::update_student, people::remove_student))
+        .routes(routes!(people::instructors))
+        .routes(routes!(people::add_instructor))
+        .routes(routes!(people::remove_instructor))
+}
+
+async fn unknown_endpoint(cx: Cs, method: Method) -> CsError {
+    CsError::not_found(&format!("endpoint {method} {PREFIX}/{}", cx.segments.join("/")))
+}
+
+/// A known path with another method: which ones it takes, read from the document.
+async fn other_method(uri: http::Uri) -> CsError {
+    let mut methods = Vec::new();
+    for item in documented(uri.path()) {
+        let ops = [("GET", &item.get), ("POST", &item.post), ("PUT", &item.put), ("DELETE", &item.delete)];
+        methods.extend(ops.into_iter().filter(|(_, op)| op.is_some()).map(|(m, _)| m));
+    }
+    CsError::new(StatusCode::METHOD_NOT_ALLOWED, format!("use {} on this path", methods.join(" or ")))
 }
 
 /// Environments, VMs and snapshots: classhub manages rosters, not labs' machines.
-fn out_of_scope(words: &[&str]) -> bool {
-    matches!(words.first(), Some(&("envs" | "vms" | "snapshots" | "templates")))
-        || words.iter().any(|w| w.contains("environment"))
+fn out_of_scope(segments: &[String]) -> bool {
+    let word = |s: &String| s.to_ascii_lowercase();
+    matches!(segments.first().map(word).as_deref(), Some("envs" | "vms" | "snapshots" | "templates"))
+        || segments.iter().any(|s| word(s).contains("environment"))
 }
 
 /// Checks the `cs_sha1` header: parts, API id, freshness, nonce, signature, replay — in
@@ -226,9 +368,7 @@ fn verify(
 /// The CloudShare API's OpenAPI description.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
-    let mut doc = classes::Doc::openapi();
-    doc.merge(people::Doc::openapi());
-    doc.merge(catalog::Doc::openapi());
+    let mut doc = ENDPOINTS.doc.clone();
     doc.merge(login::Doc::openapi());
     doc
 }

@@ -11,13 +11,14 @@ use classhub_store::ops::lab::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-use crate::Cx;
-use crate::catalog::CsSecurity;
+use crate::bodies::{DisableSponsoredLinkInput, InstructorInput, InvitationsInput, SponsoredLinkInput, StudentInput};
 use crate::classes::class_id;
 use crate::ids::{self, Kind};
 use crate::wire::{self, CsError, CsErrorBody};
+use crate::{Cs, Cx};
+use classhub_web::PathText;
 
 /// A student of a class. `status`: 0 invited, 1 registered (participated), 2 logged in.
 #[derive(Serialize, ToSchema)]
@@ -80,7 +81,8 @@ fn profile(cx: &Cx, email: &str, first: &str, last: &str) -> Result<StudentProfi
         (status = 200, description = "The class's students", body = Vec<StudentOut>),
         (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn students(cx: &Cx, class: &str) -> Result<Response, CsError> {
+pub async fn students(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let class = path.get("classId");
     cx.input.bool("isFull")?;
     let op = LabMembers { caller: cx.caller, class_id: class_id(class)?, role: MemberRole::Student };
     let (_, students) = cx.app.store.read(op).await?;
@@ -97,18 +99,19 @@ pub struct NewStudent {
 /// Register a student (`{email, firstName, lastName}`); `maxStudents` holds under any load.
 #[utoipa::path(post, path = "/api/v3/class/{classId}/students",
     operation_id = "cloudshare_add_class_student", tag = "cloudshare", params(("classId" = String, Path)),
-    request_body = Object,
+    request_body = StudentInput,
     responses(
         (status = 200, description = "The new student's id", body = NewStudent), (status = 400, body = CsErrorBody),
         (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody),
         (status = 409, description = "The class is full, or the request conflicts with its state", body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn add_student(cx: &Cx, class: &str) -> Result<Response, CsError> {
+pub async fn add_student(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let class = path.get("classId");
     let op = AddStudent {
         ctx: cx.ctx(),
         caller: cx.caller,
         class_id: class_id(class)?,
-        profile: profile(cx, "email", "firstName", "lastName")?,
+        profile: profile(&cx, "email", "firstName", "lastName")?,
     };
     let m = cx.app.store.write(op).await?;
     Ok(wire::ok(&NewStudent { student_id: ids::encode(Kind::Student, m.id.0) }))
@@ -122,7 +125,9 @@ pub async fn add_student(cx: &Cx, class: &str) -> Result<Response, CsError> {
         (status = 200, description = "The student", body = StudentOut), (status = 401, body = CsErrorBody),
         (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn student(cx: &Cx, class: &str, student: &str) -> Result<Response, CsError> {
+pub async fn student(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let class = path.get("classId");
+    let student = path.get("studentId");
     let op = GetStudent { caller: cx.caller, class_id: class_id(class)?, student: student_id(student)? };
     let m = cx.app.store.read(op).await?;
     Ok(wire::ok(&StudentOut::from(&m)))
@@ -131,18 +136,20 @@ pub async fn student(cx: &Cx, class: &str, student: &str) -> Result<Response, Cs
 /// Change a student's names, and email while the student has not logged in.
 #[utoipa::path(put, path = "/api/v3/class/{classId}/students/{studentId}",
     operation_id = "cloudshare_update_class_student", tag = "cloudshare",
-    params(("classId" = String, Path), ("studentId" = String, Path)), request_body = Object,
+    params(("classId" = String, Path), ("studentId" = String, Path)), request_body = StudentInput,
     responses(
         (status = 200, description = "The student as changed", body = StudentOut), (status = 400, body = CsErrorBody),
         (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn update_student(cx: &Cx, class: &str, student: &str) -> Result<Response, CsError> {
+pub async fn update_student(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let class = path.get("classId");
+    let student = path.get("studentId");
     let op = UpdateStudent {
         ctx: cx.ctx(),
         caller: cx.caller,
         class_id: class_id(class)?,
         student: student_id(student)?,
-        profile: profile(cx, "email", "firstName", "lastName")?,
+        profile: profile(&cx, "email", "firstName", "lastName")?,
     };
     let m = cx.app.store.write(op).await?;
     Ok(wire::ok(&StudentOut::from(&m)))
@@ -156,7 +163,9 @@ pub async fn update_student(cx: &Cx, class: &str, student: &str) -> Result<Respo
         (status = 200, description = "Removed (an empty object)", body = Object), (status = 401, body = CsErrorBody),
         (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn remove_student(cx: &Cx, class: &str, student: &str) -> Result<Response, CsError> {
+pub async fn remove_student(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let class = path.get("classId");
+    let student = path.get("studentId");
     let op = RemoveLabStudent {
         ctx: cx.ctx(),
         caller: cx.caller,
@@ -177,20 +186,20 @@ pub struct LoginUrl {
 /// A link that signs a student in (`{classId, studentEmail, studentFirstName,
 /// studentLastName, registrationInfo, preRegisterStudent}`).
 #[utoipa::path(post, path = "/api/v3/class/sponsoredlink",
-    operation_id = "cloudshare_create_sponsored_link", tag = "cloudshare", request_body = Object,
+    operation_id = "cloudshare_create_sponsored_link", tag = "cloudshare", request_body = SponsoredLinkInput,
     responses(
         (status = 200, description = "The link that signs the student in", body = LoginUrl),
         (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody),
         (status = 409, description = "The class is full, or the request conflicts with its state", body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn sponsored_link(cx: &Cx) -> Result<Response, CsError> {
+pub async fn sponsored_link(cx: Cs) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
     cx.input.required_str("studentEmail")?;
     let op = CreateSponsoredLink {
         ctx: cx.ctx(),
         caller: cx.caller,
         class_id: class,
-        profile: profile(cx, "studentEmail", "studentFirstName", "studentLastName")?,
+        profile: profile(&cx, "studentEmail", "studentFirstName", "studentLastName")?,
         pre_register: cx.input.bool("preRegisterStudent")?.unwrap_or(false),
     };
     let renames = [("email", "studentEmail"), ("first_name", "studentFirstName"), ("last_name", "studentLastName")];
@@ -201,12 +210,12 @@ pub async fn sponsored_link(cx: &Cx) -> Result<Response, CsError> {
 
 /// Stop a student's links working (`{classId, studentEmail, unregisterStudent}`).
 #[utoipa::path(post, path = "/api/v3/class/disablesponsoredlink",
-    operation_id = "cloudshare_disable_sponsored_link", tag = "cloudshare", request_body = Object,
+    operation_id = "cloudshare_disable_sponsored_link", tag = "cloudshare", request_body = DisableSponsoredLinkInput,
     responses(
         (status = 200, description = "The student's links no longer work (an empty object)", body = Object),
         (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn disable_sponsored_link(cx: &Cx) -> Result<Response, CsError> {
+pub async fn disable_sponsored_link(cx: Cs) -> Result<Response, CsError> {
     let op = DisableSponsoredLink {
         ctx: cx.ctx(),
         caller: cx.caller,
@@ -221,12 +230,12 @@ pub async fn disable_sponsored_link(cx: &Cx) -> Result<Response, CsError> {
 /// Queue an invitation email to each student (`{classId, studentIds}`).
 #[utoipa::path(post, path = "/api/v3/class/actions/sendinvitations",
     operation_id = "cloudshare_send_invitations", tag = "cloudshare",
-    params(("isMultiple" = Option<bool>, Query)), request_body = Object,
+    params(("isMultiple" = Option<bool>, Query)), request_body = InvitationsInput,
     responses(
         (status = 200, description = "The invitations are queued (an empty object)", body = Object),
         (status = 400, body = CsErrorBody), (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn send_invitations(cx: &Cx) -> Result<Response, CsError> {
+pub async fn send_invitations(cx: Cs) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
     cx.input.bool("isMultiple")?;
     let students = match cx.input.raw("studentIds") {
@@ -238,7 +247,7 @@ pub async fn send_invitations(cx: &Cx) -> Result<Response, CsError> {
         _ => return Err(CsError::bad_request("studentIds is required")),
     };
     let op =
-        SendInvitations { ctx: cx.ctx(), caller: cx.caller, class_id: class, students, format: invitation_format(cx) };
+        SendInvitations { ctx: cx.ctx(), caller: cx.caller, class_id: class, students, format: invitation_format(&cx) };
     cx.app.store.write(op).await?;
     Ok(wire::empty())
 }
@@ -263,7 +272,7 @@ pub struct InstructorOut {
         (status = 200, description = "The class's instructors, the lead first", body = Vec<InstructorOut>),
         (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
+pub async fn instructors(cx: Cs) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
     let list = cx.app.store.read(LabInstructors { caller: cx.caller, class_id: class }).await?;
     let out: Vec<InstructorOut> = list
@@ -286,13 +295,13 @@ pub async fn instructors(cx: &Cx) -> Result<Response, CsError> {
 /// is read as well): a member of the class's project who can instruct. `sendInviteNow`
 /// queues the instructor's invitation email.
 #[utoipa::path(post, path = "/api/v3/instructors",
-    operation_id = "cloudshare_add_class_instructor", tag = "cloudshare", request_body = Object,
+    operation_id = "cloudshare_add_class_instructor", tag = "cloudshare", request_body = InstructorInput,
     responses(
         (status = 200, description = "The instructor added", body = InstructorOut), (status = 400, body = CsErrorBody),
         (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody),
         (status = 409, description = "The request conflicts with the class's state", body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn add_instructor(cx: &Cx) -> Result<Response, CsError> {
+pub async fn add_instructor(cx: Cs) -> Result<Response, CsError> {
     let class = class_id(&cx.input.required_str("classId")?)?;
     let key = if cx.input.has("instructorVupId") || !cx.input.has("vupId") { "instructorVupId" } else { "vupId" };
     let member = cx.input.id(key, Kind::Member)?.ok_or_else(|| CsError::bad_request(format!("{key} is required")))?;
@@ -302,7 +311,7 @@ pub async fn add_instructor(cx: &Cx) -> Result<Response, CsError> {
         class_id: class,
         member: ProjectMemberId(member),
         disable_env_creation: cx.input.bool("disableEnvCreation")?.unwrap_or(false),
-        invite: cx.input.bool("sendInviteNow")?.unwrap_or(false).then(|| invitation_format(cx)),
+        invite: cx.input.bool("sendInviteNow")?.unwrap_or(false).then(|| invitation_format(&cx)),
     };
     let m = cx.app.store.write(op).await?;
     let list = cx.app.store.read(LabInstructors { caller: cx.caller, class_id: class }).await?;
@@ -331,18 +340,10 @@ fn invitation_format(cx: &Cx) -> InvitationFormat {
         (status = 200, description = "Removed (an empty object)", body = Object), (status = 400, body = CsErrorBody),
         (status = 401, body = CsErrorBody), (status = 404, body = CsErrorBody)),
     security(("cs_sha1" = [])))]
-pub async fn remove_instructor(cx: &Cx, id: &str) -> Result<Response, CsError> {
+pub async fn remove_instructor(cx: Cs, path: PathText) -> Result<Response, CsError> {
+    let id = path.get("ciId");
     let instructor =
         ids::decode(Kind::Instructor, id).map(MembershipId).ok_or_else(|| CsError::not_found("instructor"))?;
     cx.app.store.write(RemoveInstructor { ctx: cx.ctx(), caller: cx.caller, instructor }).await?;
     Ok(wire::empty())
 }
-
-#[derive(OpenApi)]
-#[openapi(
-    paths(students, add_student, student, update_student, remove_student, sponsored_link, disable_sponsored_link,
-        send_invitations, instructors, add_instructor, remove_instructor),
-    components(schemas(StudentOut, NewStudent, LoginUrl, InstructorOut)),
-    modifiers(&CsSecurity),
-)]
-pub struct Doc;

@@ -2,7 +2,8 @@
 //! (case-insensitive keys, numbers and booleans as strings), dates as
 //! `MM/DD/YYYY hh:mm AM/PM` in the class's zone, other instants in RFC 1123.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use axum::response::{IntoResponse, Response};
 use classhub_core::error::{DomainError, Entity, Problem, Violation};
@@ -203,6 +204,9 @@ pub struct Input {
     fields: Map<String, Value>,
     /// Where these fields sit in the request (`customFieldsValues[2].`), for messages.
     at: String,
+    /// The top-level names the endpoint looked up, lower-cased (checked against the
+    /// document in debug builds: `crate::audit_names`).
+    looked_up: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// Lower-cases every object key, recursively.
@@ -234,14 +238,14 @@ impl Input {
         for (k, v) in query {
             fields.insert(k.to_ascii_lowercase(), Value::String(v.clone()));
         }
-        Ok(Input { fields, at: String::new() })
+        Ok(Input { fields, ..Input::default() })
     }
 
     /// The fields of an object inside the request, at `at` (`address`, `customFieldsValues[2]`).
     pub fn nested(v: Value, at: &str) -> Input {
         let at = format!("{at}.");
         match fold_keys(v) {
-            Value::Object(fields) => Input { fields, at },
+            Value::Object(fields) => Input { fields, at, ..Input::default() },
             _ => Input { at, ..Input::default() },
         }
     }
@@ -253,7 +257,21 @@ impl Input {
 
     /// The raw value of a key (any case); `Some(Null)` when explicitly null.
     pub fn raw(&self, key: &str) -> Option<&Value> {
-        self.fields.get(&key.to_ascii_lowercase())
+        let key = key.to_ascii_lowercase();
+        if cfg!(debug_assertions) && self.at.is_empty() {
+            self.looked_up.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone());
+        }
+        self.fields.get(&key)
+    }
+
+    /// The top-level names looked up so far, lower-cased (recorded in debug builds only).
+    pub fn looked_up(&self) -> BTreeSet<String> {
+        self.looked_up.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The top-level names the request carries, lower-cased.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.fields.keys()
     }
 
     pub fn has(&self, key: &str) -> bool {

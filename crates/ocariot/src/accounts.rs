@@ -19,6 +19,9 @@ use serde_json::{Map, Value, json};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::{self, authenticate};
+use crate::bodies::{
+    ApplicationInput, ChildInput, ChildUpdate, Credentials, FamilyInput, InstitutionInput, OwnerInput,
+};
 use crate::error::OcError;
 use crate::ids::{self, Kind};
 use crate::input::{self, ChildIds};
@@ -39,7 +42,7 @@ pub async fn jwks(State(app): State<AppState>) -> Response {
 }
 
 /// Sign in with a username and password; answers a JWT valid for a day.
-#[utoipa::path(post, path = "/v1/auth", operation_id = "ocariot_login", tag = "ocariot", request_body = Object,
+#[utoipa::path(post, path = "/v1/auth", operation_id = "ocariot_login", tag = "ocariot", request_body = Credentials,
     responses(
         (status = 200, description = "The access token", body = TokenOut), (status = 400, body = OcError),
         (status = 401, body = OcError),
@@ -182,7 +185,7 @@ async fn admin(app: &AppState, headers: &HeaderMap, scope: &str) -> Result<auth:
 
 /// Register an institution.
 #[utoipa::path(post, path = "/v1/institutions",
-    operation_id = "ocariot_create_institution", tag = "ocariot", request_body = Object,
+    operation_id = "ocariot_create_institution", tag = "ocariot", request_body = InstitutionInput,
     responses(
         (status = 201, description = "The institution registered", body = InstitutionOut),
         (status = 400, body = OcError), (status = 401, body = OcError), (status = 403, body = OcError),
@@ -255,7 +258,7 @@ const GENDERS: &str = "The names of the allowed genders are: male, female.";
 
 /// Register a child.
 #[utoipa::path(post, path = "/v1/children",
-    operation_id = "ocariot_create_child", tag = "ocariot", request_body = Object,
+    operation_id = "ocariot_create_child", tag = "ocariot", request_body = ChildInput,
     responses(
         (status = 201, description = "The child registered", body = ChildOut), (status = 400, body = OcError),
         (status = 401, body = OcError), (status = 403, body = OcError),
@@ -298,7 +301,7 @@ pub async fn create_child(
 /// Change a child's gender, age or age date.
 #[utoipa::path(patch, path = "/v1/children/{child_id}",
     operation_id = "ocariot_update_child", tag = "ocariot", params(("child_id" = String, Path)),
-    request_body = Object,
+    request_body = ChildUpdate,
     responses(
         (status = 200, description = "The child as changed", body = ChildOut), (status = 400, body = OcError),
         (status = 401, body = OcError), (status = 403, body = OcError), (status = 404, body = OcError)),
@@ -361,7 +364,7 @@ async fn create_owner(
 
 /// Register an educator.
 #[utoipa::path(post, path = "/v1/educators",
-    operation_id = "ocariot_create_educator", tag = "ocariot", request_body = Object,
+    operation_id = "ocariot_create_educator", tag = "ocariot", request_body = OwnerInput,
     responses(
         (status = 201, description = "The educator registered", body = OwnerOut), (status = 400, body = OcError),
         (status = 401, body = OcError), (status = 403, body = OcError),
@@ -378,7 +381,7 @@ pub async fn create_educator(
 
 /// Register a health professional.
 #[utoipa::path(post, path = "/v1/healthprofessionals",
-    operation_id = "ocariot_create_health_professional", tag = "ocariot", request_body = Object,
+    operation_id = "ocariot_create_health_professional", tag = "ocariot", request_body = OwnerInput,
     responses(
         (status = 201, description = "The health professional registered", body = OwnerOut),
         (status = 400, body = OcError), (status = 401, body = OcError), (status = 403, body = OcError),
@@ -446,7 +449,7 @@ pub async fn get_health_professional(
 
 /// Register a family (with its children, when given).
 #[utoipa::path(post, path = "/v1/families",
-    operation_id = "ocariot_create_family", tag = "ocariot", request_body = Object,
+    operation_id = "ocariot_create_family", tag = "ocariot", request_body = FamilyInput,
     responses(
         (status = 201, description = "The family registered", body = FamilyOut), (status = 400, body = OcError),
         (status = 401, body = OcError), (status = 403, body = OcError),
@@ -481,7 +484,7 @@ pub async fn create_family(
 
 /// Register an application.
 #[utoipa::path(post, path = "/v1/applications",
-    operation_id = "ocariot_create_application", tag = "ocariot", request_body = Object,
+    operation_id = "ocariot_create_application", tag = "ocariot", request_body = ApplicationInput,
     responses(
         (status = 201, description = "The application registered", body = ApplicationOut),
         (status = 400, body = OcError), (status = 401, body = OcError), (status = 403, body = OcError),

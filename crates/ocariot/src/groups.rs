@@ -19,6 +19,7 @@ use crate::auth::{Caller, authenticate};
 use crate::error::OcError;
 use crate::ids::Kind;
 
+use crate::bodies::{GroupChange, GroupInput};
 use crate::input::{self, ChildIds};
 use crate::view::GroupOut;
 use crate::{Body, OwnerKind};
@@ -215,7 +216,7 @@ macro_rules! routes {
         #[utoipa::path(post, path = concat!("/v1/", $prefix, "/{", $param, "}/children/groups"), tag = "ocariot",
             operation_id = concat!("ocariot_create_", $id, "_children_group"),
             summary = concat!("Create a children group of a", $tag, "."),
-            params(($param = String, Path)), request_body = Object,
+            params(($param = String, Path)), request_body = GroupInput,
             responses((status = 201, description = "The group created", body = GroupOut), (status = 400, body = OcError),
                 (status = 401, body = OcError), (status = 403, body = OcError),
                 (status = 409, description = "The owner already has a group of this name", body = OcError)),
@@ -254,7 +255,7 @@ macro_rules! routes {
         #[utoipa::path(patch, path = concat!("/v1/", $prefix, "/{", $param, "}/children/groups/{group_id}"), tag = "ocariot",
             operation_id = concat!("ocariot_update_", $id, "_children_group"),
             summary = concat!("Change a children group of a", $tag, " (children replace the list)."),
-            params(($param = String, Path), ("group_id" = String, Path)), request_body = Object,
+            params(($param = String, Path), ("group_id" = String, Path)), request_body = GroupChange,
             responses((status = 200, description = "The group as changed", body = GroupOut), (status = 400, body = OcError),
                 (status = 401, body = OcError), (status = 403, body = OcError), (status = 404, body = OcError),
                 (status = 409, description = "The owner already has a group of this name", body = OcError)),

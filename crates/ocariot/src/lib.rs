@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth;
+mod bodies;
 mod error;
 mod groups;
 pub mod ids;

@@ -960,6 +960,13 @@ async fn cs_rows(app: &TestApp, w: &CsWorld) -> Vec<Row> {
             Some(json!({"classId": c, "studentEmail": "new@example.com", "preRegisterStudent": true})),
             Access::Write,
         ),
+        (
+            Method::PUT,
+            "/api/v3/class",
+            "/api/v3/class".into(),
+            Some(json!({"id": c, "name": "Changed by body"})),
+            Access::Write,
+        ),
         (Method::DELETE, "/api/v3/class/{classId}", format!("/api/v3/class/{}", w.doomed_class), None, Access::Write),
         (Method::GET, "/api/v3/class/{classId}", format!("/api/v3/class/{c}"), None, Access::Read),
         (

@@ -76,6 +76,7 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         "/admin/v1/users/{user_id}/password PUT",
         "/api/v3/class GET",
         "/api/v3/class POST",
+        "/api/v3/class PUT",
         "/api/v3/class/actions/countries GET",
         "/api/v3/class/actions/customfields GET",
         "/api/v3/class/actions/getdetailed GET",
@@ -251,4 +252,79 @@ async fn cors_lets_configured_origins_in() {
     assert_eq!((r.status, r.header("access-control-allow-origin")), (200, None));
 }
 
-engine_tests!(health_and_readiness, request_ids, unknown_routes_and_methods, openapi_describes_every_endpoint);
+/// The router and the document come from one declaration: every path the router serves is
+/// documented (operations endpoints and the documentation's own pages aside), every
+/// documented operation is served, and a documented path answers 405 to every method its
+/// document does not list. CloudShare's endpoints sit behind the signature check, so they
+/// are called signed.
+async fn routes_and_document_agree(app: TestApp) {
+    const NOT_API: [&str; 8] = [
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/docs",
+        "/docs/",
+        "/docs/{*rest}",
+        "/redoc",
+        "/redoc/redoc.standalone.js",
+    ];
+    // The fallback's own entries (axum lists them among the paths).
+    const FALLBACK: [&str; 2] = ["/", "/{*__private__axum_fallback}"];
+    // CloudShare: the signed catch-all (its endpoints are routed behind the signature
+    // check, and probed below) and the sponsored link's page in both cases.
+    const CLOUDSHARE: [&str; 5] = ["/api/v3", "/api/v3/", "/api/v3/{*rest}", "/Class/{short_id}", "/class/{short_id}"];
+    let doc = app.get("/openapi.json").send().await.body;
+    let documented = doc["paths"].as_object().unwrap();
+    let param = regex::Regex::new(r"\{[^}]*\}").unwrap();
+    let shape = |p: &str| param.replace_all(&p.to_ascii_lowercase(), "{}").to_string();
+    let documented_shapes: Vec<String> = documented.keys().map(|p| shape(p)).collect();
+    let served = app.served_paths();
+    assert!(served.len() > 50, "the router's paths could not be read: {served:?}");
+    let undocumented: Vec<&String> = served
+        .iter()
+        .filter(|p| ![&NOT_API[..], &CLOUDSHARE, &FALLBACK].concat().contains(&p.as_str()))
+        .filter(|p| !documented_shapes.contains(&shape(p)))
+        .collect();
+    assert!(undocumented.is_empty(), "served but not documented: {undocumented:?}");
+    let served_shapes: Vec<String> = served.iter().map(|p| shape(p)).collect();
+    let unserved: Vec<&String> =
+        documented.keys().filter(|p| !p.starts_with("/api/v3/") && !served_shapes.contains(&shape(p))).collect();
+    assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
+
+    // Every documented method is routed; every other method is 405.
+    let cs = app.cs_project("routes").await.instructor;
+    let oc_id = "5f1d5f1d5f1d5f1d5f1d5f1d";
+    for (path, item) in documented {
+        let methods: Vec<String> = item.as_object().unwrap().keys().map(|m| m.to_ascii_uppercase()).collect();
+        let id = if path.starts_with("/v1/") {
+            oc_id
+        } else if path.starts_with("/api/v3/") {
+            "CL1"
+        } else {
+            "1"
+        };
+        let concrete = param.replace_all(path, id).to_string();
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let call = app.call(method.parse().unwrap(), &concrete);
+            let r = if path.starts_with("/api/v3/") { call.signed(&cs) } else { call }.send().await;
+            let unrouted = r.status == 405
+                || (r.status == 404
+                    && (r.body == json!({"detail": "Not Found"})
+                        || r.body["message"].as_str().is_some_and(|m| m.starts_with("endpoint "))
+                        || r.body["description"].as_str().is_some_and(|d| d.starts_with("Specified resource"))));
+            if methods.iter().any(|m| m == method) {
+                assert!(!unrouted, "{method} {path} is documented but not routed: {} {}", r.status, r.text);
+            } else {
+                assert_eq!(r.status, 405, "{method} {path} is not documented, yet answers {}", r.text);
+            }
+        }
+    }
+}
+
+engine_tests!(
+    health_and_readiness,
+    request_ids,
+    unknown_routes_and_methods,
+    openapi_describes_every_endpoint,
+    routes_and_document_agree
+);

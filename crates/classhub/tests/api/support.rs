@@ -102,6 +102,17 @@ impl TestApp {
         TestApp { router: classhub::app(state, setup.body_limit), store, settings, _dir: dir, _schema: schema }
     }
 
+    /// The path templates the router serves, read from its debug form (axum lists no
+    /// routes otherwise).
+    pub fn served_paths(&self) -> Vec<String> {
+        let debug = format!("{:?}", self.router);
+        let paths = regex::Regex::new(r#"RouteId\(\d+\): "([^"]*)""#).unwrap();
+        let mut served: Vec<String> = paths.captures_iter(&debug).map(|c| c[1].to_string()).collect();
+        served.sort();
+        served.dedup();
+        served
+    }
+
     /// The settings the app runs with.
     pub fn config(&self) -> &ApiConfig {
         &self.settings
