@@ -45,19 +45,28 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Each error once: the server's in its log (the configured format, which its
+    // supervisor collects), a command's on stderr for whoever typed it.
+    let serving = matches!(cli.command, Command::Serve(_));
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(e) if serving => {
             tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
             eprintln!("classhub: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// The `--log` filter; a filter that does not parse falls back to `info`.
+/// The `--log` filter; a filter that does not parse falls back to `info`. The migration
+/// library's own lines (one per migration, with its source paths) are left out: the store
+/// logs one line naming the migrations it applied.
 fn log_filter(spec: &str) -> EnvFilter {
-    EnvFilter::try_new(spec.trim()).unwrap_or_else(|_| EnvFilter::new("info"))
+    let filter = EnvFilter::try_new(spec.trim()).unwrap_or_else(|_| EnvFilter::new("info"));
+    ["refinery_core=warn", "refinery=warn"].iter().filter_map(|d| d.parse().ok()).fold(filter, EnvFilter::add_directive)
 }
 
 /// Whether an event may be written whatever the filter: tokio-postgres logs every
@@ -85,6 +94,7 @@ pub fn store_options(cli: &Cli) -> StoreOptions {
     let mut opts = StoreOptions::new(&cli.database_url);
     opts.sqlite_sync_full = cli.sqlite_synchronous == Synchronous::Full;
     opts.pg_pool_size = cli.pg_pool_size.max(1);
+    opts.connect_wait = std::time::Duration::from_secs(cli.database_wait);
     opts
 }
 
@@ -154,7 +164,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             Err(e) => Err(e),
         },
         Command::Migrate => {
-            println!("database is up to date");
+            match store.migrated() {
+                [] => println!("the database was already up to date"),
+                applied => println!("applied {} migration(s): {}", applied.len(), applied.join(", ")),
+            }
             Ok(())
         }
         Command::Check => check(&store).await,

@@ -29,6 +29,11 @@ pub struct Cli {
     /// PostgreSQL: connections in this process's pool.
     #[arg(long, env = "CLASSHUB_PG_POOL_SIZE", default_value_t = 16, global = true)]
     pub pg_pool_size: usize,
+    /// PostgreSQL: seconds to keep trying to reach the server at start, with back-off,
+    /// before giving up (containers often start before their database); 0: try once.
+    #[arg(long, env = "CLASSHUB_DATABASE_WAIT", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub database_wait: u64,
     /// Key that seals secrets kept at rest (CloudShare API keys); created on first start.
     /// Default: next to the SQLite file (`classhub.db.key`), else `./classhub.key`. Every
     /// process sharing a database needs the same key.

@@ -14,9 +14,18 @@ use classhub_store::ops::classes::CreateClass;
 use classhub_store::ops::users::{CreateUser, IsEmpty};
 use classhub_web::AppState;
 
-pub async fn run(state: &AppState) -> Result<(), String> {
+/// `made_admin_token`: the admin token `--demo` made because none was given.
+pub async fn run(state: &AppState, made_admin_token: Option<&str>) -> Result<(), String> {
     let store = &state.store;
     let base = state.config.public_base_url.as_str();
+    if let Some(token) = made_admin_token {
+        println!(
+            "--demo: admin token {token} (made for this run; choose one with --admin-token)\n\n  \
+             export CLASSHUB={base} ADMIN_TOKEN={token}\n  \
+             curl -s $CLASSHUB/admin/v1/models -X POST -H \"Authorization: Bearer $ADMIN_TOKEN\" \\\n       \
+             -H 'Content-Type: application/json' -d '{{\"name\": \"o3-mini\", \"provider\": \"openai\"}}'\n"
+        );
+    }
     let err = |e: classhub_store::StoreError| format!("seeding demo data: {e}");
     if !store.read(IsEmpty).await.map_err(err)? {
         println!(

@@ -37,13 +37,16 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
         ),
         None => None,
     };
+    // `--demo` without an admin token makes one for this run, so the admin API it prints works.
+    let demo_admin_token = (args.demo && args.admin_token.is_none())
+        .then(|| format!("adm_{}", &classhub_core::user::new_token(&mut rand::rng())[4..]));
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("listening on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = AppState::new(
         store.clone(),
         ApiConfig {
             invite_code_length: usize::from(args.invite_code_length),
-            admin_token: args.admin_token.clone(),
+            admin_token: args.admin_token.clone().or(demo_admin_token.clone()),
             request_timeout: args.request_timeout(),
             max_header_bytes: args.max_header_bytes as usize,
             redeem_failures: args.redeem_failure_limit,
@@ -68,7 +71,7 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
         },
     );
     if args.demo {
-        crate::demo::run(&state).await?;
+        crate::demo::run(&state, demo_admin_token.as_deref()).await?;
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::server::tls_config(cert, key)?),

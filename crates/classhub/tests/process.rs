@@ -90,7 +90,25 @@ fn account_passwords_are_set_from_the_command_line() {
 fn admin_commands_work_on_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert_eq!(run(d, &["migrate"]).trim(), "database is up to date");
+    // Migrations say what they did, logged once, without the migration library's own lines.
+    let out = Command::new(BIN).args(["--database-url", &db_url(d), "migrate"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("applied 10 migration(s): V1__initial, V2__cloudshare,"), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("migrated the database") && !stderr.contains("refinery"), "{stderr}");
+    assert_eq!(run(d, &["migrate"]).trim(), "the database was already up to date");
+    // A command's error is printed once, on stderr.
+    let out = Command::new(BIN)
+        .args(["--database-url", &db_url(d), "token", "revoke", "--token", "chk_none"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.lines().count() == 1 && stderr.starts_with("classhub: "), "{stderr}");
+    // Start-up errors name the file and the cause.
+    let missing = format!("sqlite://{}/no/such/folder/x.db", d.display());
+    let out = Command::new(BIN).args(["--database-url", &missing, "migrate"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no/such/folder/x.db: No such file or directory"), "{stderr}");
     let partner = run_json(d, &["partner", "create", "--name", "Ada", "--email", "ada@example.com"]);
     assert_eq!(
         (&partner["id"], &partner["name"], &partner["email"]),
@@ -193,9 +211,17 @@ fn demo_prints_curl_commands_that_work() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::spawn(&db_url(dir.path()), &["--demo"]);
     let printed = server.stdout.lock().unwrap().clone();
+    // First the admin token --demo made (none was given): the admin API works with it.
     let start = printed.find("  export CLASSHUB=").expect(&printed);
-    let end = printed.find("CloudShare v3 API").unwrap();
+    let end = printed.find("classhub demo data is ready").unwrap();
+    let script = &printed[start..end];
+    assert!(script.contains("ADMIN_TOKEN=adm_"), "{script}");
+    let out = Command::new("bash").args(["-euo", "pipefail", "-c", script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && stdout.contains("\"name\":\"o3-mini\""), "{script}\n{stdout}");
 
+    let start = end + printed[end..].find("  export CLASSHUB=").expect(&printed);
+    let end = printed.find("CloudShare v3 API").unwrap();
     let script = &printed[start..end];
     let out = Command::new("bash").args(["-euo", "pipefail", "-c", script]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -642,4 +668,58 @@ fn every_log_line_of_a_request_carries_its_request_id() {
     for line in lines.iter().filter(|l| l.get("span").is_some()) {
         assert!(line["span"]["request_id"].is_string(), "a line in a span without a request id: {line}");
     }
+}
+
+/// Containers start before their database: classhub keeps trying to reach PostgreSQL for
+/// `--database-wait` seconds, logging why, and starts once it answers; when it never does,
+/// the error names the server and the cause.
+#[test]
+#[cfg_attr(not(classhub_pg), ignore = "set CLASSHUB_TEST_POSTGRES_URL to run on PostgreSQL")]
+fn start_up_waits_for_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let schema = rt.block_on(classhub_testkit::PgSchema::create());
+    let upstream = regex::Regex::new(r"@([^/]+)/").unwrap().captures(&schema.url).unwrap()[1].to_string();
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let via = |port: u16| {
+        regex::Regex::new(r"@[^/]+/").unwrap().replace(&schema.url, format!("@127.0.0.1:{port}/")).to_string()
+    };
+
+    // Nothing ever listens there: refused, retried, then an error naming the server.
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let out =
+        Command::new(BIN).args(["--database-url", &via(port), "--database-wait", "1", "migrate"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && started.elapsed() >= Duration::from_secs(1), "{stderr}");
+    assert!(stderr.contains("PostgreSQL is not reachable yet"), "{stderr}");
+    assert!(stderr.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}/")), "{stderr}");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+
+    // The server comes up (a forwarder starts listening) a second after classhub starts.
+    let port = free_port();
+    let forwarder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
+            let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                })
+            };
+            pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+            pipe(server, client);
+        }
+    });
+    let out =
+        Command::new(BIN).args(["--database-url", &via(port), "--database-wait", "30", "migrate"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("applied 10 migration(s)"), "{stdout}");
+    assert!(
+        stderr.contains("PostgreSQL is not reachable yet") && stderr.contains(&format!("127.0.0.1:{port}/")),
+        "{stderr}"
+    );
+    drop(forwarder);
 }

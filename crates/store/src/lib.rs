@@ -76,6 +76,9 @@ pub struct StoreOptions {
     pub pg_pool_size: usize,
     /// Migrate only up to this schema version (upgrade tests); `None`: every migration.
     pub schema_version: Option<u32>,
+    /// PostgreSQL: how long to keep trying to reach the server at start (with back-off)
+    /// before giving up: containers start before their database.
+    pub connect_wait: Duration,
 }
 
 impl StoreOptions {
@@ -86,6 +89,7 @@ impl StoreOptions {
             busy_timeout: Duration::from_secs(5),
             pg_pool_size: 16,
             schema_version: None,
+            connect_wait: Duration::ZERO,
         }
     }
 }
@@ -103,6 +107,7 @@ pub struct StoreStats {
 
 pub struct Store {
     engine: Engine,
+    migrated: Vec<String>,
 }
 
 enum Engine {
@@ -114,17 +119,27 @@ enum Engine {
 impl Store {
     /// Opens the database named by `opts.url`, creating and migrating it as needed.
     pub async fn open(opts: &StoreOptions) -> Result<Store> {
-        let engine = if let Some(path) = opts.url.strip_prefix("sqlite://") {
-            Engine::Sqlite(Box::new(sqlite::SqliteEngine::open(path, opts)?))
+        let (engine, migrated) = if let Some(path) = opts.url.strip_prefix("sqlite://") {
+            let (engine, migrated) = sqlite::SqliteEngine::open(path, opts)?;
+            (Engine::Sqlite(Box::new(engine)), migrated)
         } else if opts.url.starts_with("postgres://") || opts.url.starts_with("postgresql://") {
-            Engine::Postgres(postgres::PgEngine::open(&opts.url, opts).await?)
+            let (engine, migrated) = postgres::PgEngine::open(&opts.url, opts).await?;
+            (Engine::Postgres(engine), migrated)
         } else {
             return Err(StoreError::Internal(format!(
                 "unsupported database URL {:?}: expected sqlite://PATH or postgres://…",
                 redact_url(&opts.url)
             )));
         };
-        Ok(Store { engine })
+        if !migrated.is_empty() {
+            tracing::info!(migrations = %migrated.join(", "), "migrated the database");
+        }
+        Ok(Store { engine, migrated })
+    }
+
+    /// The migrations this open applied (`V10__session_expiry`…), oldest first.
+    pub fn migrated(&self) -> &[String] {
+        &self.migrated
     }
 
     /// Runs a transaction; a success means it is committed.

@@ -27,7 +27,9 @@ pub(crate) struct PgEngine {
 }
 
 impl PgEngine {
-    pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<PgEngine> {
+    /// Connects (waiting up to `opts.connect_wait` for the server) and migrates; also
+    /// returns the migrations applied.
+    pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<(PgEngine, Vec<String>)> {
         let (mut config, tls) = tls::connect_config(url)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(opts.busy_timeout);
@@ -36,6 +38,7 @@ impl PgEngine {
         if config.get_application_name().is_none() {
             config.application_name("classhub");
         }
+        let target = target(&config);
         let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let limit = Some(opts.busy_timeout);
         let pool = Pool::builder(manager)
@@ -47,12 +50,43 @@ impl PgEngine {
             .build()
             .map_err(|e| StoreError::Internal(format!("building the connection pool: {e}")))?;
         let engine = PgEngine { pool };
-        engine.migrate(opts.schema_version).await?;
-        Ok(engine)
+        engine.wait_for_server(&target, opts.connect_wait).await?;
+        let migrated = engine.migrate(opts.schema_version).await?;
+        Ok((engine, migrated))
+    }
+
+    /// Tries to connect until it works, or `wait` has passed, backing off from 100 ms to 5 s:
+    /// a server that is still starting (refused, starting up, not yet accepting) is waited
+    /// for, refused credentials are not; the error names the server and the cause.
+    async fn wait_for_server(&self, target: &str, wait: Duration) -> Result<()> {
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let (e, credentials_refused) = match self.pool.get().await {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    // Refused credentials (SQLSTATE class 28) will not be accepted later.
+                    let refused =
+                        matches!(&e, PoolError::Backend(b) if b.code().is_some_and(|c| c.code().starts_with("28")));
+                    (pool_error(e), refused)
+                }
+            };
+            let left = if credentials_refused { Duration::ZERO } else { wait.saturating_sub(started.elapsed()) };
+            let cause = match e {
+                StoreError::Unavailable(cause) | StoreError::Retry(cause) if !left.is_zero() => cause,
+                StoreError::Unavailable(cause) | StoreError::Retry(cause) | StoreError::Internal(cause) => {
+                    return Err(StoreError::Unavailable(format!("cannot connect to PostgreSQL at {target}: {cause}")));
+                }
+                StoreError::Domain(d) => return Err(StoreError::Domain(d)),
+            };
+            tracing::warn!(server = target, error = %cause, retry_in_ms = pause.as_millis() as u64, "PostgreSQL is not reachable yet");
+            tokio::time::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
     }
 
     /// Runs pending migrations, one process at a time (an advisory lock per schema).
-    async fn migrate(&self, up_to: Option<u32>) -> Result<()> {
+    async fn migrate(&self, up_to: Option<u32>) -> Result<Vec<String>> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         const LOCK: &str = "SELECT pg_advisory_lock(hashtext('classhub:' || current_schema()))";
         const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtext('classhub:' || current_schema()))";
@@ -65,7 +99,9 @@ impl PgEngine {
         }
         let result = runner.run_async(client_mut).await;
         client.batch_execute(UNLOCK).await.map_err(error)?;
-        result.map(drop).map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))
+        result
+            .map(|report| report.applied_migrations().iter().map(ToString::to_string).collect())
+            .map_err(|e| StoreError::Internal(format!("migrating PostgreSQL: {e}")))
     }
 
     pub(crate) async fn write<O: WriteOp>(&self, op: O) -> Result<O::Out> {
@@ -125,6 +161,25 @@ impl PgEngine {
     pub(crate) fn close(&self) {
         self.pool.close();
     }
+}
+
+/// `host:port/database` of a connection's configuration (never its password).
+fn target(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
+            format!("{host}:{port}")
+        })
+        .collect();
+    format!("{}/{}", hosts.join(","), config.get_dbname().unwrap_or(config.get_user().unwrap_or("postgres")))
 }
 
 fn pool_error(e: PoolError) -> StoreError {

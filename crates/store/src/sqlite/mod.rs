@@ -42,7 +42,8 @@ enum Msg {
 }
 
 impl SqliteEngine {
-    pub(crate) fn open(path: &str, opts: &StoreOptions) -> Result<SqliteEngine> {
+    /// Opens and migrates the database; also returns the migrations applied.
+    pub(crate) fn open(path: &str, opts: &StoreOptions) -> Result<(SqliteEngine, Vec<String>)> {
         if path.is_empty() {
             return Err(StoreError::Internal("sqlite:// needs a file path, e.g. sqlite://classhub.db".into()));
         }
@@ -50,7 +51,7 @@ impl SqliteEngine {
         let mut writer = open_connection(&path, opts, false)?;
         let synchronous = if opts.sqlite_sync_full { "FULL" } else { "NORMAL" };
         writer.pragma_update(None, "synchronous", synchronous).map_err(error)?;
-        migrate(&mut writer, &path, opts.schema_version)?;
+        let migrated = migrate(&mut writer, &path, opts.schema_version)?;
 
         let (jobs, rx) = mpsc::channel(QUEUE_LEN);
         let queued = Arc::new(AtomicI64::new(0));
@@ -66,7 +67,7 @@ impl SqliteEngine {
             open: AtomicI64::new(0),
             busy: AtomicI64::new(0),
         };
-        Ok(SqliteEngine { jobs, readers, queued })
+        Ok((SqliteEngine { jobs, readers, queued }, migrated))
     }
 
     pub(crate) async fn write<O: WriteOp>(&self, op: O) -> Result<O::Out> {
@@ -116,15 +117,17 @@ impl SqliteEngine {
 /// Runs the migrations with foreign keys off, as SQLite's procedure for rebuilding tables
 /// requires (a table dropped with them on would take its referencing rows with it), then
 /// checks every foreign key and turns them back on.
-fn migrate(conn: &mut Connection, path: &Path, up_to: Option<u32>) -> Result<()> {
+fn migrate(conn: &mut Connection, path: &Path, up_to: Option<u32>) -> Result<Vec<String>> {
     conn.pragma_update(None, "foreign_keys", "OFF").map_err(error)?;
     let mut runner = embedded::migrations::runner();
     if let Some(v) = up_to {
         let v = v.try_into().map_err(|_| StoreError::Internal(format!("schema version {v} out of range")))?;
         runner = runner.set_target(refinery::Target::Version(v));
     }
-    let migrated =
-        runner.run(conn).map(drop).map_err(|e| StoreError::Internal(format!("migrating {}: {e}", path.display())));
+    let migrated = runner
+        .run(conn)
+        .map(|report| report.applied_migrations().iter().map(ToString::to_string).collect())
+        .map_err(|e| StoreError::Internal(format!("migrating {}: {e}", path.display())));
     let broken: Vec<String> = conn
         .prepare("PRAGMA foreign_key_check")
         .and_then(|mut s| {
@@ -133,11 +136,28 @@ fn migrate(conn: &mut Connection, path: &Path, up_to: Option<u32>) -> Result<()>
         })
         .map_err(error)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(error)?;
-    migrated?;
+    let migrated = migrated?;
     if !broken.is_empty() {
         return Err(StoreError::Internal(format!("{}: broken foreign keys: {}", path.display(), broken.join(", "))));
     }
-    Ok(())
+    Ok(migrated)
+}
+
+/// "unable to open database file" says neither which file nor why: the operating system's
+/// answer for the file (and for a file beside it, as the WAL needs) says both.
+fn cannot_open(path: &Path, e: &rusqlite::Error) -> StoreError {
+    let cause = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) {
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        let probe = |p: &Path| std::fs::OpenOptions::new().read(true).append(true).create(true).open(p).err();
+        match (probe(path), probe(&wal)) {
+            (Some(io), _) => format!("{io}"),
+            (None, Some(io)) => format!("{io} (for {}, which SQLite needs beside it)", wal.display()),
+            (None, None) => e.to_string(),
+        }
+    } else {
+        e.to_string()
+    };
+    StoreError::Unavailable(format!("cannot open the SQLite database {}: {cause}", path.display()))
 }
 
 /// Polls a script on an engine whose primitives never wait: it completes in one poll.
@@ -147,8 +167,7 @@ fn run_now<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
 
 fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| StoreError::Unavailable(format!("opening {}: {e}", path.display())))?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| cannot_open(path, &e))?;
     conn.busy_timeout(opts.busy_timeout).map_err(error)?;
     conn.set_prepared_statement_cache_capacity(128);
     // Plans that do not depend on bound values. Without this, SQLite marks a statement
@@ -156,7 +175,8 @@ fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<
     // its bindings are cleared, so every cached statement was parsed again on every use.
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(error)?;
 
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(error)?;
+    let mode: String =
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| cannot_open(path, &e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Internal(format!("{} cannot use WAL (journal_mode = {mode})", path.display())));
     }
