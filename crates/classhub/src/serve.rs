@@ -73,10 +73,14 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
     if args.demo {
         crate::demo::run(&state, demo_admin_token.as_deref()).await?;
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::server::tls_config(cert, key)?),
-        _ => None,
+    let (tls, certificate) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (config, certificate) = crate::server::tls_config(cert, key)?;
+            (Some(config), Some(certificate))
+        }
+        _ => (None, None),
     };
+    reload_on_hangup(certificate)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mailer = classhub_mail::Sender {
         store: store.clone(),
@@ -129,6 +133,30 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
             Ok(())
         }
     }
+}
+
+/// SIGHUP reloads what can change under a running server: the TLS certificate and key
+/// (renewed by an ACME client, say). A reload that fails keeps the current ones and says why.
+fn reload_on_hangup(certificate: Option<Arc<crate::server::Certificate>>) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup()).map_err(|e| format!("listening for SIGHUP: {e}"))?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match &certificate {
+                    Some(c) => match c.reload() {
+                        Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate and key"),
+                        Err(e) => tracing::error!("SIGHUP: kept the current TLS certificate: {e}"),
+                    },
+                    None => tracing::info!("SIGHUP: nothing to reload (no --tls-cert)"),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = certificate;
+    Ok(())
 }
 
 /// The keys of OCARIoT tokens: `--jwt-key-file` (a PEM RSA private key: RS256; any other

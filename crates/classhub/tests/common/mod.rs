@@ -67,6 +67,12 @@ impl Server {
         assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
     }
 
+    /// Sends a signal (`HUP`, `USR1`…) to the process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap().success());
+    }
+
     /// SIGTERM, then waits for a clean exit; returns the logs.
     pub fn stop(mut self) -> String {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
