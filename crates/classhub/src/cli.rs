@@ -1,7 +1,7 @@
 //! The `classhub` command: `serve`, `migrate`, and admin commands that work on the
 //! database directly and print JSON.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -155,6 +155,12 @@ fn read_key(path: &Path) -> Result<SecretBox, String> {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    // Neither opens the database first: a backup only reads it, a restore makes it.
+    match &cli.command {
+        Command::Backup { path } => return backup(&cli, path),
+        Command::Restore { path } => return restore(&cli, path).await,
+        _ => {}
+    }
     let store = Store::open(&store_options(&cli)).await.map_err(|e| e.to_string())?;
     let store = Arc::new(store);
     let key_path = cli.secret_key_path();
@@ -176,6 +182,72 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     store.close().await;
     result
+}
+
+/// The key file that goes with a backup at `path`.
+fn backup_key_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.key", path.display()))
+}
+
+/// Copies a key file to a new file readable by its owner only; never overwrites.
+fn copy_key(from: &Path, to: &Path) -> Result<(), String> {
+    let key = std::fs::read(from).map_err(|e| format!("reading the server key {}: {e}", from.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(to).map_err(|e| format!("writing the key {}: {e}", to.display()))?;
+    std::io::Write::write_all(&mut file, &key)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("writing the key {}: {e}", to.display()))
+}
+
+/// `classhub backup PATH`: the database through SQLite's online backup, then its key.
+fn backup(cli: &Cli, path: &Path) -> Result<(), String> {
+    let key = cli.secret_key_path();
+    if !key.exists() {
+        return Err(format!(
+            "the server key {} does not exist: a backup without its key cannot be restored (name the key with \
+             --secret-key-file)",
+            key.display()
+        ));
+    }
+    let backup_key = backup_key_path(path);
+    if backup_key.exists() {
+        return Err(format!("{} exists: a backup never overwrites a file", backup_key.display()));
+    }
+    classhub_store::backup_sqlite(&cli.database_url, path).map_err(|e| e.to_string())?;
+    copy_key(&key, &backup_key)?;
+    println!("{}", json!({"database": path, "key": backup_key}));
+    Ok(())
+}
+
+/// `classhub restore PATH`: the backup becomes `--database-url`, its key this database's key.
+async fn restore(cli: &Cli, path: &Path) -> Result<(), String> {
+    let target = match cli.database_url.strip_prefix("sqlite://") {
+        Some(t) if !t.is_empty() => PathBuf::from(t),
+        _ => return Err("restore makes a SQLite database: give --database-url sqlite://PATH".into()),
+    };
+    let (backup_key, key) = (backup_key_path(path), cli.secret_key_path());
+    if !backup_key.exists() {
+        return Err(format!("{} does not exist: a backup is restored with its key", backup_key.display()));
+    }
+    if key.exists() {
+        return Err(format!(
+            "{} exists: restore into a fresh folder (or name another --secret-key-file)",
+            key.display()
+        ));
+    }
+    let from = format!("sqlite://{}", path.display());
+    classhub_store::backup_sqlite(&from, &target).map_err(|e| e.to_string())?;
+    copy_key(&backup_key, &key)?;
+    let store = Store::open(&store_options(cli)).await.map_err(|e| e.to_string())?;
+    let checked = server_key(&store, &key).await;
+    let migrated = store.migrated().to_vec();
+    store.close().await;
+    checked?;
+    println!("{}", json!({"database": target, "key": key, "migrated": migrated}));
+    Ok(())
 }
 
 /// `classhub check`: `{"broken": []}` and success when every invariant holds.
@@ -236,7 +308,12 @@ async fn admin(store: &Store, command: Command) -> Result<(), String> {
         Command::Token(TokenCommand::Revoke { token }) => {
             store.write(RevokeToken { ctx, token }).await.map(|()| json!({ "revoked": true }))
         }
-        Command::Serve(_) | Command::Migrate | Command::Check | Command::Cloudshare(_) => return Ok(()),
+        Command::Serve(_)
+        | Command::Migrate
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::Check
+        | Command::Cloudshare(_) => return Ok(()),
     };
     let out = out.map_err(|e| e.to_string())?;
     println!("{out}");

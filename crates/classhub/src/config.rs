@@ -67,6 +67,12 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Create or migrate the database, then exit.
     Migrate,
+    /// Copy the SQLite database to PATH, also while it is serving (SQLite's online backup),
+    /// and its server key to PATH.key: a restore needs both. Never overwrites.
+    Backup { path: PathBuf },
+    /// Make --database-url (a SQLite file that must not exist yet) a copy of the backup at
+    /// PATH, with its key (PATH.key) as this database's key; then migrate it and check the key.
+    Restore { path: PathBuf },
     /// Verify the database's invariants (seat counts equal students, seats within capacity,
     /// uses within limits, no duplicate names or emails); prints them and fails if any is
     /// broken.

@@ -760,3 +760,91 @@ fn sighup_reloads_the_tls_certificate() {
     assert!(trusts(&new_ca));
     server.stop();
 }
+
+/// `classhub backup` copies a database while it serves, with its key; `classhub restore`
+/// makes a fresh folder's database of the copy; every dialect works against the copy with
+/// the credentials made before the backup (CloudShare's API keys are sealed with the key:
+/// they only work because the key came along). Neither ever overwrites a file.
+#[test]
+fn backup_while_serving_and_restore() {
+    let (live, kept, fresh) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server =
+        Server::start(live.path(), &db_url(live.path()), &["--admin-token", "adm", "--ocariot-admin-password", "ocpw"]);
+    // A partner's class, a CloudShare member's API key, an OCARIoT educator's password.
+    let admin = |path: &str, body: Value| {
+        let (status, out) = post(&server.url(path), "adm", body);
+        assert!(status == 201, "{path}: {status} {out}");
+        out
+    };
+    let partner = admin("/admin/v1/partners", serde_json::json!({"name": "Ada", "email": "ada@example.com"}));
+    let (pid, ptoken) = (partner["id"].as_i64().unwrap(), partner["token"].as_str().unwrap().to_string());
+    let (status, class) =
+        post(&server.url(&format!("/partner/{pid}/classes")), &ptoken, serde_json::json!({"name": "Kept"}));
+    assert_eq!(status, 201);
+    let project =
+        admin("/admin/v1/cloudshare/projects", serde_json::json!({"name": "Labs"}))["id"].as_str().unwrap().to_string();
+    let member = admin(
+        "/admin/v1/cloudshare/members",
+        serde_json::json!({"name": "Ida", "email": "ida@example.com", "project_ids": [project], "can_instruct": true}),
+    );
+    let oc = |base: &str, path: &str, token: Option<&str>, body: Value| {
+        let mut req = http().post(&format!("{base}{path}")).header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        let mut res = req.send(body.to_string()).unwrap();
+        let text = res.body_mut().read_to_string().unwrap();
+        (res.status().as_u16(), serde_json::from_str::<Value>(&text).unwrap_or(Value::Null))
+    };
+    let (_, login) = oc(&server.base, "/v1/auth", None, serde_json::json!({"username": "admin", "password": "ocpw"}));
+    let oc_admin = login["access_token"].as_str().unwrap().to_string();
+    let (_, inst) =
+        oc(&server.base, "/v1/institutions", Some(&oc_admin), serde_json::json!({"type": "School", "name": "E"}));
+    let body = serde_json::json!({"username": "teacher", "password": "teacherpw", "institution_id": inst["id"]});
+    assert_eq!(oc(&server.base, "/v1/educators", Some(&oc_admin), body).0, 201);
+
+    // The backup, while the server serves.
+    let copy = kept.path().join("backup.db");
+    let live_key = live.path().join("secret.key");
+    let args = ["--secret-key-file", live_key.to_str().unwrap(), "backup", copy.to_str().unwrap()];
+    let printed = run_json(live.path(), &args);
+    assert_eq!(printed, serde_json::json!({"database": copy, "key": kept.path().join("backup.db.key")}));
+    assert_eq!(get(&server.url(&format!("/partner/{pid}/classes")), Some(&ptoken)).0, 200);
+    // Never over an existing file.
+    let again = Command::new(BIN).args(["--database-url", &db_url(live.path())]).args(args).output().unwrap();
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    server.stop();
+
+    // The restore, into a fresh folder; the key goes beside the new database.
+    let restored = run_json(fresh.path(), &["restore", copy.to_str().unwrap()]);
+    assert_eq!(restored["key"], serde_json::json!(fresh.path().join("classhub.db.key")));
+    let again = Command::new(BIN)
+        .args(["--database-url", &db_url(fresh.path()), "restore", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a restore over a database");
+    let mail = fresh.path().join("mail");
+    let copy_server = Server::spawn(&db_url(fresh.path()), &["--mail-dir", mail.to_str().unwrap()]);
+
+    // Partner: the same token reads the same class.
+    let (status, body) = get(&copy_server.url(&format!("/partner/{pid}/classes/{}", class["id"])), Some(&ptoken));
+    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()["name"].clone()), (200, Value::from("Kept")));
+    // CloudShare: the API key made before the backup signs requests.
+    let url = copy_server.url("/api/v3/projects");
+    let header = common::cs_sha1_header(
+        member["api_id"].as_str().unwrap(),
+        member["api_key"].as_str().unwrap(),
+        &url,
+        jiff::Timestamp::now().as_second(),
+        "restorenon",
+    );
+    let mut res = http().get(&url).header("authorization", &header).call().unwrap();
+    let text = res.body_mut().read_to_string().unwrap();
+    assert!(res.status() == 200 && text.contains("\"name\":\"Labs\""), "{text}");
+    // OCARIoT: the educator signs in with the password set before the backup.
+    let (status, _) =
+        oc(&copy_server.base, "/v1/auth", None, serde_json::json!({"username": "teacher", "password": "teacherpw"}));
+    assert_eq!(status, 200);
+    copy_server.stop();
+}

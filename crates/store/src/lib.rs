@@ -116,6 +116,17 @@ enum Engine {
     Postgres(postgres::PgEngine),
 }
 
+/// Copies a SQLite database (`sqlite://PATH`) to a new file while it may be serving. A
+/// PostgreSQL database is backed up with PostgreSQL's own tools (`pg_dump`).
+pub fn backup_sqlite(url: &str, to: &std::path::Path) -> Result<()> {
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() => sqlite::backup(std::path::Path::new(path), to),
+        _ => Err(StoreError::Internal(
+            "backup copies a SQLite database (sqlite://PATH); back up PostgreSQL with pg_dump".into(),
+        )),
+    }
+}
+
 impl Store {
     /// Opens the database named by `opts.url`, creating and migrating it as needed.
     pub async fn open(opts: &StoreOptions) -> Result<Store> {

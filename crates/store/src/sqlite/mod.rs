@@ -305,3 +305,53 @@ fn commit_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> std::result::R
     }
     result
 }
+
+/// Every page in one backup step (-1), retried while the source is locked for a moment.
+fn copy_all(src: &Connection, dst: &mut Connection) -> rusqlite::Result<()> {
+    use rusqlite::backup::{Backup, StepResult};
+    let backup = Backup::new(src, dst)?;
+    let started = std::time::Instant::now();
+    loop {
+        match backup.step(-1)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            _ if started.elapsed() > std::time::Duration::from_secs(30) => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    None,
+                ));
+            }
+            _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Copies the SQLite database at `from` into a new file `to` with SQLite's online backup
+/// API, in one step: a read transaction sees one consistent state while the serving
+/// process goes on writing (WAL readers do not block writers), so the copy never restarts.
+pub fn backup(from: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        return Err(StoreError::Internal(format!("{} exists: a backup never overwrites a file", to.display())));
+    }
+    if !from.exists() {
+        return Err(StoreError::Internal(format!("{}: no such database", from.display())));
+    }
+    let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| cannot_open(from, &e))?;
+    src.busy_timeout(std::time::Duration::from_secs(30)).map_err(error)?;
+    let mut dst = Connection::open(to).map_err(|e| cannot_open(to, &e))?;
+    let copied = copy_all(&src, &mut dst)
+        .map_err(|e| StoreError::Internal(format!("copying {} to {}: {e}", from.display(), to.display())));
+    let checked = copied.and_then(|()| {
+        let check: String = dst.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(error)?;
+        match check.as_str() {
+            "ok" => Ok(()),
+            _ => Err(StoreError::Internal(format!("{}: the copy fails its integrity check: {check}", to.display()))),
+        }
+    });
+    if checked.is_err() {
+        drop(dst);
+        let _ = std::fs::remove_file(to);
+    }
+    checked
+}
