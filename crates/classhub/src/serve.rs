@@ -252,9 +252,14 @@ async fn serve_metrics(addr: std::net::SocketAddr, store: Arc<Store>) -> Result<
         .map_err(|e| e.to_string())?
         .install_recorder()
         .map_err(|e| format!("installing the metrics recorder: {e}"))?;
+    describe_metrics();
+    let process = Arc::new(metrics_process::Collector::default());
+    process.describe();
+    metrics::gauge!("classhub_build_info", "version" => env!("CARGO_PKG_VERSION"), "engine" => store.engine_name())
+        .set(1.0);
     let listener = TcpListener::bind(addr).await.map_err(|e| format!("metrics listener on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = Router::new().route("/metrics", get(move || render(handle.clone(), store.clone())));
+    let app = Router::new().route("/metrics", get(move || render(handle.clone(), store.clone(), process.clone())));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "metrics listener stopped");
@@ -264,10 +269,44 @@ async fn serve_metrics(addr: std::net::SocketAddr, store: Arc<Store>) -> Result<
     Ok(())
 }
 
-async fn render(handle: PrometheusHandle, store: Arc<Store>) -> String {
+/// `# HELP` for every metric classhub records (the process collector describes its own).
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("classhub_http_requests_total", "Requests answered, by method, route template and status.");
+    describe_histogram!(
+        "classhub_http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from a request's arrival to its answer, by method and route template."
+    );
+    describe_histogram!("classhub_store_group_commit_size", "SQLite: write transactions committed together per fsync.");
+    describe_gauge!(
+        "classhub_store_queued_writes",
+        "Writes waiting: SQLite, for the writer thread; PostgreSQL, for a pooled connection."
+    );
+    describe_gauge!("classhub_store_readers_busy", "Connections in use (SQLite readers; PostgreSQL, the pool's).");
+    describe_gauge!("classhub_store_readers_open", "Connections open (SQLite readers; PostgreSQL, the pool's size).");
+    describe_gauge!("classhub_mail_outbox_pending", "Emails queued and not delivered yet.");
+    describe_gauge!("classhub_mail_outbox_retrying", "Queued emails whose delivery failed at least once.");
+    describe_gauge!(
+        "classhub_mail_outbox_oldest_age_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest email not delivered yet (0 when none)."
+    );
+    describe_gauge!("classhub_build_info", "Always 1; the labels name the version and the database engine.");
+}
+
+async fn render(handle: PrometheusHandle, store: Arc<Store>, process: Arc<metrics_process::Collector>) -> String {
     let stats = store.stats();
     metrics::gauge!("classhub_store_queued_writes").set(stats.queued_writes as f64);
     metrics::gauge!("classhub_store_readers_busy").set(stats.readers_busy as f64);
     metrics::gauge!("classhub_store_readers_open").set(stats.readers_open as f64);
+    // An unreachable database leaves the outbox gauges as they were last read.
+    if let Ok(outbox) = store.read(classhub_store::ops::outbox::OutboxBacklog).await {
+        let age = outbox.oldest.map_or(0.0, |t| (jiff::Timestamp::now() - t).get_seconds().max(0) as f64);
+        metrics::gauge!("classhub_mail_outbox_pending").set(outbox.pending as f64);
+        metrics::gauge!("classhub_mail_outbox_retrying").set(outbox.retrying as f64);
+        metrics::gauge!("classhub_mail_outbox_oldest_age_seconds").set(age);
+    }
+    process.collect();
     handle.render()
 }

@@ -279,8 +279,25 @@ fn metrics_count_requests_by_route_and_status() {
         "classhub_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"0.005\"}",
         "classhub_store_queued_writes 0",
         "classhub_store_readers_open",
+        "# HELP classhub_http_requests_total Requests answered, by method, route template and status.",
+        "# TYPE classhub_http_requests_total counter",
+        "# HELP classhub_http_request_duration_seconds ",
+        "# TYPE classhub_mail_outbox_pending gauge",
+        "classhub_mail_outbox_pending 0",
+        "classhub_mail_outbox_oldest_age_seconds 0",
+        &format!("classhub_build_info{{version=\"{}\",engine=\"sqlite\"}} 1", env!("CARGO_PKG_VERSION")),
+        "# TYPE process_cpu_seconds_total counter",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    // Every metric is described.
+    for name in
+        text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(|l| l.split(['{', ' ']).next().unwrap())
+    {
+        let family = ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        assert!(text.contains(&format!("# HELP {family} ")), "no HELP for {family}:\n{text}");
     }
     server.stop();
 }

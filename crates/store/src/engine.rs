@@ -91,6 +91,17 @@ pub struct OutboxMessage {
     pub attempts: u32,
 }
 
+/// The outbox's backlog, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    /// Messages not delivered yet.
+    pub pending: i64,
+    /// Of those, the ones whose delivery failed at least once (waiting for a retry).
+    pub retrying: i64,
+    /// When the oldest of them was queued.
+    pub oldest: Option<Timestamp>,
+}
+
 /// Reads; available on reader connections and inside write transactions.
 pub trait Read {
     /// The token with this hash and its user, revoked, expired or live (the core decides).
@@ -177,6 +188,9 @@ pub trait Read {
 
     /// One sealed API key, if any is stored (to check a server key against).
     async fn any_sealed_api_key(&mut self) -> Result<Option<Vec<u8>>>;
+
+    /// The outbox's backlog.
+    async fn outbox_stats(&mut self) -> Result<OutboxStats>;
 
     /// The throttle counters of these keys (`None` for a key never counted), in their order.
     async fn throttles(&mut self, keys: &[[u8; 32]]) -> Result<Vec<Option<Counter>>>;

@@ -29,8 +29,8 @@ use jiff::Timestamp;
 use crate::StoreError;
 use crate::db::{Arg, Db, JsonText, Query, Row, args, column, query};
 use crate::engine::{
-    ApiCredential, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, Read, Result, StudentClass,
-    StudentFilter, Tx,
+    ApiCredential, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, OutboxStats, Read, Result,
+    StudentClass, StudentFilter, Tx,
 };
 
 /// An engine's connection seen through the primitives. `Tx` is implemented only for
@@ -1087,6 +1087,23 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     async fn any_sealed_api_key(&mut self) -> Result<Option<Vec<u8>>> {
         let q = query!("SELECT sealed_key FROM api_credentials ORDER BY api_id LIMIT 1");
         self.one(q, &[], |r| r.bytes("sealed_key")).await
+    }
+
+    async fn outbox_stats(&mut self) -> Result<OutboxStats> {
+        let q = query!(
+            "SELECT COUNT(*) AS pending, COUNT(CASE WHEN attempts > 0 THEN 1 END) AS retrying, \
+             MIN(created_at) AS oldest FROM outbox WHERE sent_at IS NULL"
+        );
+        let stats = self
+            .one(q, &[], |r| {
+                Ok(OutboxStats {
+                    pending: r.int("pending")?,
+                    retrying: r.int("retrying")?,
+                    oldest: r.opt_time("oldest")?,
+                })
+            })
+            .await?;
+        Ok(stats.unwrap_or_default())
     }
 
     async fn throttles(&mut self, keys: &[[u8; 32]]) -> Result<Vec<Option<Counter>>> {

@@ -43,7 +43,7 @@ use classhub_store::ops::ocariot::{
     AccountByUsername, AccountOf, AccountsById, CreateAccount, CreateGroup, CreateInstitution, DeleteAccount,
     DeleteGroup, EnsureAdmin, GetGroup, ListGroups, RecordLogin, SIGNING_KEY, UpdateChild, UpdateGroup,
 };
-use classhub_store::ops::outbox::{ClaimOutbox, OutboxOutcome};
+use classhub_store::ops::outbox::{ClaimOutbox, OutboxBacklog, OutboxOutcome};
 use classhub_store::ops::roster::{LeaveClass, ListStudents, MyClasses, RemoveStudent};
 use classhub_store::ops::security::SealedSetting;
 use classhub_store::ops::users::{Authenticate, CreateUser, IsEmpty, RevokeToken};
@@ -2167,6 +2167,10 @@ async fn invitations_are_queued_and_delivered_through_the_outbox(e: Engine) {
     // Delivered: the sign-in link it carried is no longer kept.
     assert_eq!(e.outbox_content(m1.0).await, (String::new(), None));
     e.store.write(outcome(m2, t0, Some(("smtp down".into(), later(t0, 120))))).await.unwrap();
+    // The backlog monitoring reads: m2 (failed once) and m3 wait; m1 is delivered.
+    let backlog = e.store.read(OutboxBacklog).await.unwrap();
+    assert_eq!((backlog.pending, backlog.retrying), (2, 1));
+    assert!(backlog.oldest.is_some_and(|t| t <= classhub_core::time::now()), "{backlog:?}");
     // m3's sender vanished: its hold lapses and it is due again; m2 waits for its retry.
     let retry = e.store.write(claim(later(t0, 61), 200, 10)).await.unwrap();
     assert_eq!(retry.iter().map(shape).collect::<Vec<_>>(), [message(m3, "ann@example.com", "Hi Ann", 0)]);

@@ -4,8 +4,18 @@
 use classhub_core::OutboxId;
 use jiff::Timestamp;
 
-use crate::engine::{OutboxMessage, Tx};
-use crate::{Result, WriteOp};
+use crate::engine::{OutboxMessage, OutboxStats, Read, Tx};
+use crate::{ReadOp, Result, WriteOp};
+
+/// The outbox's backlog, for monitoring.
+pub struct OutboxBacklog;
+
+impl ReadOp for OutboxBacklog {
+    type Out = OutboxStats;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<OutboxStats> {
+        r.outbox_stats().await
+    }
+}
 
 /// Takes due messages for a sender, holding them until `hold_until`.
 pub struct ClaimOutbox {
