@@ -82,10 +82,21 @@ async function authorize(page, token) {
   await page.click('.modal-ux .btn-done');
 }
 
+// Opens an operation and returns its "Try it out" button. A click can be lost while the
+// page is still rendering the previous answer (seen on a loaded machine): then click again.
+async function expand(block) {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const open = await block.evaluate((b) => b.classList.contains('is-open'));
+    if (!open) await (await block.$('.opblock-summary-control, .opblock-summary')).click();
+    const button = await block.waitForSelector('.try-out__btn', { timeout: 10000 }).catch(() => null);
+    if (button) return button;
+  }
+  throw new Error('the operation did not open');
+}
+
 async function tryOut(page, op, seeded) {
   const block = await page.waitForSelector(`[id="operations-${op.tag}-${op.operationId}"]`);
-  await (await block.$('.opblock-summary-control, .opblock-summary')).click();
-  const tryButton = await block.waitForSelector('.try-out__btn');
+  const tryButton = await expand(block);
   await tryButton.click();
   for (const row of await block.$$('tr[data-param-name]')) {
     const name = await row.evaluate((r) => r.getAttribute('data-param-name'));
@@ -98,7 +109,7 @@ async function tryOut(page, op, seeded) {
     await input.type(String(value));
   }
   await (await block.waitForSelector('.btn.execute')).click();
-  const cell = await block.waitForSelector('.live-responses-table .response .response-col_status', { timeout: 15000 });
+  const cell = await block.waitForSelector('.live-responses-table .response .response-col_status');
   const status = Number((await cell.evaluate((e) => e.textContent)).trim());
   await (await block.$('.opblock-summary-control, .opblock-summary')).click();
   return status;
@@ -122,7 +133,7 @@ const failures = [];
 let tried = 0;
 try {
   const page = await browser.newPage();
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(30000);
   await page.goto(`${API}/docs/`, { waitUntil: 'networkidle0' });
   await page.waitForSelector('.opblock');
   const tagText = await page.$eval('[id="operations-tag-cloudshare"]', (e) => e.closest('.opblock-tag-section').textContent);
