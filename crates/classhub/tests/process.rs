@@ -865,3 +865,19 @@ fn backup_while_serving_and_restore() {
     assert_eq!(status, 200);
     copy_server.stop();
 }
+
+/// A request's log lines carry the W3C trace id its `traceparent` names, or one of its own.
+#[test]
+fn log_lines_carry_the_callers_trace_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &db_url(dir.path()), &[]);
+    let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let res = http().get(&server.url("/healthz")).header("traceparent", traced).call().unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(get(&server.url("/readyz"), None).0, 200);
+    let logs = server.stop();
+    let line = |route: &str| logs.lines().find(|l| l.contains(&format!("\"route\":\"{route}\""))).unwrap().to_string();
+    assert!(line("/healthz").contains("\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\""), "{logs}");
+    let own = regex::Regex::new(r#""trace_id":"[0-9a-f]{32}""#).unwrap();
+    assert!(own.is_match(&line("/readyz")) && !line("/readyz").contains("4bf92f35"), "{logs}");
+}

@@ -169,6 +169,25 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<&str> {
     ok.then_some(s)
 }
 
+/// The trace id of a valid W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`, lower
+/// case, ids not all zeros; a later version may add fields, version `ff` is invalid).
+fn trace_id(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("traceparent")?.to_str().ok()?.trim();
+    let mut parts = value.split('-');
+    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let not_zero = |s: &str| s.bytes().any(|b| b != b'0');
+    let valid = hex(version, 2)
+        && version != "ff"
+        && (version != "00" || parts.next().is_none())
+        && hex(trace, 32)
+        && not_zero(trace)
+        && hex(parent, 16)
+        && not_zero(parent)
+        && hex(flags, 2);
+    valid.then_some(trace)
+}
+
 fn new_request_id() -> String {
     let bits: u128 = rand::rng().random();
     format!("{bits:032x}")
@@ -282,7 +301,10 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
     let method = req.method().as_str().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    // The caller's W3C trace, when it sends one, else a trace of its own: log lines of one
+    // request carry the trace id a tracing system or a gateway's logs know it by.
+    let trace = trace_id(req.headers()).map_or_else(new_request_id, str::to_string);
+    let span = tracing::info_span!("request", request_id = %id, trace_id = %trace, method = %method, route = %route);
     let mut res = next.run(req).instrument(span.clone()).await;
     let _entered = span.enter();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -506,6 +528,31 @@ impl utoipa::Modify for BearerSecurity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traceparent_forms() {
+        let of = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("traceparent", HeaderValue::from_static(v));
+            trace_id(&h).map(str::to_string)
+        };
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(), Some(trace));
+        // A later version may carry more fields; version 00 may not.
+        assert_eq!(of("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x").as_deref(), Some(trace));
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            assert_eq!(of(bad), None, "{bad}");
+        }
+        assert_eq!(trace_id(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn if_match_forms() {
