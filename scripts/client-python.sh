@@ -9,6 +9,7 @@
 # Environment: CLIENT_PYTHON_KEEP=1 keeps the temporary directory (generated client, logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/classhub-url.sh
 
 VERSION=0.29.1
 # Keep bytecode out of the source tree (drive.py is run from scripts/).
@@ -41,15 +42,7 @@ ADMIN_TOKEN="adm-$RANDOM$RANDOM$RANDOM"
   >"$WORK/stdout" 2>"$WORK/stderr" &
 SERVER_PID=$!
 
-# The port is the one the kernel gave, read from the "listening" log line.
-URL=
-for _ in $(seq 1 300); do
-  URL=$(sed -nE 's/.*classhub listening on (http:[^"]+)".*/\1/p' "$WORK/stderr" | head -n 1)
-  [ -n "$URL" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/stderr" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "classhub did not start" >&2; cat "$WORK/stderr" >&2; exit 1; }
+URL=$(classhub_url "$WORK/stderr" "$SERVER_PID")
 ready=
 for _ in $(seq 1 100); do
   if curl -fsS "$URL/readyz" >/dev/null 2>&1; then ready=1; break; fi

@@ -13,6 +13,7 @@
 # nothing generated is written to the source tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/classhub-url.sh
 
 cache="${CLIENT_TS_CACHE:-$PWD/target/client-typescript}"
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
@@ -45,15 +46,7 @@ ADMIN_TOKEN="ts-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   --mail-dir "$WORK/mail" >"$WORK/stdout" 2>"$WORK/stderr" &
 SERVER_PID=$!
 
-# The port is the one the kernel gave, read from the "listening" log line.
-URL=
-for _ in $(seq 1 300); do
-  URL=$(sed -nE 's/.*classhub listening on (http:[^"]+)".*/\1/p' "$WORK/stderr" | head -n 1)
-  [ -n "$URL" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/stderr" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "classhub did not start" >&2; cat "$WORK/stderr" >&2; exit 1; }
+URL=$(classhub_url "$WORK/stderr" "$SERVER_PID")
 for _ in $(seq 1 100); do curl -fsS "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "$URL/readyz" >/dev/null
 

@@ -12,6 +12,7 @@
 # SCHEMATHESIS_ARGS (extra arguments, e.g. `--include-path-regex ^/api/v3`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/classhub-url.sh
 
 VERSION=4.32.5
 VALIDATOR_VERSION=0.9.0
@@ -51,15 +52,7 @@ export CLASSHUB_OCARIOT_ADMIN_PASSWORD="oc-$RANDOM$RANDOM"
   >"$WORK/stdout" 2>"$WORK/stderr" &
 SERVER_PID=$!
 
-# The port is the one the kernel gave, read from the "listening" log line.
-URL=
-for _ in $(seq 1 300); do
-  URL=$(sed -nE 's/.*classhub listening on (http:[^"]+)".*/\1/p' "$WORK/stderr" | head -n 1)
-  [ -n "$URL" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/stderr" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "classhub did not start" >&2; cat "$WORK/stderr" >&2; exit 1; }
+URL=$(classhub_url "$WORK/stderr" "$SERVER_PID")
 export CLASSHUB_URL="$URL"
 
 echo "openapi-spec-validator $VALIDATOR_VERSION: $CLASSHUB_URL/openapi.json"

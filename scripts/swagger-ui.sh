@@ -4,6 +4,7 @@
 # (scripts/swagger-ui/try-it-out.mjs). Needs Node.js >= 20 with npm and chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/classhub-url.sh
 
 command -v chromium >/dev/null || { echo "chromium is missing (apt-get install chromium)" >&2; exit 1; }
 # puppeteer-core, as the GrowFit test pins it, installed once under target/.
@@ -29,13 +30,7 @@ CLASSHUB_OCARIOT_ADMIN_PASSWORD="$oc_password" target/debug/classhub --database-
   --log warn,classhub=info serve --listen 127.0.0.1:0 --admin-token "$admin_token" --mail-dir "$work/mail" \
   --log-format json 2>"$work/stderr" &
 classhub_pid=$!
-api=
-for _ in $(seq 1 300); do
-  api=$(sed -nE 's/.*classhub listening on (http:[^"]+)".*/\1/p' "$work/stderr" | head -n 1)
-  [ -n "$api" ] && break
-  sleep 0.1
-done
-[ -n "$api" ] || { echo "classhub did not start" >&2; cat "$work/stderr" >&2; exit 1; }
+api=$(classhub_url "$work/stderr" "$classhub_pid")
 shots=target/swagger-ui/screenshots
 rm -rf "$shots" && mkdir -p "$shots"
 API="$api" ADMIN="$admin_token" OCARIOT_ADMIN_PASSWORD="$oc_password" CHROMIUM="$(command -v chromium)" \
