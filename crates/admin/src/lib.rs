@@ -40,8 +40,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Every admin route, declared once: the router and the document both come from here.
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(Doc::openapi())
-        .routes(routes!(create_partner))
-        .routes(routes!(create_student))
+        .routes(routes!(create_partner, users::list_partners))
+        .routes(routes!(create_student, users::list_students))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::get_user, users::update_user, users::delete_user))
+        .routes(routes!(users::rotate_token))
         .routes(routes!(create_model))
         .routes(routes!(create_course))
         .routes(routes!(revoke_token))
@@ -54,6 +57,8 @@ fn api() -> OpenApiRouter<AppState> {
 }
 
 mod cloudshare;
+mod users;
+pub use users::UserOut;
 
 /// The administrator: the bearer of `--admin-token`.
 pub(crate) struct Admin;

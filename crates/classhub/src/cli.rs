@@ -9,23 +9,26 @@ use classhub_cloudshare::ids::{self, Kind};
 use classhub_core::UserId;
 use classhub_core::audit::Context;
 use classhub_core::lab::{CustomField, MemberRights};
+use classhub_core::page::PageRequest;
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, UserKind};
+use classhub_core::user::{UserFilter, UserPatch};
 use classhub_core::{CustomFieldId, ProjectId};
+use classhub_store::ops::accounts::UpdateUser;
 use classhub_store::ops::accounts::{CreatePerson, SetPassword};
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
 };
 use classhub_store::ops::catalog::{CreateCourse, CreateModel};
 use classhub_store::ops::security::{CheckServerKey, HoldsSealedSecrets};
-use classhub_store::ops::users::RevokeToken;
+use classhub_store::ops::users::{DeleteUser, ListUsers, RevokeToken, RotateToken};
 use classhub_store::{Store, StoreOptions};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{
-    self, Cli, CloudshareCommand, Command, ConfigError, CourseCommand, CreateOnly, LogFormat, ModelCommand,
-    PersonCommand, Synchronous, TokenCommand, UserCommand,
+    self, Cli, CloudshareCommand, Command, ConfigError, CourseCommand, CreateOnly, ListArgs, LogFormat, ModelCommand,
+    Output, PersonCommand, Synchronous, TokenCommand, UserCommand,
 };
 
 pub fn main() -> ExitCode {
@@ -63,10 +66,14 @@ pub fn main() -> ExitCode {
 
 /// The `--log` filter; a filter that does not parse falls back to `info`. The migration
 /// library's own lines (one per migration, with its source paths) are left out: the store
-/// logs one line naming the migrations it applied.
+/// logs one line naming the migrations it applied. So are PostgreSQL's notices (its
+/// "relation already exists, skipping" on every start).
 fn log_filter(spec: &str) -> EnvFilter {
     let filter = EnvFilter::try_new(spec.trim()).unwrap_or_else(|_| EnvFilter::new("info"));
-    ["refinery_core=warn", "refinery=warn"].iter().filter_map(|d| d.parse().ok()).fold(filter, EnvFilter::add_directive)
+    ["refinery_core=warn", "refinery=warn", "tokio_postgres::connection=warn"]
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, EnvFilter::add_directive)
 }
 
 /// Whether an event may be written whatever the filter: tokio-postgres logs every
@@ -159,6 +166,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match &cli.command {
         Command::Backup { path } => return backup(&cli, path),
         Command::Restore { path } => return restore(&cli, path).await,
+        Command::Copy { from, to } => return copy(&cli, from, to).await,
         _ => {}
     }
     let store = Store::open(&store_options(&cli)).await.map_err(|e| e.to_string())?;
@@ -177,8 +185,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Check => check(&store).await,
-        Command::Cloudshare(c) => cloudshare(&store, c, &key_path).await,
-        other => admin(&store, other).await,
+        Command::Cloudshare(c) => cloudshare(&store, c, &key_path, cli.output).await,
+        other => admin(&store, other, cli.output).await,
     };
     store.close().await;
     result
@@ -250,6 +258,47 @@ async fn restore(cli: &Cli, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `classhub copy --from sqlite://… --to postgres://…`, with a progress bar on a terminal;
+/// prints what it copied and the key file the PostgreSQL deployment needs.
+async fn copy(cli: &Cli, from: &str, to: &str) -> Result<(), String> {
+    use classhub_store::copy::CopyProgress;
+    let mut from_opts = store_options(cli);
+    from_opts.url = from.to_string();
+    let mut to_opts = store_options(cli);
+    to_opts.url = to.to_string();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} rows ({eta})")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    let mut progress = |p: CopyProgress<'_>| match p {
+        CopyProgress::Started { rows } => bar.set_length(rows),
+        CopyProgress::Copied { table, rows } => {
+            bar.set_message(table.to_string());
+            bar.inc(rows);
+        }
+        CopyProgress::Verifying => bar.set_message("verifying"),
+    };
+    let copied = classhub_store::copy::sqlite_to_postgres(&from_opts, &to_opts, &mut progress).await;
+    bar.finish_and_clear();
+    let report = copied.map_err(|e| e.to_string())?;
+    let key = cli.secret_key_path_of(from);
+    let key = key.exists().then_some(key);
+    println!(
+        "{}",
+        json!({
+            "from": from,
+            "to": classhub_store::redact_url(to),
+            "rows": report.rows,
+            "tables": report.tables,
+            "rows_compared": report.rows_compared,
+            "secret_key_file": key,
+        })
+    );
+    Ok(())
+}
+
 /// `classhub check`: `{"broken": []}` and success when every invariant holds.
 async fn check(store: &Store) -> Result<(), String> {
     let broken = store.read(classhub_store::ops::check::BrokenInvariants).await.map_err(|e| e.to_string())?;
@@ -258,9 +307,43 @@ async fn check(store: &Store) -> Result<(), String> {
 }
 
 /// The admin commands: each prints what it made as JSON.
-async fn admin(store: &Store, command: Command) -> Result<(), String> {
+async fn admin(store: &Store, command: Command, output: Output) -> Result<(), String> {
     let ctx = Context::new(None, None);
     let out = match command {
+        Command::Partner(PersonCommand::List(args)) => list_users(store, Some(UserKind::Partner), args).await,
+        Command::Student(PersonCommand::List(args)) => list_users(store, Some(UserKind::Student), args).await,
+        Command::User(UserCommand::List { kind, filter }) => {
+            let kind = match kind.as_deref().map(|k| (k, UserKind::parse(k))) {
+                None => None,
+                Some((_, Some(k))) => Some(k),
+                Some((k, None)) => return Err(format!("unknown kind {k:?}")),
+            };
+            list_users(store, kind, filter).await
+        }
+        Command::User(UserCommand::Show { id }) => {
+            let found = store.read(classhub_store::ops::accounts::MyAccount { user: UserId(id) }).await;
+            match found {
+                Ok(Some((user, _))) => Ok(json!(classhub_admin::UserOut::from(user))),
+                Ok(None) => return Err(format!("no user has id {id}")),
+                Err(e) => Err(e),
+            }
+        }
+        Command::User(UserCommand::Update { id, name, email }) => {
+            update_user(store, ctx, id, UserPatch { name, disabled: None }, email).await?
+        }
+        Command::User(UserCommand::Disable { id }) => {
+            update_user(store, ctx, id, UserPatch { name: None, disabled: Some(true) }, None).await?
+        }
+        Command::User(UserCommand::Enable { id }) => {
+            update_user(store, ctx, id, UserPatch { name: None, disabled: Some(false) }, None).await?
+        }
+        Command::User(UserCommand::Delete { id }) => {
+            store.write(DeleteUser { ctx, user: UserId(id) }).await.map(|()| json!({ "id": id, "deleted": true }))
+        }
+        Command::User(UserCommand::RotateToken { id }) => store
+            .write(RotateToken { ctx, user: UserId(id) })
+            .await
+            .map(|(user, token)| json!({ "id": user.id, "token": token })),
         Command::Partner(PersonCommand::Create { name, email, password }) => {
             person(store, ctx, UserKind::Partner, name, email, password).await?
         }
@@ -312,12 +395,48 @@ async fn admin(store: &Store, command: Command) -> Result<(), String> {
         | Command::Migrate
         | Command::Backup { .. }
         | Command::Restore { .. }
+        | Command::Copy { .. }
         | Command::Check
         | Command::Cloudshare(_) => return Ok(()),
     };
     let out = out.map_err(|e| e.to_string())?;
-    println!("{out}");
+    print(output, &out);
     Ok(())
+}
+
+/// Prints a command's result: the JSON document, or a table (a list's items as rows, an
+/// object's fields as name/value rows).
+fn print(output: Output, out: &serde_json::Value) {
+    match output {
+        Output::Json => println!("{out}"),
+        Output::Table => println!("{}", crate::table::render(out)),
+    }
+}
+
+async fn list_users(
+    store: &Store,
+    kind: Option<UserKind>,
+    args: ListArgs,
+) -> classhub_store::Result<serde_json::Value> {
+    let filter = UserFilter { kind, query: args.query, disabled: args.disabled };
+    let page = PageRequest { limit: args.limit.clamp(1, 1000), offset: args.offset };
+    let found = store.read(ListUsers { filter, page }).await?;
+    let items: Vec<classhub_admin::UserOut> = found.items.into_iter().map(Into::into).collect();
+    Ok(json!({ "items": items, "total": found.total, "limit": page.limit, "offset": page.offset }))
+}
+
+async fn update_user(
+    store: &Store,
+    ctx: Context,
+    id: i64,
+    patch: UserPatch,
+    email: Option<String>,
+) -> Result<classhub_store::Result<serde_json::Value>, String> {
+    Ok(match store.write(UpdateUser { ctx, user: UserId(id), patch, email }).await {
+        Ok(Ok(user)) => Ok(json!(classhub_admin::UserOut::from(user))),
+        Ok(Err(refusal)) => return Err(refusal.to_string()),
+        Err(e) => Err(e),
+    })
 }
 
 /// A password given to the CLI, hashed; an empty or overlong one is refused.
@@ -378,7 +497,7 @@ fn project(text: &str) -> Result<ProjectId, String> {
 }
 
 /// The CloudShare admin commands: each prints what it made as JSON, ids CloudShare-style.
-async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path) -> Result<(), String> {
+async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path, output: Output) -> Result<(), String> {
     let ctx = Context::new(None, None);
     let err = |e: classhub_store::StoreError| e.to_string();
     let out = match command {
@@ -435,6 +554,6 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path) 
             json!({ "vup_ids": vups, "api_id": m.api_id, "api_key": m.api_key })
         }
     };
-    println!("{out}");
+    print(output, &out);
     Ok(())
 }

@@ -39,6 +39,9 @@ pub struct Cli {
     /// process sharing a database needs the same key.
     #[arg(long, env = "CLASSHUB_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<PathBuf>,
+    /// How commands print what they did: JSON (one document) or a table for people.
+    #[arg(long, value_enum, default_value_t = Output::Json, global = true)]
+    pub output: Output,
     /// Log format.
     #[arg(long, env = "CLASSHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -53,6 +56,12 @@ pub struct Cli {
 pub enum Synchronous {
     Normal,
     Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Json,
+    Table,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +82,17 @@ pub enum Command {
     /// Make --database-url (a SQLite file that must not exist yet) a copy of the backup at
     /// PATH, with its key (PATH.key) as this database's key; then migrate it and check the key.
     Restore { path: PathBuf },
+    /// Copy a SQLite database (`--from sqlite://PATH`) into an empty PostgreSQL database
+    /// (`--to postgres://…`): every table, ids and sealed secrets as they are, in one
+    /// transaction (a failed copy leaves the target empty), verified by row counts and
+    /// sample rows before it commits. The PostgreSQL deployment then needs the SQLite
+    /// database's key file (`--secret-key-file`).
+    Copy {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
     /// Verify the database's invariants (seat counts equal students, seats within capacity,
     /// uses within limits, no duplicate names or emails); prints them and fails if any is
     /// broken.
@@ -191,18 +211,40 @@ impl Cli {
     /// Where the secret key lives: the flag, else beside the SQLite file, else the
     /// working directory.
     pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_path_of(&self.database_url)
+    }
+
+    /// Where the secret key of the database at `url` lives.
+    pub fn secret_key_path_of(&self, url: &str) -> PathBuf {
         if let Some(p) = &self.secret_key_file {
             return p.clone();
         }
-        match self.database_url.strip_prefix("sqlite://") {
+        match url.strip_prefix("sqlite://") {
             Some(db) if !db.is_empty() => PathBuf::from(format!("{db}.key")),
             _ => PathBuf::from("classhub.key"),
         }
     }
 }
 
+/// Which users a list shows, and which page of them.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only users whose name, email or login name contains this text (ignoring case).
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Only disabled users (true) or enabled ones (false).
+    #[arg(long)]
+    pub disabled: Option<bool>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PersonCommand {
+    /// List them, in id order.
+    List(ListArgs),
     /// Create one; prints its id and bearer token (shown only now) as JSON.
     Create {
         #[arg(long)]
@@ -218,6 +260,49 @@ pub enum PersonCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// List users of every kind, in id order.
+    List {
+        /// admin, partner, student, educator, health_professional, child, family,
+        /// application, project_member or class_student.
+        #[arg(long)]
+        kind: Option<String>,
+        #[command(flatten)]
+        filter: ListArgs,
+    },
+    /// Show a user.
+    Show {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Rename a user, or change a partner's or student's email (their account's too).
+    Update {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Disable a user: their tokens, API keys and passwords stop working.
+    Disable {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Delete a user: they leave their classes; the classes they own go too.
+    Delete {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Replace a user's API tokens with a new one, printed once.
+    RotateToken {
+        #[arg(long)]
+        id: i64,
+    },
     /// Set a partner's or student's password (making their account, with their email, if
     /// they have none), ending their sign-in sessions (API tokens stay). Without --password
     /// it is read from the first line of standard input.

@@ -6,6 +6,7 @@ pub mod demo;
 mod redoc;
 pub mod serve;
 pub mod server;
+mod table;
 
 use std::time::Duration;
 

@@ -86,6 +86,37 @@ fn account_passwords_are_set_from_the_command_line() {
     server.stop();
 }
 
+/// Users from the command line: listed (JSON, or a table for people), disabled, shown,
+/// given a new token, deleted; the same shapes as the admin API's.
+#[test]
+fn users_are_looked_after_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ada = run_json(d, &["partner", "create", "--name", "Ada", "--email", "ada@example.com"]);
+    run_json(d, &["student", "create", "--name", "Bo", "--email", "bo@example.com"]);
+    let list = run_json(d, &["user", "list", "--query", "EXAMPLE"]);
+    assert_eq!((list["total"].clone(), list["items"][1]["kind"].clone()), (Value::from(2), Value::from("student")));
+    let partners = run_json(d, &["partner", "list"]);
+    assert_eq!(partners["items"].as_array().unwrap().len(), 1, "{partners}");
+    let table = run(d, &["--output", "table", "user", "list"]);
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("@example.com")).collect();
+    assert!(rows.len() == 2 && rows[0].contains("Ada") && rows[0].contains("partner"), "{table}");
+    assert!(table.trim_end().ends_with("total: 2  limit: 100  offset: 0"), "{table}");
+    let disabled = run_json(d, &["user", "disable", "--id", "1"]);
+    assert!(disabled["disabled_at"].is_string(), "{disabled}");
+    assert_eq!(run_json(d, &["user", "list", "--disabled", "true"])["total"], 1);
+    let shown = run(d, &["--output", "table", "user", "show", "--id", "1"]);
+    assert!(shown.lines().any(|l| l.contains("disabled_at") && l.contains('T')), "{shown}");
+    assert!(run_json(d, &["user", "enable", "--id", "1"])["disabled_at"].is_null());
+    let renamed = run_json(d, &["user", "update", "--id", "1", "--name", "Ada L"]);
+    assert_eq!(renamed["name"], "Ada L");
+    let rotated = run_json(d, &["user", "rotate-token", "--id", "1"]);
+    assert!(rotated["token"].as_str().unwrap().starts_with("chk_") && rotated["token"] != ada["token"]);
+    assert_eq!(run_json(d, &["user", "delete", "--id", "2"]), serde_json::json!({"id": 2, "deleted": true}));
+    let out = Command::new(BIN).args(["--database-url", &db_url(d), "user", "show", "--id", "2"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "classhub: no user has id 2");
+}
+
 #[test]
 fn admin_commands_work_on_the_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,7 +124,7 @@ fn admin_commands_work_on_the_database() {
     // Migrations say what they did, logged once, without the migration library's own lines.
     let out = Command::new(BIN).args(["--database-url", &db_url(d), "migrate"]).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.starts_with("applied 10 migration(s): V1__initial, V2__cloudshare,"), "{stdout}");
+    assert!(stdout.starts_with("applied 11 migration(s): V1__initial, V2__cloudshare,"), "{stdout}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("migrated the database") && !stderr.contains("refinery"), "{stderr}");
     assert_eq!(run(d, &["migrate"]).trim(), "the database was already up to date");

@@ -293,6 +293,9 @@ fn run_all(d: Deployment) {
         ("admin: create models and courses", admin_catalog),
         ("admin: revoke one token", admin_revoke),
         ("admin: create CloudShare catalog entries and members", admin_cloudshare),
+        ("admin: delete students while students redeem the last seats", admin_delete_vs_redeem),
+        ("admin: rotate one user's token", admin_rotate),
+        ("admin: two accounts changed to one email, disabled and enabled", admin_user_patches),
         ("partner: create classes", partner_create),
         ("partner: redeem for the last seats", partner_redeem_seats),
         ("partner: redeem a code of max_uses 5", partner_redeem_uses),
@@ -672,6 +675,82 @@ fn admin_revoke(d: &Deployment, c: &mut Checks) {
     c.eq(count(&h, 204), 1, "revocations that answered 204");
     let r = d.one(req("GET", format!("/partner/{}/classes", p.id), &p.auth, None));
     c.eq(r.status, 401, "the revoked token");
+}
+
+fn admin_delete_vs_redeem(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let k = class(d, &p, json!({"name": "deletes", "capacity": 30}));
+    let code = first_code(&k);
+    let students = people(d, "students", N);
+    // Every student redeems; every other student is deleted meanwhile (each once).
+    let mut reqs: Vec<Req> = students.iter().map(|s| redeem(s, &code)).collect();
+    reqs.extend(
+        students.iter().step_by(2).map(|(id, _)| req("DELETE", format!("/admin/v1/users/{id}"), &admin(), None)),
+    );
+    let replies = d.burst(reqs);
+    let h = c.burst(&replies, &[201, 204, 401, 409]);
+    c.eq(count(&h, 204), N.div_ceil(2), "deletions");
+    let kept: HashSet<i64> = students.iter().skip(1).step_by(2).map(|(id, _)| *id).collect();
+    let roster =
+        d.one(req("GET", format!("/partner/{}/classes/{}/students?limit=100", p.id, id_of(&k)), &p.auth, None));
+    let members: Vec<i64> =
+        roster.body["items"].as_array().into_iter().flatten().filter_map(|m| m["user_id"].as_i64()).collect();
+    c.ok(members.iter().all(|m| kept.contains(m)), "only students not deleted are on the roster");
+    c.ok(members.len() <= 30, "seats within capacity");
+    // Seats the deleted students held are free: the kept students, redeeming again, fill the class.
+    let more: Vec<Req> = students.iter().skip(1).step_by(2).map(|s| redeem(s, &code)).collect();
+    c.burst(&d.burst(more), &[200, 201, 409]);
+    c.eq(roster_total(d, &p, id_of(&k)), kept.len().min(30) as i64, "roster after the kept students redeem again");
+}
+
+fn admin_rotate(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let replies =
+        d.burst((0..N).map(|_| req("POST", format!("/admin/v1/users/{}/token", p.id), &admin(), None)).collect());
+    c.burst(&replies, &[201]);
+    let tokens: HashSet<&str> = replies.iter().filter_map(|r| r.body["token"].as_str()).collect();
+    c.eq(tokens.len(), N, "distinct new tokens");
+    let working = tokens
+        .iter()
+        .chain(std::iter::once(&match &p.auth {
+            Auth::Bearer(t) => t.as_str(),
+            _ => "",
+        }))
+        .filter(|t| d.one(req("GET", format!("/partner/{}/classes", p.id), &bearer(t), None)).status == 200)
+        .count();
+    c.eq(working, 1, "tokens that still work (the last rotation's)");
+}
+
+fn admin_user_patches(d: &Deployment, c: &mut Checks) {
+    let tag = rand_tag();
+    let ids: Vec<i64> = (0..2)
+        .map(|i| {
+            let body =
+                json!({"name": format!("Acct {i}"), "email": format!("{tag}{i}@patch.example"), "password": "pw-1"});
+            id_of(&admin_post(d, "/admin/v1/students", body))
+        })
+        .collect();
+    let target = format!("{tag}@wanted.example");
+    let reqs = (0..N)
+        .map(|i| {
+            let body = match i % 4 {
+                0 | 1 => json!({"email": target}),
+                2 => json!({"disabled": true}),
+                _ => json!({"disabled": false}),
+            };
+            req("PATCH", format!("/admin/v1/users/{}", ids[i % 2]), &admin(), Some(body))
+        })
+        .collect();
+    let replies = d.burst(reqs);
+    c.burst(&replies, &[200, 409]);
+    let holders: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| d.one(req("GET", format!("/admin/v1/users/{id}"), &admin(), None)).body["email"] == json!(target))
+        .collect();
+    c.eq(holders.len(), 1, "users with the wanted email");
+    let refused: HashSet<i64> = (0..N).filter(|&i| replies[i].status == 409).map(|i| ids[i % 2]).collect();
+    c.ok(!refused.iter().any(|id| holders.contains(id)), "409s only for the user without the email");
 }
 
 fn admin_cloudshare(d: &Deployment, c: &mut Checks) {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-use common::{Server, cached_dir, https, sdk_python, sqlite_url, tls_files};
+use common::{BIN, Server, cached_dir, call, https, sdk_python, sqlite_url, tls_files};
 
 const SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk");
 
@@ -54,10 +54,15 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Fixture {
+        Fixture::start_with(&[])
+    }
+
+    /// `start`, the server taking `args` too.
+    fn start_with(args: &[&str]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let (ca, cert, key) = tls_files(dir.path());
         let tls = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--admin-token", "adm"];
-        let server = Server::start(dir.path(), &sqlite_url(dir.path()), &tls);
+        let server = Server::start(dir.path(), &sqlite_url(dir.path()), &[&tls[..], args].concat());
         assert!(server.base.starts_with("https://"), "{}", server.base);
         let agent = https(&ca);
         let admin = |path: &str, body: Value| -> Value {
@@ -109,6 +114,11 @@ impl Fixture {
             second,
             manager,
         }
+    }
+
+    /// The folder of the server's database and key.
+    fn server_dir(&self) -> PathBuf {
+        self._dir.path().to_path_buf()
     }
 
     fn vup(&self, member: &Value) -> String {
@@ -403,4 +413,123 @@ fn go_sdk_program_drives_classhub_over_https() {
     let out = Command::new(&binary).env_remove("DEBUG").env("SSL_CERT_FILE", &f.ca).envs(f.vars()).output().unwrap();
     passed("the Go SDK driver", &out, "all Go SDK checks passed");
     f.server.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// Moving to PostgreSQL
+
+/// A SQLite deployment with rows of every kind (the Python SDK's CloudShare classes,
+/// students, sponsored links and emails; GrowFit accounts, sign-ins, codes and
+/// enrollments; OCARIoT institutions and educators) is copied into PostgreSQL with
+/// `classhub copy`; a server on the copy, with the SQLite database's key, serves every
+/// dialect with the credentials made before: tokens, passwords and sealed API keys. A
+/// second copy into the now full target is refused.
+#[test]
+#[cfg_attr(not(classhub_pg), ignore = "set CLASSHUB_TEST_POSTGRES_URL to run on PostgreSQL")]
+fn a_sqlite_deployment_copied_to_postgres_serves_every_dialect() {
+    let f = Fixture::start_with(&["--ocariot-admin-password", "ocpw"]);
+    let out = Command::new(sdk_python())
+        .arg(Path::new(SDK_DIR).join("cloudshare_sdk.py"))
+        .env("SSL_CERT_FILE", &f.ca)
+        .envs(f.vars())
+        .env("CS_LEAVE_A_CLASS", "1")
+        .output()
+        .unwrap();
+    passed("the Python SDK driver", &out, "all SDK checks passed");
+    let agent = https(&f.ca);
+    let post =
+        |path: &str, token: Option<&str>, body: Value| call(&agent, "POST", &f.server.url(path), token, Some(&body));
+    // The catalog of the partner API.
+    let model = post("/admin/v1/models", Some("adm"), json!({"name": "o3-mini", "provider": "openai"}));
+    assert_eq!(model.status, 201, "{}", model.text);
+    // GrowFit: a partner with a password signs in; a student joins with an invite code.
+    let partner = post(
+        "/admin/v1/partners",
+        Some("adm"),
+        json!({"name": "Pat", "email": "pat@example.com", "password": "patpw"}),
+    );
+    assert_eq!(partner.status, 201, "{}", partner.text);
+    let (pid, ptoken) = (partner.body["id"].as_i64().unwrap(), partner.body["token"].as_str().unwrap().to_string());
+    let student = post("/admin/v1/students", Some("adm"), json!({"name": "Stu", "email": "stu@example.com"}));
+    let stoken = student.body["token"].as_str().unwrap().to_string();
+    let class = post(&format!("/partner/{pid}/classes"), Some(&ptoken), json!({"name": "Moved", "capacity": 3}));
+    assert_eq!(class.status, 201, "{}", class.text);
+    let class_id = class.body["id"].as_i64().unwrap();
+    let course = post("/admin/v1/courses", Some("adm"), json!({"partner_id": pid, "title": "Moving"}));
+    assert_eq!(course.status, 201, "{}", course.text);
+    let code = post(&format!("/partner/{pid}/classes/{class_id}/invite-codes"), Some(&ptoken), json!({"max_uses": 2}));
+    assert_eq!(code.status, 201, "{}", code.text);
+    let joined = post("/user/class/invites/redeem", Some(&stoken), json!({"code": code.body["code"]}));
+    assert_eq!(joined.status, 201, "{}", joined.text);
+    assert_eq!(post("/user/login", None, json!({"email": "pat@example.com", "password": "patpw"})).status, 200);
+    assert_eq!(post("/user/login", None, json!({"email": "pat@example.com", "password": "wrong"})).status, 401);
+    assert_eq!(post("/user/email/send-code", None, json!({"email": "new@example.com"})).status, 200);
+    // OCARIoT: an institution and an educator with a password.
+    let login = post("/v1/auth", None, json!({"username": "admin", "password": "ocpw"}));
+    let oc_admin = login.body["access_token"].as_str().unwrap().to_string();
+    let inst = post("/v1/institutions", Some(&oc_admin), json!({"type": "School", "name": "Moved school"}));
+    let body = json!({"username": "teacher", "password": "teacherpw", "institution_id": inst.body["id"]});
+    assert_eq!(post("/v1/educators", Some(&oc_admin), body).status, 201);
+    let dir = f.server_dir();
+    f.server.stop();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let schema = rt.block_on(classhub_testkit::PgSchema::create());
+    let key = dir.join("secret.key");
+    let copy = |to: &str| {
+        let args = ["--secret-key-file", key.to_str().unwrap(), "copy", "--from", &sqlite_url(&dir), "--to", to];
+        Command::new(BIN).args(args).output().unwrap()
+    };
+    let out = copy(&schema.url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every table had rows to copy, but those only other flows fill.
+    let empty: Vec<&str> = report["tables"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, n)| n.as_u64() == Some(0))
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert_eq!(empty, Vec::<&str>::new(), "{report}");
+    assert!(report["rows_compared"].as_u64().unwrap() > 0, "{report}");
+    // The counts, as the two databases themselves tell them.
+    let sqlite = rusqlite::Connection::open(dir.join("classhub.db")).unwrap();
+    for (table, n) in report["tables"].as_object().unwrap() {
+        let here: i64 = sqlite.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+        let there = Command::new("psql")
+            .args([&schema.url, "-qtAc", &format!("SELECT count(*) FROM {table}")])
+            .output()
+            .unwrap();
+        let there: i64 = String::from_utf8_lossy(&there.stdout).trim().parse().unwrap();
+        assert_eq!((here, there), (n.as_i64().unwrap(), n.as_i64().unwrap()), "{table}");
+    }
+    // A second copy into the full target is refused, and changes nothing.
+    let again = copy(&schema.url);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    // The PostgreSQL deployment, with the SQLite database's key.
+    assert_eq!(report["secret_key_file"], json!(key));
+    let server = Server::start(&dir, &schema.url, &["--ocariot-admin-password", "ocpw"]);
+    let agent = common::http();
+    let get = |path: &str, token: &str| call(&agent, "GET", &server.url(path), Some(token), None);
+    let read = get(&format!("/partner/{pid}/classes/{class_id}"), &ptoken);
+    assert_eq!((read.status, read.body["name"].clone()), (200, json!("Moved")), "{}", read.text);
+    let roster = get(&format!("/partner/{pid}/classes/{class_id}/students"), &ptoken);
+    assert!(roster.status == 200 && roster.text.contains("stu@example.com"), "{}", roster.text);
+    let post =
+        |path: &str, token: Option<&str>, body: Value| call(&agent, "POST", &server.url(path), token, Some(&body));
+    assert_eq!(post("/user/login", None, json!({"email": "pat@example.com", "password": "patpw"})).status, 200);
+    assert_eq!(post("/v1/auth", None, json!({"username": "teacher", "password": "teacherpw"})).status, 200);
+    let url = server.url("/api/v3/projects");
+    let (id, secret) = (f.instructor["api_id"].as_str().unwrap(), f.instructor["api_key"].as_str().unwrap());
+    let auth = common::cs_sha1_header(id, secret, &url, jiff::Timestamp::now().as_second(), "copiednon");
+    let mut res = agent.get(&url).header("authorization", &auth).call().unwrap();
+    let text = res.body_mut().read_to_string().unwrap();
+    assert!(res.status() == 200 && text.contains("\"name\":\"SDK\""), "{text}");
+    // New rows continue after the copied ids.
+    let class = post(&format!("/partner/{pid}/classes"), Some(&ptoken), json!({"name": "After the move"}));
+    assert_eq!(class.status, 201, "{}", class.text);
+    assert!(class.body["id"].as_i64().unwrap() > class_id);
+    server.stop();
 }

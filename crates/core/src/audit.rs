@@ -50,6 +50,9 @@ pub enum Action {
     UserDelete,
     #[serde(rename = "token.revoke")]
     TokenRevoke,
+    /// A user's API tokens were replaced by a new one.
+    #[serde(rename = "token.rotate")]
+    TokenRotate,
     #[serde(rename = "model.create")]
     ModelCreate,
     #[serde(rename = "course.create")]
@@ -87,6 +90,7 @@ impl Action {
             Action::UserDelete => "user.delete",
 
             Action::TokenRevoke => "token.revoke",
+            Action::TokenRotate => "token.rotate",
             Action::ModelCreate => "model.create",
             Action::CourseCreate => "course.create",
             Action::CourseUpdate => "course.update",

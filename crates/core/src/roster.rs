@@ -500,6 +500,7 @@ mod tests {
             institution_id: None,
             profile: None,
             created_at: Timestamp::UNIX_EPOCH,
+            disabled_at: None,
         };
         let s = new_student(UserId(1), &user, Timestamp::UNIX_EPOCH);
         let change = StudentChange {

@@ -76,6 +76,58 @@ pub struct User {
     /// that kind define them.
     pub profile: Option<serde_json::Value>,
     pub created_at: Timestamp,
+    /// Set while an administrator has disabled the user: no credential of theirs works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// What an administrator changes of a user (`None`: unchanged). The email is an account's
+/// business too, so it goes through [`crate::account::decide_change`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// Which users an administrator lists: of one kind, whose name, email or login name
+/// contains `query` (ignoring ASCII case), disabled or not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserFilter {
+    pub kind: Option<UserKind>,
+    pub query: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// The user after an administrator's patch of name and disabled state, validated: the same
+/// name rules as at creation; disabling keeps the first instant it was disabled.
+pub fn decide_patch(user: &User, patch: &UserPatch, now: Timestamp) -> Result<User, DomainError> {
+    let mut after = user.clone();
+    if let Some(name) = &patch.name {
+        let name = name.trim();
+        crate::text::label(name, USER_NAME_MAX_CHARS)
+            .map_err(|p| DomainError::Invalid(vec![Violation::new("name", p)]))?;
+        after.name = name.to_string();
+    }
+    after.disabled_at = match patch.disabled {
+        Some(true) => user.disabled_at.or(Some(now)),
+        Some(false) => None,
+        None => user.disabled_at,
+    };
+    Ok(after)
+}
+
+/// An email an administrator gives a user, trimmed and checked; only partners and students
+/// (who may hold an account) have their email changed this way.
+pub fn decided_email(kind: UserKind, email: &str) -> Result<String, DomainError> {
+    let email = email.trim();
+    if !crate::account::may_hold_account(kind) {
+        let problem = Problem::Other("cannot be changed for this kind of user".into());
+        return Err(DomainError::Invalid(vec![Violation::new("email", problem)]));
+    }
+    valid_email(email).map_err(|_| {
+        DomainError::Invalid(vec![Violation::new("email", Problem::Other("value is not a valid email address".into()))])
+    })?;
+    Ok(email.to_string())
 }
 
 /// Who is calling, once a credential has been checked.

@@ -164,7 +164,8 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller,
     let id = ids::decode(Kind::User, &claims.sub).ok_or_else(|| OcError::unauthorized(TOKEN_ISSUES))?;
     let user = app.store.read(AccountOf { id: UserId(id), kinds: &KINDS }).await?;
     let user =
-        user.filter(|u| sub_type(u.kind) == claims.sub_type).ok_or_else(|| OcError::unauthorized(NOT_A_CONSUMER))?;
+        // A token of a user disabled since it was issued stops working at once.
+        user.filter(|u| sub_type(u.kind) == claims.sub_type && u.disabled_at.is_none()).ok_or_else(|| OcError::unauthorized(NOT_A_CONSUMER))?;
     Ok(Caller { user, scopes: claims.scope.split_whitespace().map(str::to_string).collect() })
 }
 

@@ -6,6 +6,7 @@ use classhub_core::UserId;
 use classhub_core::page::{LIMIT_DEFAULT, LIMIT_MAX, PageRequest};
 use classhub_core::user::{Principal, UserKind};
 use classhub_store::ops::users::Authenticate;
+pub use classhub_web::fastapi::page_of;
 use classhub_web::fastapi::{ApiError, Errors};
 use classhub_web::{AppState, PathText, bearer, read_body};
 use http::StatusCode;
@@ -87,15 +88,6 @@ pub fn ids<const N: usize>(path: &PathText, names: [&str; N], errors: &mut Error
 /// found), in the order named.
 pub fn any_ids<const N: usize>(path: &PathText, names: [&str; N], errors: &mut Errors) -> [i64; N] {
     names.map(|name| errors.int_text(&["path", name], path.get(name), None, None).unwrap_or(0))
-}
-
-/// `limit` (1..=`max`, default `default`) and `offset` (≥ 0, default 0).
-pub fn page_of(query: &HashMap<String, String>, default: u32, max: u32, errors: &mut Errors) -> PageRequest {
-    let limit = query
-        .get("limit")
-        .map_or(Some(i64::from(default)), |s| errors.int_text(&["query", "limit"], s, Some(1), Some(i64::from(max))));
-    let offset = query.get("offset").map_or(Some(0), |s| errors.int_text(&["query", "offset"], s, Some(0), None));
-    PageRequest { limit: limit.unwrap_or(1) as u32, offset: offset.unwrap_or(0) as u64 }
 }
 
 /// `limit` (1..=100, default 50) and `offset` (≥ 0, default 0).

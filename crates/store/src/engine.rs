@@ -20,7 +20,7 @@ use classhub_core::ocariot::Institution;
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::roster::{PartnerStudent, StudentStats};
 use classhub_core::throttle::Counter;
-use classhub_core::user::{BearerToken, NewUser, Principal, TokenKind, User};
+use classhub_core::user::{BearerToken, NewUser, Principal, TokenKind, User, UserFilter};
 use classhub_core::{
     BlueprintId, ClassId, CourseId, InstitutionId, InviteCodeId, MembershipId, ModelId, OutboxId, PolicyId, ProjectId,
     ProjectMemberId, UserId,
@@ -109,6 +109,8 @@ pub trait Read {
     async fn user(&mut self, id: UserId) -> Result<Option<User>>;
     /// Of these ids, the users that exist.
     async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>>;
+    /// Users matching `filter`, in id order.
+    async fn users_page(&mut self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>>;
     /// The user with this login name, and their password hash.
     async fn user_by_username(&mut self, username: &str) -> Result<Option<(User, Option<String>)>>;
     /// Whether anyone has been created yet (the demo seeds only an empty database).
@@ -453,6 +455,9 @@ pub trait Tx: Read {
     async fn record_account_login(&mut self, user: UserId, now: Timestamp) -> Result<()>;
     async fn set_user_email(&mut self, user: UserId, email: &str) -> Result<()>;
     async fn set_user_name(&mut self, user: UserId, name: &str) -> Result<()>;
+    async fn set_user_disabled(&mut self, user: UserId, disabled_at: Option<Timestamp>) -> Result<()>;
+    /// Revokes every live API token of the user; returns how many.
+    async fn revoke_api_tokens(&mut self, user: UserId, now: Timestamp) -> Result<u64>;
     async fn insert_refresh_token(
         &mut self,
         hash: &[u8; 32],

@@ -10,6 +10,7 @@
 //! locks in this process, so several processes on one database stay correct.
 #![allow(async_fn_in_trait)]
 
+pub mod copy;
 mod db;
 pub mod engine;
 pub mod ops;

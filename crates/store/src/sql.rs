@@ -19,7 +19,7 @@ use classhub_core::page::{Page, PageRequest};
 use classhub_core::roster::{PartnerStudent, StudentStats, StudentStatus};
 use classhub_core::throttle::Counter;
 use classhub_core::time::ZoneName;
-use classhub_core::user::{BearerToken, NewUser, Principal, TokenKind, User, UserKind};
+use classhub_core::user::{BearerToken, NewUser, Principal, TokenKind, User, UserFilter, UserKind};
 use classhub_core::{
     AuditEventId, BlueprintId, ClassId, CourseId, CustomFieldId, InstitutionId, InviteCodeId, MembershipId, ModelId,
     OutboxId, PolicyId, ProjectId, ProjectMemberId, UserId,
@@ -284,7 +284,7 @@ macro_rules! user_cols {
     () => {
         "u.id AS u_id, u.kind AS u_kind, u.name AS u_name, u.email AS u_email, u.first_name AS u_first_name, \
          u.last_name AS u_last_name, u.created_at AS u_created_at, u.username AS u_username, \
-         u.institution_id AS u_institution_id, u.profile AS u_profile"
+         u.institution_id AS u_institution_id, u.profile AS u_profile, u.disabled_at AS u_disabled_at"
     };
 }
 
@@ -300,6 +300,7 @@ fn user_row(r: &dyn Row) -> Result<User> {
         institution_id: r.opt_int("u_institution_id")?.map(InstitutionId),
         profile: r.json("u_profile")?,
         created_at: r.time("u_created_at")?,
+        disabled_at: r.opt_time("u_disabled_at")?,
     })
 }
 
@@ -575,7 +576,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     async fn bearer_token(&mut self, hash: &[u8; 32]) -> Result<Option<BearerToken>> {
         let q = query!(
             "SELECT u.id AS id, u.kind AS kind, t.revoked_at AS revoked_at, t.expires_at AS expires_at \
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1"
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1 AND u.disabled_at IS NULL"
         );
         let token = |r: &dyn Row| {
             let (revoked_at, expires_at) = (r.opt_time("revoked_at")?, r.opt_time("expires_at")?);
@@ -591,6 +592,27 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>> {
         let list = self::ids(ids, |u| u.0);
         self.all(query!("SELECT ", user_cols!(), " FROM users u WHERE u.id {in $1}"), &args![list], user_row).await
+    }
+
+    async fn users_page(&mut self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
+        macro_rules! matching {
+            () => {
+                "(CAST($1 AS TEXT) IS NULL OR u.kind = $1) \
+                 AND (CAST($2 AS TEXT) IS NULL OR {lower u.name} LIKE $2 ESCAPE '\\' \
+                      OR {lower u.email} LIKE $2 ESCAPE '\\' OR {lower u.username} LIKE $2 ESCAPE '\\') \
+                 AND (CAST($3 AS BIGINT) IS NULL OR (CASE WHEN u.disabled_at IS NULL THEN 0 ELSE 1 END) = $3)"
+            };
+        }
+        let (limit, offset) = page_args(page);
+        let kind = filter.kind.map(UserKind::as_str);
+        let pattern = filter.query.as_deref().map(like_pattern);
+        let disabled = filter.disabled.map(i64::from);
+        let q =
+            query!("SELECT ", user_cols!(), " FROM users u WHERE ", matching!(), " ORDER BY u.id LIMIT $4 OFFSET $5");
+        let items = self.all(q, &args![kind, pattern, disabled, limit, offset], user_row).await?;
+        let q = query!("SELECT COUNT(*) AS n FROM users u WHERE ", matching!());
+        let total = self.count(q, &args![kind, pattern, disabled]).await?;
+        Ok(Page { total, items })
     }
 
     async fn user_by_username(&mut self, username: &str) -> Result<Option<(User, Option<String>)>> {
@@ -853,7 +875,8 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     async fn api_credential(&mut self, api_id: &str) -> Result<Option<ApiCredential>> {
         let q = query!(
             "SELECT u.id AS id, u.kind AS kind, a.sealed_key AS sealed_key FROM api_credentials a \
-             JOIN users u ON u.id = a.user_id WHERE a.api_id = $1 AND a.revoked_at IS NULL"
+             JOIN users u ON u.id = a.user_id WHERE a.api_id = $1 AND a.revoked_at IS NULL \
+             AND u.disabled_at IS NULL"
         );
         let found = self.one(q, &args![api_id], |r| Ok((principal(r)?, r.bytes("sealed_key")?))).await?;
         Ok(found.and_then(|(p, sealed_key)| Some(ApiCredential { principal: p?, sealed_key })))
@@ -1742,6 +1765,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
             institution_id: user.institution_id,
             profile: user.profile.clone(),
             created_at: now,
+            disabled_at: None,
         })
     }
 
@@ -2303,6 +2327,16 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
 
     async fn set_user_name(&mut self, user: UserId, name: &str) -> Result<()> {
         self.exec_one(query!("UPDATE users SET name = $2 WHERE id = $1"), &args![user.0, name], "renaming a user").await
+    }
+
+    async fn set_user_disabled(&mut self, user: UserId, disabled_at: Option<Timestamp>) -> Result<()> {
+        let q = query!("UPDATE users SET disabled_at = $2 WHERE id = $1");
+        self.exec_one(q, &args![user.0, disabled_at], "disabling or enabling a user").await
+    }
+
+    async fn revoke_api_tokens(&mut self, user: UserId, now: Timestamp) -> Result<u64> {
+        let q = query!("UPDATE tokens SET revoked_at = $2 WHERE user_id = $1 AND kind = 'api' AND revoked_at IS NULL");
+        self.exec(q, &args![user.0, now]).await
     }
 
     async fn insert_refresh_token(

@@ -528,6 +528,20 @@ fn describe(p: &Problem) -> (&'static str, String, Option<Value>) {
     }
 }
 
+/// `limit` (1..=`max`, default `default`) and `offset` (≥ 0, default 0).
+pub fn page_of(
+    query: &HashMap<String, String>,
+    default: u32,
+    max: u32,
+    errors: &mut Errors,
+) -> classhub_core::page::PageRequest {
+    let limit = query
+        .get("limit")
+        .map_or(Some(i64::from(default)), |s| errors.int_text(&["query", "limit"], s, Some(1), Some(i64::from(max))));
+    let offset = query.get("offset").map_or(Some(0), |s| errors.int_text(&["query", "offset"], s, Some(0), None));
+    classhub_core::page::PageRequest { limit: limit.unwrap_or(1) as u32, offset: offset.unwrap_or(0) as u64 }
+}
+
 /// The query string's parameters; a repeated name keeps its last value, as FastAPI does.
 pub fn query_params(query: Option<&str>) -> HashMap<String, String> {
     url::form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect()

@@ -124,10 +124,174 @@ async fn without_an_admin_token_the_admin_api_is_absent() {
     r.expect(404, json!({"detail": "Not Found"}));
 }
 
+/// A user as the admin API shows them.
+fn user(id: i64, kind: &str, name: &str, email: &str) -> serde_json::Value {
+    json!({"id": id, "kind": kind, "name": name, "email": email, "username": null, "first_name": null,
+           "last_name": null, "created_at": "$ts", "disabled_at": null})
+}
+
+async fn users_are_listed_filtered_and_shown(app: TestApp) {
+    app.person("partners", "Ada", "ada@example.com").await;
+    app.person("students", "Bo", "bo@example.com").await;
+    app.person("partners", "Cy", "cy@example.org").await;
+    let (ada, bo, cy) = (
+        user(1, "partner", "Ada", "ada@example.com"),
+        user(2, "student", "Bo", "bo@example.com"),
+        user(3, "partner", "Cy", "cy@example.org"),
+    );
+    let all = app.get("/admin/v1/users").token(ADMIN).send().await;
+    all.expect(200, json!({"items": [ada, bo, cy], "total": 3, "limit": 100, "offset": 0}));
+    let r = app.get("/admin/v1/partners?limit=1&offset=1").token(ADMIN).send().await;
+    r.expect(200, json!({"items": [cy], "total": 2, "limit": 1, "offset": 1}));
+    let r = app.get("/admin/v1/students").token(ADMIN).send().await;
+    r.expect(200, json!({"items": [bo], "total": 1, "limit": 100, "offset": 0}));
+    // Text in the name or email, ignoring case; `%` is no wildcard.
+    let r = app.get("/admin/v1/users?q=EXAMPLE.ORG").token(ADMIN).send().await;
+    r.expect(200, json!({"items": [cy], "total": 1, "limit": 100, "offset": 0}));
+    let r = app.get("/admin/v1/users?q=%25&kind=partner").token(ADMIN).send().await;
+    r.expect(200, json!({"items": [], "total": 0, "limit": 100, "offset": 0}));
+    let r = app.get("/admin/v1/users?disabled=true").token(ADMIN).send().await;
+    r.expect(200, json!({"items": [], "total": 0, "limit": 100, "offset": 0}));
+    let r = app.get("/admin/v1/users?kind=teacher&limit=0").token(ADMIN).send().await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let locs: Vec<&serde_json::Value> = r.body["detail"].as_array().unwrap().iter().map(|e| &e["loc"]).collect();
+    assert_eq!(locs, [&json!(["query", "limit"]), &json!(["query", "kind"])], "{}", r.text);
+    app.get("/admin/v1/users/2").token(ADMIN).send().await.expect(200, user(2, "student", "Bo", "bo@example.com"));
+    app.get("/admin/v1/users/99").token(ADMIN).send().await.expect(404, json!({"detail": "User not found"}));
+    app.get("/admin/v1/users").send().await.expect(401, json!({"detail": "Not authenticated"}));
+}
+
+async fn a_disabled_user_has_no_working_credential(app: TestApp) {
+    let r = app
+        .post("/admin/v1/partners")
+        .token(ADMIN)
+        .json(json!({"name": "Ada", "email": "ada@example.com", "password": "pw-ada"}))
+        .send()
+        .await;
+    let token = r.body["token"].as_str().unwrap().to_string();
+    let login = json!({"email": "ada@example.com", "password": "pw-ada"});
+    let session = app.post("/user/login").json(login.clone()).send().await;
+    let session = session.body["access_token"].as_str().unwrap().to_string();
+    let r = app.patch("/admin/v1/users/1").token(ADMIN).json(json!({"disabled": true})).send().await;
+    r.expect(
+        200,
+        json!({"id": 1, "kind": "partner", "name": "Ada", "email": "ada@example.com", "username": null,
+                         "first_name": null, "last_name": null, "created_at": "$ts", "disabled_at": "$ts"}),
+    );
+    for t in [&token, &session] {
+        app.get("/partner/1/classes").token(t).send().await.expect(401, json!({"detail": "unauthorized"}));
+    }
+    app.post("/user/login").json(login.clone()).send().await.expect(401, json!({"detail": "invalid credentials"}));
+    let r = app.get("/admin/v1/users?disabled=true").token(ADMIN).send().await;
+    assert_eq!((r.body["total"].clone(), r.body["items"][0]["id"].clone()), (json!(1), json!(1)), "{}", r.text);
+    // Enabled again, every credential works again.
+    let r = app.patch("/admin/v1/users/1").token(ADMIN).json(json!({"disabled": false})).send().await;
+    r.expect(200, user(1, "partner", "Ada", "ada@example.com"));
+    for t in [&token, &session] {
+        assert_eq!(app.get("/partner/1/classes").token(t).send().await.status, 200);
+    }
+    assert_eq!(app.post("/user/login").json(login).send().await.status, 200);
+}
+
+async fn a_disabled_cloudshare_member_cannot_sign(app: TestApp) {
+    let project = app.cs_project("Labs").await;
+    let r = app.get("/admin/v1/users?kind=project_member").token(ADMIN).send().await;
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(app.get("/api/v3/projects").signed(&project.instructor).send().await.status, 200);
+    let disable = |disabled: bool| {
+        app.patch(&format!("/admin/v1/users/{id}")).token(ADMIN).json(json!({"disabled": disabled})).send()
+    };
+    assert_eq!(disable(true).await.status, 200);
+    assert_eq!(app.get("/api/v3/projects").signed(&project.instructor).send().await.status, 401);
+    assert_eq!(disable(false).await.status, 200);
+    assert_eq!(app.get("/api/v3/projects").signed(&project.instructor).send().await.status, 200);
+}
+
+async fn names_and_emails_are_changed_with_the_account(app: TestApp) {
+    app.post("/admin/v1/partners")
+        .token(ADMIN)
+        .json(json!({"name": "Ada", "email": "ada@example.com", "password": "pw-ada"}))
+        .send()
+        .await;
+    app.post("/admin/v1/students")
+        .token(ADMIN)
+        .json(json!({"name": "Bo", "email": "bo@example.com", "password": "pw-bo"}))
+        .send()
+        .await;
+    let r = app
+        .patch("/admin/v1/users/1")
+        .token(ADMIN)
+        .json(json!({"name": " Ada L ", "email": "ADA@new.example"}))
+        .send()
+        .await;
+    r.expect(200, user(1, "partner", "Ada L", "ADA@new.example"));
+    // The account signs in with the new email, not the old one.
+    let login = |email: &str| json!({"email": email, "password": "pw-ada"});
+    assert_eq!(app.post("/user/login").json(login("ada@new.example")).send().await.status, 200);
+    assert_eq!(app.post("/user/login").json(login("ada@example.com")).send().await.status, 401);
+    let r = app.patch("/admin/v1/users/1").token(ADMIN).json(json!({"email": "bo@example.com"})).send().await;
+    r.expect(409, json!({"detail": "email already exists"}));
+    let r = app
+        .patch("/admin/v1/users/1")
+        .token(ADMIN)
+        .json(json!({"name": " ", "email": "nope", "disabled": "maybe"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    app.patch("/admin/v1/users/9")
+        .token(ADMIN)
+        .json(json!({"name": "X"}))
+        .send()
+        .await
+        .expect(404, json!({"detail": "User not found"}));
+    app.get("/admin/v1/users/1").token(ADMIN).send().await.expect(200, user(1, "partner", "Ada L", "ADA@new.example"));
+}
+
+async fn tokens_are_rotated(app: TestApp) {
+    let p = app.partner().await;
+    let r = app.post("/admin/v1/users/1/token").token(ADMIN).send().await;
+    r.expect(201, json!({"id": 1, "token": "$any"}));
+    let fresh = r.body["token"].as_str().unwrap().to_string();
+    assert!(fresh.starts_with("chk_") && fresh != p.token);
+    app.get("/partner/1/classes").token(&p.token).send().await.expect(401, json!({"detail": "unauthorized"}));
+    assert_eq!(app.get("/partner/1/classes").token(&fresh).send().await.status, 200);
+    app.post("/admin/v1/users/7/token").token(ADMIN).send().await.expect(404, json!({"detail": "User not found"}));
+}
+
+async fn deleting_a_user_frees_their_seats(app: TestApp) {
+    let p = app.partner().await;
+    let s = app.student().await;
+    let class = app.class(&p, json!({"name": "One seat", "capacity": 1})).await;
+    let code = class["invite_codes"][0]["code"].as_str().unwrap().to_string();
+    assert_eq!(app.redeem(&s, &code).await.status, 201);
+    let other = app.person("students", "Oz", "oz@example.com").await;
+    app.redeem(&other, &code).await.expect(409, json!({"detail": "class is full"}));
+    let r = app.delete(&format!("/admin/v1/users/{}", s.id)).token(ADMIN).send().await;
+    assert_eq!((r.status, r.text.as_str()), (204, ""));
+    app.get(&format!("/admin/v1/users/{}", s.id))
+        .token(ADMIN)
+        .send()
+        .await
+        .expect(404, json!({"detail": "User not found"}));
+    assert_eq!(app.redeem(&other, &code).await.status, 201);
+    // A partner goes with their classes.
+    let r = app.delete(&format!("/admin/v1/users/{}", p.id)).token(ADMIN).send().await;
+    assert_eq!(r.status, 204);
+    let r = app.get("/admin/v1/users").token(ADMIN).send().await;
+    assert_eq!(r.body["total"], json!(1), "{}", r.text);
+    app.delete("/admin/v1/users/99").token(ADMIN).send().await.expect(404, json!({"detail": "User not found"}));
+}
+
 engine_tests!(
     creates_people_models_and_courses,
     courses_need_a_partner,
     bodies_are_validated,
     tokens_can_be_revoked,
     admin_token_is_required,
+    users_are_listed_filtered_and_shown,
+    a_disabled_user_has_no_working_credential,
+    names_and_emails_are_changed_with_the_account,
+    tokens_are_rotated,
+    a_disabled_cloudshare_member_cannot_sign,
+    deleting_a_user_frees_their_seats,
 );

@@ -114,4 +114,10 @@ call("DELETE", f"class/{cid}/students/{sid}")
 check("out of scope", call("GET", "envs", status=501)["code"] == "0x501")
 call("DELETE", f"class/{cid}")
 call("GET", f"class/{cid}", status=404)
+
+if os.environ.get("CS_LEAVE_A_CLASS"):
+    # For the copy test: a class with a student and a sponsored link, left in place.
+    kept = call("POST", "class", content={**new_class, "name": "SDK class, kept"})["id"]
+    call("POST", f"class/{kept}/students", content={"email": "cy@example.com", "firstName": "Cy", "lastName": "Oh"})
+    call("POST", "class/sponsoredlink", content={"classId": kept, "studentEmail": "cy@example.com"})
 print("all SDK checks passed")

@@ -154,7 +154,8 @@ impl ReadOp for AccountByEmail<'_> {
         if user::valid_email(self.email).is_err() {
             return Ok(None);
         }
-        r.account_by_email(self.email).await
+        // A disabled user signs in like an unknown one: not at all.
+        Ok(r.account_by_email(self.email).await?.filter(|(u, _, _)| u.disabled_at.is_none()))
     }
 }
 
@@ -182,7 +183,8 @@ impl WriteOp for SignIn {
     type Out = AccountOutcome<(String, String)>;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<AccountOutcome<(String, String)>> {
         // The account may have gone since its password was read.
-        if tx.user_for_update(self.user).await?.is_none() || tx.account(self.user).await?.is_none() {
+        let user = tx.user_for_update(self.user).await?.filter(|u| u.disabled_at.is_none());
+        if user.is_none() || tx.account(self.user).await?.is_none() {
             return Ok(Err(AccountRefusal::InvalidCredentials));
         }
         tx.record_account_login(self.user, self.now).await?;
@@ -344,6 +346,32 @@ impl WriteOp for UpdateMyAccount {
     }
 }
 
+/// An administrator's change of a user's email or password, under the account rules (no
+/// verification asked).
+async fn admin_change<T: Tx>(
+    tx: &mut T,
+    ctx: &Context,
+    user: User,
+    change: &AccountChange,
+) -> Result<AccountOutcome<(User, Option<Account>)>> {
+    let account = tx.account(user.id).await?;
+    let key = resulting_key(change, &user, account.as_ref());
+    let taken = taken_by_another(tx, key.as_deref(), user.id).await?;
+    let facts = ChangeFacts {
+        user_email: user.email.as_deref(),
+        account: account.as_ref(),
+        email_taken: taken,
+        verification: None,
+        by_admin: true,
+        now: ctx.now,
+    };
+    let plan = match account::decide_change(change, &facts) {
+        Ok(plan) => plan,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    Ok(Ok(apply(tx, ctx, user, account, plan, None).await?))
+}
+
 /// An administrator sets a partner's or student's password, ending their sign-in sessions
 /// (API tokens stay); a user without an account gets one with their email. Other kinds of
 /// users cannot hold an account: not found.
@@ -358,24 +386,11 @@ impl WriteOp for SetPassword {
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<AccountOutcome<Account>> {
         let user = tx.user_for_update(self.user).await?.filter(|u| account::may_hold_account(u.kind));
         let user = user.ok_or(DomainError::NotFound(Entity::User))?;
-        let account = tx.account(user.id).await?;
         let change = AccountChange { email: None, password_hash: Some(self.password_hash.clone()) };
-        let key = resulting_key(&change, &user, account.as_ref());
-        let taken = taken_by_another(tx, key.as_deref(), user.id).await?;
-        let facts = ChangeFacts {
-            user_email: user.email.as_deref(),
-            account: account.as_ref(),
-            email_taken: taken,
-            verification: None,
-            by_admin: true,
-            now: self.ctx.now,
-        };
-        let plan = match account::decide_change(&change, &facts) {
-            Ok(plan) => plan,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let (_, made) = apply(tx, &self.ctx, user, account, plan, None).await?;
-        Ok(made.ok_or(AccountRefusal::NoEmail))
+        Ok(match admin_change(tx, &self.ctx, user, &change).await? {
+            Ok((_, made)) => made.ok_or(AccountRefusal::NoEmail),
+            Err(refusal) => Err(refusal),
+        })
     }
 }
 
@@ -453,5 +468,46 @@ impl WriteOp for UpdateMyProfile {
         let event = NewAuditEvent::of(Action::UserUpdate, None, user.id.0, Some(&before), Some(&later));
         tx.insert_audit(&self.ctx, &event).await?;
         Ok((after, account))
+    }
+}
+
+/// An administrator changes a user's name, email or disabled state. An email change
+/// follows the account rules (no other account may have it; the account's sign-in name
+/// changes with it) and is only for users who may hold an account (partners and students):
+/// other kinds keep their email in their dialect's own records.
+pub struct UpdateUser {
+    pub ctx: Context,
+    pub user: UserId,
+    pub patch: user::UserPatch,
+    pub email: Option<String>,
+}
+
+impl WriteOp for UpdateUser {
+    type Out = AccountOutcome<User>;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<AccountOutcome<User>> {
+        let before = tx.user_for_update(self.user).await?.ok_or(DomainError::NotFound(Entity::User))?;
+        let after = user::decide_patch(&before, &self.patch, self.ctx.now)?;
+        let mut current = before.clone();
+        if let Some(email) = &self.email {
+            let email = user::decided_email(before.kind, email)?;
+            let change =
+                AccountChange { email: Some((email.clone(), user::normalize_email(&email))), password_hash: None };
+            current = match admin_change(tx, &self.ctx, before.clone(), &change).await? {
+                Ok((changed, _)) => changed,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+        }
+        if after.name != current.name {
+            tx.set_user_name(before.id, &after.name).await?;
+        }
+        if after.disabled_at != current.disabled_at {
+            tx.set_user_disabled(before.id, after.disabled_at).await?;
+        }
+        let after = User { email: current.email.clone(), ..after };
+        if (&after.name, after.disabled_at) != (&current.name, current.disabled_at) {
+            let event = NewAuditEvent::of(Action::UserUpdate, None, before.id.0, Some(&current), Some(&after));
+            tx.insert_audit(&self.ctx, &event).await?;
+        }
+        Ok(Ok(after))
     }
 }

@@ -11,7 +11,7 @@ use classhub_core::{ClassId, DomainError, UserId};
 
 use super::audit;
 use crate::engine::{Read, Tx};
-use crate::{ReadOp, Result, StoreError, WriteOp};
+use crate::{ReadOp, Result, WriteOp};
 
 /// The user kinds OCARIoT manages (and may delete).
 pub const KINDS: [UserKind; 6] = [
@@ -94,7 +94,7 @@ impl ReadOp for AccountByUsername<'_> {
         if user::valid_username(self.username).is_err() {
             return Ok(None);
         }
-        r.user_by_username(self.username).await
+        Ok(r.user_by_username(self.username).await?.filter(|(u, _)| u.disabled_at.is_none()))
     }
 }
 
@@ -186,32 +186,7 @@ impl WriteOp for DeleteAccount {
         let Some(user) = tx.user(self.id).await?.filter(|u| ocariot::deletable(u.kind)) else {
             return Ok(());
         };
-        // Classes first, in id order: the groups the user is in and those they own.
-        let mut classes: Vec<ClassId> = tx.memberships_of(user.id).await?.iter().map(|m| m.class_id).collect();
-        classes.extend(tx.classes_owned(user.id).await?.iter().map(|c| c.id));
-        classes.sort_unstable();
-        classes.dedup();
-        for id in &classes {
-            tx.class_for_update(*id).await?;
-        }
-        // Under those locks, what the user is in; a membership that appeared in a class
-        // not locked yet makes the transaction start over.
-        let memberships = tx.memberships_of(user.id).await?;
-        if memberships.iter().any(|m| !classes.contains(&m.class_id)) {
-            return Err(StoreError::Retry("the user joined a class while being deleted".into()));
-        }
-        for m in &memberships {
-            super::remove_member(tx, &self.ctx, m).await?;
-        }
-        for class in tx.classes_owned(user.id).await? {
-            tx.delete_class(class.id).await?;
-            audit(tx, &self.ctx, Action::ClassDelete, Some(class.id), class.id.0, Some(&class), None).await?;
-        }
-        // A membership added since (no class lock can stop an insert into a class made
-        // after the read above) keeps the user: the foreign key refuses, and the
-        // transaction runs again.
-        tx.delete_user(user.id).await?;
-        audit(tx, &self.ctx, Action::UserDelete, None, user.id.0, Some(&user), None).await
+        super::users::delete_user(tx, &self.ctx, user).await
     }
 }
 

@@ -131,7 +131,7 @@ impl<C: GenericClient + Sync> Db for Pg<'_, C> {
 }
 
 /// An integer of any width.
-struct AnyInt(i64);
+pub(crate) struct AnyInt(pub(crate) i64);
 
 impl<'a> FromSql<'a> for AnyInt {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {

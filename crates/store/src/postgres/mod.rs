@@ -13,7 +13,8 @@ use rand::Rng;
 
 use crate::sql::Sql;
 use crate::{ReadOp, Result, StoreError, StoreOptions, StoreStats, WriteOp};
-use db::{Pg, error};
+use db::Pg;
+pub(crate) use db::{AnyInt, error};
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
@@ -142,6 +143,11 @@ impl PgEngine {
     pub(crate) async fn read<O: ReadOp>(&self, op: O) -> Result<O::Out> {
         let client = self.pool.get().await.map_err(pool_error)?;
         op.run(&mut Sql::reader(&Pg(&client))).await
+    }
+
+    /// A connection of the pool, for work outside the transactions of [`WriteOp`]s.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_error)
     }
 
     pub(crate) async fn ping(&self) -> Result<()> {

@@ -165,7 +165,7 @@ fn run_now<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
     fut.now_or_never().unwrap_or_else(|| Err(StoreError::Internal("a SQLite script waited on something".into())))
 }
 
-fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<Connection> {
+pub(crate) fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| cannot_open(path, &e))?;
     conn.busy_timeout(opts.busy_timeout).map_err(error)?;
