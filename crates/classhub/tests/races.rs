@@ -325,6 +325,7 @@ fn run_all(d: Deployment) {
         ("ocariot: institutions with one name", oc_institutions),
         ("ocariot: accounts with one username", oc_accounts),
         ("ocariot: a child signs in and is changed", oc_child_login_and_patch),
+        ("ocariot: one password changed with the same old one", oc_password_changes),
         ("ocariot: groups with one name", oc_group_create),
         ("ocariot: groups renamed to one name", oc_group_rename),
         ("ocariot: a group's children replaced", oc_group_children),
@@ -1421,6 +1422,35 @@ fn oc_accounts(d: &Deployment, c: &mut Checks) {
         .collect();
     let h = c.burst(&d.burst(reqs), &[201, 409]);
     c.eq(count(&h, 201), 4, "accounts registered (one per username)");
+}
+
+fn oc_password_changes(d: &Deployment, c: &mut Checks) {
+    let o = oc(d);
+    let username = format!("edu-{}", rand_tag());
+    let body = json!({"username": username, "password": "old-pw", "institution_id": o.institution});
+    let r = d.one(req("POST", "/v1/educators", &o.admin, Some(body)));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = d.one(req("POST", "/v1/auth", &Auth::None, Some(json!({"username": username, "password": "old-pw"}))));
+    let edu = bearer(r.body["access_token"].as_str().unwrap());
+    let reqs = (0..N)
+        .map(|i| {
+            let body = json!({"old_password": "old-pw", "new_password": format!("new-{i}")});
+            req(if i % 2 == 0 { "PATCH" } else { "PUT" }, format!("/v1/users/{id}/password"), &edu, Some(body))
+        })
+        .collect();
+    let replies = d.burst(reqs);
+    let h = c.burst(&replies, &[204, 400, 429]);
+    c.eq(count(&h, 204), 1, "changes accepted");
+    if let Some(i) = (0..N).find(|&i| replies[i].status == 204) {
+        let login = |pw: &str| json!({"username": username, "password": pw});
+        c.eq(
+            d.one(req("POST", "/v1/auth", &Auth::None, Some(login(&format!("new-{i}"))))).status,
+            200,
+            "the new password",
+        );
+        c.eq(d.one(req("POST", "/v1/auth", &Auth::None, Some(login("old-pw")))).status, 401, "the old password");
+    }
 }
 
 fn oc_child_login_and_patch(d: &Deployment, c: &mut Checks) {

@@ -8,8 +8,8 @@ use classhub_core::password;
 use classhub_core::user::{NewUser, User, UserKind};
 use classhub_core::{InstitutionId, UserId};
 use classhub_store::ops::ocariot::{
-    AccountByUsername, AccountOf, AccountsById, CreateAccount, CreateInstitution, DeleteAccount, EnsureAdmin,
-    ListGroups, RecordLogin, UpdateChild,
+    AccountByUsername, AccountOf, AccountsById, CreateAccount, CreateInstitution, DeleteAccount, EnsureAdmin, KINDS,
+    ListGroups, RecordLogin, ReplacePassword, UpdateChild,
 };
 use classhub_store::ops::security::{ReserveAttempt, SettleAttempt};
 use classhub_web::{AppState, PathText, PeerAddr, RequestId, json};
@@ -21,6 +21,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::auth::{self, authenticate};
 use crate::bodies::{
     ApplicationInput, ChildInput, ChildUpdate, Credentials, FamilyInput, InstitutionInput, OwnerInput,
+    PasswordChangeInput,
 };
 use crate::error::OcError;
 use crate::ids::{self, Kind};
@@ -535,6 +536,139 @@ pub async fn delete_user(
         app.store.write(DeleteAccount { ctx: request.context(Some(caller.id())), id: UserId(id) }).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Change a user's password, given the current one (the original account service's
+/// `PATCH /v1/users/{user_id}/password`). The user themself, or the administrator for any
+/// other user; failed guesses of the current password are throttled as sign-ins are.
+#[utoipa::path(patch, path = "/v1/users/{user_id}/password",
+    operation_id = "ocariot_change_password", tag = "ocariot", params(("user_id" = String, Path)),
+    request_body = PasswordChangeInput,
+    responses((status = 204, description = "Changed"),
+        (status = 400, body = OcError, description = "A field is missing or empty, or the old password does not match"),
+        (status = 401, body = OcError), (status = 403, body = OcError), (status = 404, body = OcError),
+        (status = 429, body = OcError)),
+    security(("bearer" = [])))]
+pub async fn change_password(
+    State(app): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    path: PathText,
+    request: RequestId,
+    Body(bytes): Body,
+) -> Result<Response, OcError> {
+    password_change(&app, peer, &headers, path.get("user_id"), &request, &bytes).await
+}
+
+/// Change a user's password, given the current one: the same as `PATCH` (the original's
+/// controller answers `PUT`, its documentation `PATCH`).
+#[utoipa::path(put, path = "/v1/users/{user_id}/password",
+    operation_id = "ocariot_put_password", tag = "ocariot", params(("user_id" = String, Path)),
+    request_body = PasswordChangeInput,
+    responses((status = 204, description = "Changed"),
+        (status = 400, body = OcError, description = "A field is missing or empty, or the old password does not match"),
+        (status = 401, body = OcError), (status = 403, body = OcError), (status = 404, body = OcError),
+        (status = 429, body = OcError)),
+    security(("bearer" = [])))]
+pub async fn put_password(
+    State(app): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    path: PathText,
+    request: RequestId,
+    Body(bytes): Body,
+) -> Result<Response, OcError> {
+    password_change(&app, peer, &headers, path.get("user_id"), &request, &bytes).await
+}
+
+async fn password_change(
+    app: &AppState,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    user_id: &str,
+    request: &RequestId,
+    bytes: &[u8],
+) -> Result<Response, OcError> {
+    let caller = authenticate(app, headers).await?;
+    let id = input::path_id(user_id, "user_id", Kind::User)?;
+    // The administrator's own password is configuration, not a stored one.
+    let by_admin = caller.user.kind == UserKind::Admin;
+    if caller.is(user_id) == by_admin {
+        return Err(OcError::forbidden());
+    }
+    let body = input::object(bytes)?;
+    let (old, new) = passwords(&body)?;
+    let not_found = || OcError::not_found(StatusCode::NOT_FOUND, "User");
+    let user = match id {
+        Some(id) => app.store.read(AccountOf { id: UserId(id), kinds: &KINDS }).await?.ok_or_else(not_found)?,
+        None => return Err(not_found()),
+    };
+    let username = user.username.clone().ok_or_else(not_found)?;
+    let Some((_, Some(stored))) = app.store.read(AccountByUsername { username: &username }).await? else {
+        return Err(OcError::forbidden());
+    };
+    let identity = format!("user:{username}");
+    let keys = classhub_web::throttle::keys(app.config.login_policy(), Some(&identity), peer);
+    app.store.write(ReserveAttempt { keys: keys.clone(), now: jiff::Timestamp::now() }).await?;
+    let checked = check_password(app, &username, old).await?;
+    app.store.write(SettleAttempt { keys, ok: checked.is_some(), now: jiff::Timestamp::now() }).await?;
+    let mismatch = || {
+        OcError::bad(
+            "Password does not match!",
+            "The old password parameter does not match with the actual user password.",
+        )
+    };
+    if checked.is_none() {
+        return Err(mismatch());
+    }
+    let op = ReplacePassword {
+        ctx: request.context(Some(caller.id())),
+        user: user.id,
+        expected: stored,
+        password_hash: hashed(new).await?,
+    };
+    // Another change since the check was made: the old password no longer matches.
+    if !app.store.write(op).await? {
+        return Err(mismatch());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The old and new passwords, checked as the original does: an empty one at once, then
+/// the missing ones together.
+fn passwords(body: &Map<String, Value>) -> Result<(String, String), OcError> {
+    let field = |name: &str| match body.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(OcError::invalid(format!("{name} must be a string!"))),
+    };
+    let (old, new) = (field("old_password")?, field("new_password")?);
+    if old.as_deref() == Some("") {
+        return Err(OcError::bad(
+            "Old password field is invalid...",
+            "The old password must have at least one character.",
+        ));
+    }
+    if new.as_deref() == Some("") {
+        return Err(OcError::bad(
+            "New password field is invalid...",
+            "The new password must have at least one character.",
+        ));
+    }
+    match (old, new) {
+        (Some(old), Some(new)) => Ok((old, new)),
+        (old, new) => {
+            let missing: Vec<&str> = [("old_password", old.is_none()), ("new_password", new.is_none())]
+                .iter()
+                .filter(|m| m.1)
+                .map(|m| m.0)
+                .collect();
+            Err(OcError::bad(
+                crate::error::REQUIRED_FIELDS,
+                format!("Change password validation failed: {} is required!", missing.join(", ")),
+            ))
+        }
+    }
 }
 
 #[derive(OpenApi)]

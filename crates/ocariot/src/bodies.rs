@@ -11,6 +11,13 @@ pub struct Credentials {
     password: String,
 }
 
+/// A password change: the current password and the new one (at least one character each).
+#[derive(ToSchema)]
+pub struct PasswordChangeInput {
+    old_password: String,
+    new_password: String,
+}
+
 /// A new institution.
 #[derive(ToSchema)]
 pub struct InstitutionInput {

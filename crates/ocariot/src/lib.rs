@@ -73,6 +73,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::create_family))
         .routes(routes!(accounts::create_application))
         .routes(routes!(accounts::delete_user))
+        .routes(routes!(accounts::change_password, accounts::put_password))
         .routes(routes!(groups::educator_create, groups::educator_list))
         .routes(routes!(groups::educator_get, groups::educator_update, groups::educator_delete))
         .routes(routes!(groups::professional_create, groups::professional_list))

@@ -455,6 +455,8 @@ pub trait Tx: Read {
     async fn record_account_login(&mut self, user: UserId, now: Timestamp) -> Result<()>;
     async fn set_user_email(&mut self, user: UserId, email: &str) -> Result<()>;
     async fn set_user_name(&mut self, user: UserId, name: &str) -> Result<()>;
+    /// Sets the user's password hash if it is `expected`; whether it was.
+    async fn replace_password_hash(&mut self, user: UserId, expected: &str, hash: &str) -> Result<bool>;
     async fn set_user_disabled(&mut self, user: UserId, disabled_at: Option<Timestamp>) -> Result<()>;
     /// Revokes every live API token of the user; returns how many.
     async fn revoke_api_tokens(&mut self, user: UserId, now: Timestamp) -> Result<u64>;

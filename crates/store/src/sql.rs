@@ -2329,6 +2329,11 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.exec_one(query!("UPDATE users SET name = $2 WHERE id = $1"), &args![user.0, name], "renaming a user").await
     }
 
+    async fn replace_password_hash(&mut self, user: UserId, expected: &str, hash: &str) -> Result<bool> {
+        let q = query!("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2");
+        Ok(self.exec(q, &args![user.0, expected, hash]).await? == 1)
+    }
+
     async fn set_user_disabled(&mut self, user: UserId, disabled_at: Option<Timestamp>) -> Result<()> {
         let q = query!("UPDATE users SET disabled_at = $2 WHERE id = $1");
         self.exec_one(q, &args![user.0, disabled_at], "disabling or enabling a user").await

@@ -631,7 +631,81 @@ async fn group_validation_in_order(app: TestApp) {
     assert_eq!(r.body["name"], "theirs", "untouched");
 }
 
+/// `PATCH` (or `PUT`) `/v1/users/{id}/password`: the user with their current password, or
+/// the administrator for another user; the original's messages, in its order.
+async fn passwords_are_changed_with_the_current_one(app: TestApp) {
+    let w = World::new(&app).await;
+    let (educator, token) = w.owner("educators", "teacher").await;
+    let (other, other_token) = w.owner("healthprofessionals", "doctor").await;
+    let change = |who: &str, id: &str, body: Value, put: bool| {
+        let method = if put { http::Method::PUT } else { http::Method::PATCH };
+        app.call(method, &format!("/v1/users/{id}/password")).token(who).json(body).send()
+    };
+    let body = json!({"old_password": "pw", "new_password": "new-pw"});
+    change(&other_token, &educator, body.clone(), false).await.expect(403, forbidden());
+    change(&w.admin, "123", body.clone(), false)
+        .await
+        .expect(400, err_d(400, "Parameter {user_id} is not in valid format!", ID_DESC));
+    change(&token, &educator, json!({}), false).await.expect(
+        400,
+        err_d(
+            400,
+            "Required fields were not provided...",
+            "Change password validation failed: old_password, new_password is required!",
+        ),
+    );
+    change(&token, &educator, json!({"old_password": "pw"}), false).await.expect(
+        400,
+        err_d(
+            400,
+            "Required fields were not provided...",
+            "Change password validation failed: new_password is required!",
+        ),
+    );
+    change(&token, &educator, json!({"old_password": "", "new_password": ""}), false).await.expect(
+        400,
+        err_d(400, "Old password field is invalid...", "The old password must have at least one character."),
+    );
+    change(&token, &educator, json!({"old_password": "pw", "new_password": ""}), false).await.expect(
+        400,
+        err_d(400, "New password field is invalid...", "The new password must have at least one character."),
+    );
+    let mismatch = err_d(
+        400,
+        "Password does not match!",
+        "The old password parameter does not match with the actual user password.",
+    );
+    change(&token, &educator, json!({"old_password": "wrong", "new_password": "x"}), false)
+        .await
+        .expect(400, mismatch.clone());
+    let r = change(&token, &educator, body.clone(), false).await;
+    assert_eq!((r.status, r.text.as_str()), (204, ""));
+    let r = app.post("/v1/auth").json(json!({"username": "teacher", "password": "pw"})).send().await;
+    r.expect(401, err(401, "Invalid username or password!"));
+    login(&app, "teacher", "new-pw").await;
+    change(&token, &educator, body, true).await.expect(400, mismatch);
+    // The administrator, for another user (knowing their password); not for itself.
+    let r = change(&w.admin, &other, json!({"old_password": "pw", "new_password": "doc-2"}), true).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    login(&app, "doctor", "doc-2").await;
+    let admin_id = claims(&w.admin)["sub"].as_str().unwrap().to_string();
+    change(&w.admin, &admin_id, json!({"old_password": "a", "new_password": "b"}), false)
+        .await
+        .expect(403, forbidden());
+    change(&w.admin, "5a62be07de34500146d9c544", json!({"old_password": "a", "new_password": "b"}), false)
+        .await
+        .expect(
+            404,
+            err_d(
+                404,
+                "User not found!",
+                "User not found or already removed. A new operation for the same resource is not required.",
+            ),
+        );
+}
+
 engine_tests!(
+    passwords_are_changed_with_the_current_one,
     sign_in_and_tokens,
     failed_logins_are_rate_limited,
     institutions_and_people,

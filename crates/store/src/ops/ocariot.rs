@@ -172,6 +172,27 @@ impl WriteOp for RecordLogin {
     }
 }
 
+/// Replaces a user's password hash if it is still `expected` (the one whose password was
+/// checked): of two changes made with the same old password, one wins. Audited without
+/// either hash.
+pub struct ReplacePassword {
+    pub ctx: Context,
+    pub user: UserId,
+    pub expected: String,
+    pub password_hash: String,
+}
+
+impl WriteOp for ReplacePassword {
+    type Out = bool;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<bool> {
+        let replaced = tx.replace_password_hash(self.user, &self.expected, &self.password_hash).await?;
+        if replaced {
+            audit::<T, ()>(tx, &self.ctx, Action::UserUpdate, None, self.user.0, None, None).await?;
+        }
+        Ok(replaced)
+    }
+}
+
 /// Deletes an OCARIoT user: a child leaves every group; an educator's or health
 /// professional's groups go with them. Unknown users (and users of other dialects) are
 /// left alone.
