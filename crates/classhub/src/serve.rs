@@ -292,6 +292,11 @@ fn describe_metrics() {
         metrics::Unit::Seconds,
         "Age of the oldest email not delivered yet (0 when none)."
     );
+    describe_gauge!(
+        "classhub_throttle_keys",
+        "Throttle counters kept in the store, shared by every process (identities and addresses with recent failures)."
+    );
+    describe_gauge!("classhub_throttle_blocked", "Of those, the ones refusing attempts now (answering 429).");
     describe_gauge!("classhub_build_info", "Always 1; the labels name the version and the database engine.");
 }
 
@@ -306,6 +311,11 @@ async fn render(handle: PrometheusHandle, store: Arc<Store>, process: Arc<metric
         metrics::gauge!("classhub_mail_outbox_pending").set(outbox.pending as f64);
         metrics::gauge!("classhub_mail_outbox_retrying").set(outbox.retrying as f64);
         metrics::gauge!("classhub_mail_outbox_oldest_age_seconds").set(age);
+    }
+    let now = jiff::Timestamp::now();
+    if let Ok(throttles) = store.read(classhub_store::ops::security::ThrottleState { now }).await {
+        metrics::gauge!("classhub_throttle_keys").set(throttles.tracked as f64);
+        metrics::gauge!("classhub_throttle_blocked").set(throttles.blocked as f64);
     }
     process.collect();
     handle.render()

@@ -302,6 +302,11 @@ fn metrics_count_requests_by_route_and_status() {
         assert_eq!(get(&server.url("/healthz"), None).0, 200);
     }
     assert_eq!(get(&server.url("/partner/1/classes"), None).0, 401);
+    // Wrong passwords for one email until the throttle refuses: one identity at this
+    // address and the address are counted; the first is blocked.
+    let login = serde_json::json!({"email": "nobody@example.com", "password": "wrong"});
+    let refused = (0..30).map(|_| post(&server.url("/user/login"), "", login.clone()).0).find(|s| *s == 429);
+    assert_eq!(refused, Some(429));
     let (status, text) = get(&metrics, None);
     assert_eq!(status, 200);
     for line in [
@@ -316,6 +321,8 @@ fn metrics_count_requests_by_route_and_status() {
         "# TYPE classhub_mail_outbox_pending gauge",
         "classhub_mail_outbox_pending 0",
         "classhub_mail_outbox_oldest_age_seconds 0",
+        "classhub_throttle_keys 2",
+        "classhub_throttle_blocked 1",
         &format!("classhub_build_info{{version=\"{}\",engine=\"sqlite\"}} 1", env!("CARGO_PKG_VERSION")),
         "# TYPE process_cpu_seconds_total counter",
         "process_resident_memory_bytes ",

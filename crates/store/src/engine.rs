@@ -102,6 +102,15 @@ pub struct OutboxStats {
     pub oldest: Option<Timestamp>,
 }
 
+/// The throttles' shared state, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleStats {
+    /// Counters kept (keys with recent failures: an identity at an address, an address).
+    pub tracked: i64,
+    /// Of those, the ones refusing attempts now.
+    pub blocked: i64,
+}
+
 /// Reads; available on reader connections and inside write transactions.
 pub trait Read {
     /// The token with this hash and its user, revoked, expired or live (the core decides).
@@ -193,6 +202,7 @@ pub trait Read {
 
     /// The outbox's backlog.
     async fn outbox_stats(&mut self) -> Result<OutboxStats>;
+    async fn throttle_stats(&mut self, now: Timestamp) -> Result<ThrottleStats>;
 
     /// The throttle counters of these keys (`None` for a key never counted), in their order.
     async fn throttles(&mut self, keys: &[[u8; 32]]) -> Result<Vec<Option<Counter>>>;

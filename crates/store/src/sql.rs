@@ -30,7 +30,7 @@ use crate::StoreError;
 use crate::db::{Arg, Db, JsonText, Query, Row, args, column, query};
 use crate::engine::{
     ApiCredential, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, OutboxStats, Read, Result,
-    StudentClass, StudentFilter, Tx,
+    StudentClass, StudentFilter, ThrottleStats, Tx,
 };
 
 /// An engine's connection seen through the primitives. `Tx` is implemented only for
@@ -1125,6 +1125,16 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
                     oldest: r.opt_time("oldest")?,
                 })
             })
+            .await?;
+        Ok(stats.unwrap_or_default())
+    }
+
+    async fn throttle_stats(&mut self, now: Timestamp) -> Result<ThrottleStats> {
+        let q = query!(
+            "SELECT COUNT(*) AS tracked, COUNT(CASE WHEN blocked_until > $1 THEN 1 END) AS blocked FROM throttles"
+        );
+        let stats = self
+            .one(q, &args![now], |r| Ok(ThrottleStats { tracked: r.int("tracked")?, blocked: r.int("blocked")? }))
             .await?;
         Ok(stats.unwrap_or_default())
     }

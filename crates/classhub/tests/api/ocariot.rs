@@ -208,6 +208,12 @@ async fn failed_logins_are_rate_limited(app: TestApp) {
     assert_eq!(r.header("ratelimit-policy"), Some("\"login\";q=10;w=600"));
     assert_eq!(r.header("ratelimit"), Some(format!("\"login\";r=0;t={wait}").as_str()));
     assert_eq!(sign_in("10.8.8.8:1", "pw").await.status, 200, "the real user, elsewhere");
+    // The shared state the metrics read: one counter refuses (the name at 10.9.9.9) of
+    // those kept (every sign-in's name and address).
+    let now = jiff::Timestamp::now();
+    let state = app.store.read(classhub_store::ops::security::ThrottleState { now }).await.unwrap();
+    assert_eq!(state.blocked, 1);
+    assert!(state.tracked >= 3, "{state:?}");
 
     // Behind a trusted load balancer, the client is the address it forwarded for: one
     // client's guesses do not refuse another, and a client cannot choose its address by

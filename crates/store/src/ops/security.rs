@@ -8,7 +8,7 @@ use classhub_core::throttle::{self, Counter, Policy};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
-use crate::engine::{ApiCredential, Read, Tx};
+use crate::engine::{ApiCredential, Read, ThrottleStats, Tx};
 use crate::{ReadOp, Result, StoreError, WriteOp};
 
 /// One throttled key: a policy and what it counts (an identity at an address, an address).
@@ -314,5 +314,17 @@ impl WriteOp for DeleteSetting {
         let existed = tx.setting(self.name).await?.is_some();
         tx.delete_setting(self.name).await?;
         Ok(existed)
+    }
+}
+
+/// How many throttle counters are kept, and how many refuse attempts at `now`.
+pub struct ThrottleState {
+    pub now: Timestamp,
+}
+
+impl ReadOp for ThrottleState {
+    type Out = ThrottleStats;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<ThrottleStats> {
+        r.throttle_stats(self.now).await
     }
 }
