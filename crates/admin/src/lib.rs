@@ -45,6 +45,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::list_users))
         .routes(routes!(users::get_user, users::update_user, users::delete_user))
         .routes(routes!(users::rotate_token))
+        .routes(routes!(users::rotate_api_key))
         .routes(routes!(create_model))
         .routes(routes!(create_course))
         .routes(routes!(revoke_token))

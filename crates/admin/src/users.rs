@@ -9,6 +9,7 @@ use classhub_core::error::Entity;
 use classhub_core::page::PageRequest;
 use classhub_core::user::{User, UserFilter, UserKind, UserPatch};
 use classhub_store::ops::accounts::UpdateUser;
+use classhub_store::ops::catalog::RotateApiKey;
 use classhub_store::ops::users::{DeleteUser, ListUsers, RotateToken};
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, page_of, query_params};
 use classhub_web::{AppState, PathText, RequestId, json, ser_opt_rfc3339, ser_rfc3339};
@@ -260,4 +261,33 @@ pub(crate) async fn rotate_token(
     let id = only_user_id(&path)?;
     let (user, token) = app.store.write(RotateToken { ctx: request.context(None), user: id }).await?;
     Ok(json(StatusCode::CREATED, &NewTokenOut { id: user.id.0, token }))
+}
+
+/// A CloudShare member's new API credentials (the key is shown only here).
+#[derive(Serialize, ToSchema)]
+struct NewApiKeyOut {
+    id: i64,
+    api_id: String,
+    api_key: String,
+}
+
+/// Replace a CloudShare project member's API keys with a new one: requests signed with the
+/// old ones are refused at once.
+#[utoipa::path(post, path = "/admin/v1/users/{user_id}/api-key", operation_id = "admin_rotate_api_key", tag = "admin",
+    params(("user_id" = i64, Path, minimum = 1)),
+    responses((status = 201, description = "The new API id and key", body = NewApiKeyOut),
+        (status = 401, body = HttpError),
+        (status = 404, body = HttpError, description = "no CloudShare project member has this id"),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub(crate) async fn rotate_api_key(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let id = only_user_id(&path)?;
+    let op = RotateApiKey { ctx: request.context(None), user: id, secrets: app.config.secrets.clone() };
+    let (api_id, api_key) = app.store.write(op).await?;
+    Ok(json(StatusCode::CREATED, &NewApiKeyOut { id: id.0, api_id, api_key }))
 }

@@ -17,7 +17,7 @@ use classhub_core::{CustomFieldId, ProjectId};
 use classhub_store::ops::accounts::UpdateUser;
 use classhub_store::ops::accounts::{CreatePerson, SetPassword};
 use classhub_store::ops::catalog::{
-    CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
+    CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember, RotateApiKey,
 };
 use classhub_store::ops::catalog::{CreateCourse, CreateModel};
 use classhub_store::ops::security::{CheckServerKey, HoldsSealedSecrets};
@@ -27,8 +27,8 @@ use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{
-    self, Cli, CloudshareCommand, Command, ConfigError, CourseCommand, CreateOnly, ListArgs, LogFormat, ModelCommand,
-    Output, PersonCommand, Synchronous, TokenCommand, UserCommand,
+    self, Cli, CloudshareCommand, Command, ConfigError, CourseCommand, CreateOnly, ListArgs, LogFormat, MemberCommand,
+    ModelCommand, Output, PersonCommand, Synchronous, TokenCommand, UserCommand,
 };
 
 pub fn main() -> ExitCode {
@@ -534,7 +534,12 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path, 
             let f = store.write(CreateCustomField { ctx, field }).await.map_err(err)?;
             json!({ "id": ids::encode(Kind::Field, f.id.0), "name": f.name })
         }
-        CloudshareCommand::Member(CreateOnly::Create(a)) => {
+        CloudshareCommand::Member(MemberCommand::RotateKey { id }) => {
+            let secrets = server_key(store, key_path).await?;
+            let (api_id, api_key) = store.write(RotateApiKey { ctx, user: UserId(id), secrets }).await.map_err(err)?;
+            json!({ "id": id, "api_id": api_id, "api_key": api_key })
+        }
+        CloudshareCommand::Member(MemberCommand::Create(a)) => {
             let projects = a.projects.iter().map(|p| project(p)).collect::<Result<Vec<_>, _>>()?;
             let secrets = server_key(store, key_path).await?;
             let op = CreateProjectMember {

@@ -136,7 +136,19 @@ pub enum CloudshareCommand {
     CustomField(CreateOnly<FieldArgs>),
     /// Manage project members (instructors and managers with API credentials).
     #[command(subcommand)]
-    Member(CreateOnly<MemberArgs>),
+    Member(MemberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Create one; prints it as JSON, with its API key (shown only now).
+    Create(MemberArgs),
+    /// Replace a member's API keys with a new one (printed once); the old ones stop working.
+    RotateKey {
+        /// The member's user id (`classhub user list --kind project_member`).
+        #[arg(long)]
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

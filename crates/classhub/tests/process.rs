@@ -227,6 +227,10 @@ fn admin_commands_work_on_the_database() {
         member["vup_ids"][&pr].as_str().unwrap().starts_with("VP") && member["api_key"].as_str().unwrap().len() == 32
     );
     assert!(d.join("classhub.db.key").exists(), "the server key was made beside the database");
+    let members = run_json(d, &["user", "list", "--kind", "project_member"]);
+    let id = members["items"][0]["id"].as_i64().unwrap().to_string();
+    let rotated = run_json(d, &["cloudshare", "member", "rotate-key", "--id", &id]);
+    assert!(rotated["api_id"] != member["api_id"] && rotated["api_key"].as_str().unwrap().len() == 32, "{rotated}");
 
     let server = Server::spawn(&db_url(d), &[]);
     assert_eq!(get(&server.url("/partner/1/classes"), Some(&token)).0, 200);

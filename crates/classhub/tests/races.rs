@@ -295,6 +295,7 @@ fn run_all(d: Deployment) {
         ("admin: create CloudShare catalog entries and members", admin_cloudshare),
         ("admin: delete students while students redeem the last seats", admin_delete_vs_redeem),
         ("admin: rotate one user's token", admin_rotate),
+        ("admin: rotate one CloudShare member's API key", admin_rotate_api_key),
         ("admin: two accounts changed to one email, disabled and enabled", admin_user_patches),
         ("partner: create classes", partner_create),
         ("partner: redeem for the last seats", partner_redeem_seats),
@@ -720,6 +721,36 @@ fn admin_rotate(d: &Deployment, c: &mut Checks) {
         .filter(|t| d.one(req("GET", format!("/partner/{}/classes", p.id), &bearer(t), None)).status == 200)
         .count();
     c.eq(working, 1, "tokens that still work (the last rotation's)");
+}
+
+fn admin_rotate_api_key(d: &Deployment, c: &mut Checks) {
+    let project = admin_post(d, "/admin/v1/cloudshare/projects", json!({"name": format!("P {}", rand_tag())}));
+    let project = project["id"].as_str().unwrap().to_string();
+    let tag = rand_tag();
+    let email = format!("{tag}@rotate.example");
+    let body = json!({"name": "Rota", "email": email, "project_ids": [project], "can_instruct": true});
+    let first = admin_post(d, "/admin/v1/cloudshare/members", body);
+    let r = d.one(req("GET", format!("/admin/v1/users?kind=project_member&q={tag}"), &admin(), None));
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    let replies =
+        d.burst((0..N).map(|_| req("POST", format!("/admin/v1/users/{id}/api-key"), &admin(), None)).collect());
+    c.burst(&replies, &[201]);
+    let mut keys: Vec<Cs> = replies
+        .iter()
+        .filter_map(|r| {
+            Some(Cs { api_id: r.body["api_id"].as_str()?.into(), api_key: r.body["api_key"].as_str()?.into() })
+        })
+        .collect();
+    c.eq(keys.iter().map(|k| k.api_id.clone()).collect::<HashSet<_>>().len(), N, "distinct new API ids");
+    keys.push(Cs {
+        api_id: first["api_id"].as_str().unwrap().into(),
+        api_key: first["api_key"].as_str().unwrap().into(),
+    });
+    let working = keys
+        .into_iter()
+        .filter(|k| d.one(req("GET", "/api/v3/projects", &Auth::Cs(k.clone()), None)).status == 200)
+        .count();
+    c.eq(working, 1, "API keys that still sign (the last rotation's)");
 }
 
 fn admin_user_patches(d: &Deployment, c: &mut Checks) {

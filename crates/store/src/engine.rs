@@ -385,6 +385,8 @@ pub trait Tx: Read {
         role: MemberRights,
         now: Timestamp,
     ) -> Result<ProjectMember>;
+    /// Revokes every live API key of the user; returns how many.
+    async fn revoke_api_credentials(&mut self, user: UserId, now: Timestamp) -> Result<u64>;
     async fn insert_api_credential(
         &mut self,
         api_id: &str,

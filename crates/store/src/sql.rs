@@ -1973,6 +1973,11 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         })
     }
 
+    async fn revoke_api_credentials(&mut self, user: UserId, now: Timestamp) -> Result<u64> {
+        let q = query!("UPDATE api_credentials SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL");
+        self.exec(q, &args![user.0, now]).await
+    }
+
     async fn insert_api_credential(
         &mut self,
         api_id: &str,

@@ -207,6 +207,26 @@ async fn a_disabled_cloudshare_member_cannot_sign(app: TestApp) {
     assert_eq!(app.get("/api/v3/projects").signed(&project.instructor).send().await.status, 200);
 }
 
+async fn cloudshare_api_keys_are_rotated(app: TestApp) {
+    let project = app.cs_project("Labs").await;
+    let r = app.get("/admin/v1/users?kind=project_member").token(ADMIN).send().await;
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    let r = app.post(&format!("/admin/v1/users/{id}/api-key")).token(ADMIN).send().await;
+    r.expect(201, json!({"id": id, "api_id": "$any", "api_key": "$any"}));
+    let fresh = crate::support::CsCreds {
+        api_id: r.body["api_id"].as_str().unwrap().to_string(),
+        api_key: r.body["api_key"].as_str().unwrap().to_string(),
+        ..project.instructor.clone()
+    };
+    assert_ne!(fresh.api_id, project.instructor.api_id);
+    assert_eq!(app.get("/api/v3/projects").signed(&project.instructor).send().await.status, 401);
+    assert_eq!(app.get("/api/v3/projects").signed(&fresh).send().await.status, 200);
+    // Only project members hold API keys.
+    let p = app.partner().await;
+    let r = app.post(&format!("/admin/v1/users/{}/api-key", p.id)).token(ADMIN).send().await;
+    r.expect(404, json!({"detail": "Project member not found"}));
+}
+
 async fn names_and_emails_are_changed_with_the_account(app: TestApp) {
     app.post("/admin/v1/partners")
         .token(ADMIN)
@@ -293,5 +313,6 @@ engine_tests!(
     names_and_emails_are_changed_with_the_account,
     tokens_are_rotated,
     a_disabled_cloudshare_member_cannot_sign,
+    cloudshare_api_keys_are_rotated,
     deleting_a_user_frees_their_seats,
 );

@@ -307,11 +307,42 @@ impl WriteOp for CreateProjectMember {
                 memberships.insert(*p, m.id);
             }
         }
-        let api_id = random_text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20);
-        let api_key = random_text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 32);
-        tx.insert_api_credential(&api_id, user.id, &self.secrets.seal(api_key.as_bytes()), self.ctx.now).await?;
+        let (api_id, api_key) = new_api_key(tx, user.id, &self.secrets, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::UserCreate, None, user.id.0, None, Some(&user)).await?;
         Ok(MemberCredentials { user, memberships, api_id, api_key })
+    }
+}
+
+/// A CloudShare API id and key, new, sealed with the server key for the store.
+async fn new_api_key<T: Tx>(
+    tx: &mut T,
+    user: UserId,
+    secrets: &SecretBox,
+    now: jiff::Timestamp,
+) -> Result<(String, String)> {
+    let api_id = random_text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20);
+    let api_key = random_text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 32);
+    tx.insert_api_credential(&api_id, user, &secrets.seal(api_key.as_bytes()), now).await?;
+    Ok((api_id, api_key))
+}
+
+/// Replaces a project member's API keys with a new one, shown once: requests signed with
+/// the old ones are refused at once.
+pub struct RotateApiKey {
+    pub ctx: Context,
+    pub user: UserId,
+    pub secrets: SecretBox,
+}
+
+impl WriteOp for RotateApiKey {
+    type Out = (String, String);
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<(String, String)> {
+        let user = tx.user_for_update(self.user).await?.filter(|u| u.kind == UserKind::ProjectMember);
+        let user = user.ok_or(DomainError::NotFound(Entity::ProjectMember))?;
+        tx.revoke_api_credentials(user.id, self.ctx.now).await?;
+        let made = new_api_key(tx, user.id, &self.secrets, self.ctx.now).await?;
+        audit::<T, ()>(tx, &self.ctx, Action::TokenRotate, None, user.id.0, None, None).await?;
+        Ok(made)
     }
 }
 
