@@ -12,16 +12,20 @@ use classhub_store::ops::catalog::{CreateBlueprint, CreatePolicy, CreateProject,
 use classhub_store::ops::catalog::{CreateCourse, CreateModel};
 use classhub_store::ops::classes::CreateClass;
 use classhub_store::ops::users::{CreateUser, IsEmpty};
+use std::path::Path;
+
 use classhub_web::AppState;
 
-/// `made_admin_token`: the admin token `--demo` made because none was given.
-pub async fn run(state: &AppState, made_admin_token: Option<&str>) -> Result<(), String> {
+/// `made_admin_token`: the admin token `--demo` made because none was given; `trust`: the
+/// CA file clients need (a self-signed certificate), named in every printed `export`.
+pub async fn run(state: &AppState, made_admin_token: Option<&str>, trust: Option<&Path>) -> Result<(), String> {
     let store = &state.store;
     let base = state.config.public_base_url.as_str();
+    let ca = trust.map(|p| format!(" CURL_CA_BUNDLE={0} SSL_CERT_FILE={0}", p.display())).unwrap_or_default();
     if let Some(token) = made_admin_token {
         println!(
             "--demo: admin token {token} (made for this run; choose one with --admin-token)\n\n  \
-             export CLASSHUB={base} ADMIN_TOKEN={token}\n  \
+             export CLASSHUB={base} ADMIN_TOKEN={token}{ca}\n  \
              curl -s $CLASSHUB/admin/v1/models -X POST -H \"Authorization: Bearer $ADMIN_TOKEN\" \\\n       \
              -H 'Content-Type: application/json' -d '{{\"name\": \"o3-mini\", \"provider\": \"openai\"}}'\n"
         );
@@ -71,7 +75,7 @@ classhub demo data is ready.
 
 Partner classes API — paste these:
 
-  export CLASSHUB={base} PARTNER_TOKEN={partner_token} STUDENT_TOKEN={student_token}
+  export CLASSHUB={base} PARTNER_TOKEN={partner_token} STUDENT_TOKEN={student_token}{ca}
 
   # create a class
   curl -s -X POST $CLASSHUB/partner/{p}/classes -H "Authorization: Bearer $PARTNER_TOKEN" \
@@ -108,8 +112,8 @@ Partner classes API — paste these:
         m0 = models[0],
         code_dashed = dashed(&code),
     );
-    cloudshare(state, base).await?;
-    ocariot(state, base).await?;
+    cloudshare(state, base, trust).await?;
+    ocariot(state, base, &ca).await?;
 
     println!("API documentation: {base}/docs\n");
 
@@ -124,7 +128,7 @@ fn dashed(code: &str) -> String {
 }
 
 /// A CloudShare project the SDK can drive, and how to drive it.
-async fn cloudshare(state: &AppState, base: &str) -> Result<(), String> {
+async fn cloudshare(state: &AppState, base: &str, trust: Option<&Path>) -> Result<(), String> {
     let store = &state.store;
     let err = |e: classhub_store::StoreError| format!("seeding demo data: {e}");
     let ctx = || Context::new(None, Some("demo".into()));
@@ -155,12 +159,16 @@ async fn cloudshare(state: &AppState, base: &str) -> Result<(), String> {
     } else {
         "\n  (The CloudShare SDKs speak HTTPS only: serve with --tls-cert and --tls-key, and point\n   SSL_CERT_FILE at the CA that signed the certificate; see README.md.)\n".to_string()
     };
+    let python = match trust {
+        Some(p) => format!("SSL_CERT_FILE={} sdk/bin/python", p.display()),
+        None => "sdk/bin/python".to_string(),
+    };
     println!(
         r#"CloudShare v3 API (cs_sha1) — project {project}, policy {policy}, blueprint {blueprint},
 instructor {vup}, API id {api_id}, API key {api_key}
 {tls_note}
   python3 -m venv sdk && sdk/bin/pip install cloudshare
-  sdk/bin/python - <<'PY'
+  {python} - <<'PY'
 import cloudshare
 call = lambda method, path, **kw: cloudshare.req(hostname="{host}", method=method, apiId="{api_id}",
                                                  apiKey="{api_key}", path=path, **kw)
@@ -185,7 +193,7 @@ PY
 }
 
 /// An OCARIoT institution, an educator who can sign in, and two children.
-async fn ocariot(state: &AppState, base: &str) -> Result<(), String> {
+async fn ocariot(state: &AppState, base: &str, ca: &str) -> Result<(), String> {
     use classhub_core::ocariot::{ChildProfile, Institution};
     use classhub_ocariot::ids::{self as oc, Kind as OcKind};
     use classhub_store::ops::ocariot::{CreateAccount, CreateInstitution};
@@ -226,7 +234,7 @@ async fn ocariot(state: &AppState, base: &str) -> Result<(), String> {
         r#"OCARIoT children groups (JWT) — educator demo-educator (password {password}), id {edu};
 children {c0} and {c1}. The admin user signs in with --ocariot-admin-password.
 
-  export CLASSHUB={base} EDU={edu}
+  export CLASSHUB={base} EDU={edu}{ca}
   TOKEN=$(curl -s -X POST $CLASSHUB/v1/auth -H 'Content-Type: application/json' \
           -d '{{"username": "demo-educator", "password": "{password}"}}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 

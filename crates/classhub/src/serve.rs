@@ -71,7 +71,10 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
         },
     );
     if args.demo {
-        crate::demo::run(&state, demo_admin_token.as_deref()).await?;
+        // A self-signed certificate is its own CA: the printed commands name it.
+        let trust = args.tls_cert.as_deref().filter(|c| crate::server::self_signed(c));
+        let trust = trust.and_then(|c| std::path::absolute(c).ok());
+        crate::demo::run(&state, demo_admin_token.as_deref(), trust.as_deref()).await?;
     }
     let (tls, certificate) = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {

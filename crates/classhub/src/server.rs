@@ -69,6 +69,13 @@ impl ResolvesServerCert for Certificate {
 }
 
 /// A certificate chain and its private key from PEM files, checked to belong together.
+/// Whether the first certificate in the PEM file is self-signed (issued by its own
+/// subject): then it is its own CA, which clients must be told to trust.
+pub fn self_signed(cert: &Path) -> bool {
+    let Ok(der) = CertificateDer::from_pem_file(cert) else { return false };
+    x509_parser::parse_x509_certificate(&der).is_ok_and(|(_, c)| c.issuer().as_raw() == c.subject().as_raw())
+}
+
 fn certified_key(cert: &Path, key: &Path, provider: &rustls::crypto::CryptoProvider) -> Result<CertifiedKey, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())

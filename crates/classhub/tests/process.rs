@@ -241,11 +241,100 @@ fn admin_commands_work_on_the_database() {
     server.stop();
 }
 
+/// A self-signed certificate for 127.0.0.1, made as README.md makes one: (cert, key).
+fn self_signed(dir: &Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=localhost", "-addext"])
+        .arg("subjectAltName=DNS:localhost,IP:127.0.0.1")
+        .args(["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string())
+}
+
+/// README.md's partner quickstart, every shell block of its section in order, as pasted
+/// into a new folder: the only changes are the binary for `cargo run --release --` and a free
+/// port for 8080 (and, over HTTPS, the two the README names).
+fn readme_quickstart_works(tls: bool) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme.split("## Quickstart (partner API)").nth(1).unwrap().split("\n## ").next().unwrap();
+    let blocks: Vec<&str> = section.split("```sh\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(blocks.len() >= 5, "{section}");
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut script = format!("{}\nkill %1; wait\n", blocks.join("\n"));
+    if tls {
+        self_signed(dir.path());
+        let export = "export CLASSHUB=http://127.0.0.1:8080";
+        assert!(script.contains(export) && script.contains("--admin-token \"$ADMIN_TOKEN\" &"));
+        script = script.replace(export, "export CLASSHUB=https://127.0.0.1:8080 CURL_CA_BUNDLE=$PWD/cert.pem").replace(
+            "--admin-token \"$ADMIN_TOKEN\" &",
+            "--admin-token \"$ADMIN_TOKEN\" --tls-cert cert.pem --tls-key key.pem &",
+        );
+    }
+    let script = script.replace("cargo run --release --", BIN).replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let out = Command::new("bash")
+        .args(["-eu", "-c", &script])
+        .current_dir(dir.path())
+        .env("CLASSHUB_LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{script}\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for expected in [
+        "\"token_type\":\"bearer\"",
+        "\"default_role\":\"partner\"",
+        "\"name\":\"Evening cohort\"",
+        "etag: \"1\"",
+        "\"action\":\"class.update\"",
+        "\"status\":\"active\",\"enrolled_at\"",
+        "\"completed_at\":null} 201\n{\"id\":1,",
+        "\"completed_at\":null} 200\n",
+        "\"class_title\":\"Evening cohort\"",
+        "\"status\":\"disabled\"",
+        "\"email_verified_token\":\"che_",
+        "\"revoked\":true",
+        "\"default_role\":\"member\"",
+        "total: 1  limit: 100  offset: 0",
+        "{\"id\":2,\"deleted\":true}",
+    ] {
+        assert!(stdout.contains(expected), "{expected} missing from:\n{stdout}");
+    }
+    // Leaving and the removal answer 204; the redeems and the sign-up 201.
+    assert_eq!((stdout.matches("204\n").count(), stdout.matches(" 201\n").count()), (2, 3), "{stdout}");
+}
+
+#[test]
+fn readme_quickstart_pastes_over_http() {
+    readme_quickstart_works(false);
+}
+
+#[test]
+fn readme_quickstart_pastes_over_https() {
+    readme_quickstart_works(true);
+}
+
 #[test]
 fn demo_prints_curl_commands_that_work() {
+    demo_commands_work(false);
+}
+
+/// With a self-signed certificate, the printed commands name it as the CA to trust.
+#[test]
+fn demo_prints_curl_commands_that_work_over_https() {
+    demo_commands_work(true);
+}
+
+fn demo_commands_work(tls: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::spawn(&db_url(dir.path()), &["--demo"]);
+    let (cert, key) = if tls { self_signed(dir.path()) } else { Default::default() };
+    let args: &[&str] = if tls { &["--demo", "--tls-cert", &cert, "--tls-key", &key] } else { &["--demo"] };
+    let server = Server::spawn(&db_url(dir.path()), args);
+    assert_eq!(server.base.starts_with("https://"), tls);
     let printed = server.stdout.lock().unwrap().clone();
+    assert_eq!(printed.contains(&format!("CURL_CA_BUNDLE={cert} SSL_CERT_FILE={cert}")), tls, "{printed}");
     // First the admin token --demo made (none was given): the admin API works with it.
     let start = printed.find("  export CLASSHUB=").expect(&printed);
     let end = printed.find("classhub demo data is ready").unwrap();

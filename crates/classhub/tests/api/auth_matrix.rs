@@ -392,7 +392,18 @@ fn admin_row(w: &PartnerWorld, template: &'static str, path: String, body: Value
 
 fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
     let p = format!("/admin/v1/cloudshare/projects/{project}");
-    vec![
+    let on = |method: Method, row: Row| Row { method, ..row };
+    let user = |id: i64| format!("/admin/v1/users/{id}");
+    let mut rows = vec![
+        on(Method::GET, admin_row(w, "/admin/v1/users", "/admin/v1/users".into(), json!({}), 200)),
+        on(Method::GET, admin_row(w, "/admin/v1/partners", "/admin/v1/partners".into(), json!({}), 200)),
+        on(Method::GET, admin_row(w, "/admin/v1/students", "/admin/v1/students".into(), json!({}), 200)),
+        on(Method::GET, admin_row(w, "/admin/v1/users/{user_id}", user(w.outsider.id), json!({}), 200)),
+        on(Method::PATCH, admin_row(w, "/admin/v1/users/{user_id}", user(w.outsider.id), json!({"name": "O"}), 200)),
+        // Only CloudShare members have API keys: the admin, past the credential check, finds none.
+        admin_row(w, "/admin/v1/users/{user_id}/api-key", format!("{}/api-key", user(w.a.id)), json!({}), 404),
+    ];
+    rows.extend(vec![
         admin_row(
             w,
             "/admin/v1/partners",
@@ -461,7 +472,11 @@ fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
             json!({"name": "Mia", "email": "mia@example.com", "project_ids": [project], "can_instruct": false}),
             201,
         ),
-    ]
+        // After its token's revocation above: a new token, then the user goes.
+        admin_row(w, "/admin/v1/users/{user_id}/token", format!("{}/token", user(w.victim.id)), json!({}), 201),
+        on(Method::DELETE, admin_row(w, "/admin/v1/users/{user_id}", user(w.victim.id), json!({}), 204)),
+    ]);
+    rows
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1273,6 +1288,23 @@ fn oc_rows(t: &OcTokens) -> Vec<Row> {
             ADMIN_ONLY(201),
         ),
         oc_row(t, Method::DELETE, "/v1/users/{user_id}", format!("/v1/users/{}", t.doomed_user), None, ADMIN_ONLY(204)),
+        // The user themself, or the administrator; the password stays `pw` for the rest.
+        oc_row(
+            t,
+            Method::PATCH,
+            "/v1/users/{user_id}/password",
+            format!("/v1/users/{}/password", t.edu.0),
+            Some(json!({"old_password": "pw", "new_password": "pw"})),
+            [204, 204, 403, 403, 403, 403, 403, 403],
+        ),
+        oc_row(
+            t,
+            Method::PUT,
+            "/v1/users/{user_id}/password",
+            format!("/v1/users/{}/password", t.hp.0),
+            Some(json!({"old_password": "pw", "new_password": "pw"})),
+            [204, 403, 403, 204, 403, 403, 403, 403],
+        ),
         oc_row(
             t,
             Method::GET,
