@@ -8,8 +8,9 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use classhub_core::UserId;
 use classhub_core::account::{self, AccountRefusal};
-use classhub_core::catalog::{CoursePatch, CourseStatus, Modality, NewModel};
+use classhub_core::catalog::{Course, CoursePatch, CourseStatus, Modality, Model, NewModel};
 use classhub_core::error::{DomainError, Entity};
+use classhub_core::page::{Page, PageRequest};
 use classhub_core::user::{NewUser, UserKind};
 use classhub_store::StoreError;
 use classhub_store::ops::accounts::{CreatePerson, SetPassword};
@@ -46,8 +47,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get_user, users::update_user, users::delete_user))
         .routes(routes!(users::rotate_token))
         .routes(routes!(users::rotate_api_key))
-        .routes(routes!(create_model))
-        .routes(routes!(create_course))
+        .routes(routes!(create_model, catalog::list_models))
+        .routes(routes!(create_course, catalog::list_courses))
+        .routes(routes!(catalog::get_course, catalog::update_course, catalog::delete_course))
         .routes(routes!(revoke_token))
         .routes(routes!(set_password))
         .routes(routes!(cloudshare::create_project))
@@ -57,9 +59,47 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cloudshare::create_member))
 }
 
+mod catalog;
 mod cloudshare;
 mod users;
 pub use users::UserOut;
+
+/// Entries on an admin list's page, unless asked for fewer or more (up to `LIST_MAX`).
+pub(crate) const LIST_DEFAULT: u32 = 100;
+pub(crate) const LIST_MAX: u32 = 1000;
+
+/// A page of an admin list.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PageOut<T> {
+    items: Vec<T>,
+    total: u64,
+    limit: u32,
+    offset: u64,
+}
+
+impl<T> PageOut<T> {
+    pub(crate) fn of<U>(found: Page<U>, page: PageRequest, shown: impl FnMut(U) -> T) -> PageOut<T> {
+        PageOut {
+            items: found.items.into_iter().map(shown).collect(),
+            total: found.total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}
+
+/// A path's id (a positive integer), when it is the request's only input.
+pub(crate) fn only_path_id(path: &PathText, name: &str) -> Result<i64, ApiError> {
+    let mut errors = Errors::default();
+    let id = path_id(path, name, &mut errors);
+    errors.check()?;
+    Ok(id)
+}
+
+/// A path's id (a positive integer); 0 with the problem noted when it is none.
+pub(crate) fn path_id(path: &PathText, name: &str, errors: &mut Errors) -> i64 {
+    errors.int_text(&["path", name], path.get(name), Some(1), None).unwrap_or(0)
+}
 
 /// The administrator: the bearer of `--admin-token`.
 pub(crate) struct Admin;
@@ -248,7 +288,7 @@ struct NewModelBody {
 
 /// A model of the catalog.
 #[derive(Serialize, ToSchema)]
-struct AdminModelOut {
+pub struct AdminModelOut {
     id: i64,
     name: String,
     provider: String,
@@ -313,9 +353,12 @@ async fn create_model(
         .write(CreateModel { ctx: request.context(None), model })
         .await
         .map_err(|e| ApiError::from_store(e, Some(&body.0)))?;
-    Ok(json(
-        StatusCode::CREATED,
-        &AdminModelOut {
+    Ok(json(StatusCode::CREATED, &AdminModelOut::from(m)))
+}
+
+impl From<Model> for AdminModelOut {
+    fn from(m: Model) -> AdminModelOut {
+        AdminModelOut {
             id: m.id.0,
             name: m.name,
             provider: m.provider,
@@ -325,8 +368,8 @@ async fn create_model(
             is_active: m.is_active,
             created_at: classhub_web::rfc3339(m.created_at),
             updated_at: classhub_web::rfc3339(m.updated_at),
-        },
-    ))
+        }
+    }
 }
 
 /// A course of a partner. Without `course_key` the course gets `course-N`.
@@ -347,7 +390,7 @@ struct NewCourseBody {
 
 /// A course.
 #[derive(Serialize, ToSchema)]
-struct AdminCourseOut {
+pub struct AdminCourseOut {
     id: i64,
     partner_id: i64,
     title: String,
@@ -384,28 +427,17 @@ async fn create_course(
 ) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let partner_id = errors.required(&body.0, "partner_id").and_then(|v| errors.int(&["body", "partner_id"], v));
-    let title = body.string(&mut errors, "title");
-    let patch = CoursePatch {
-        title: Some(title),
-        course_key: body.optional(&mut errors, "course_key", Errors::string),
-        status: body.optional(&mut errors, "status", |e, loc, v| e.one_of(loc, v, &COURSE_STATUSES)),
-        start_date: body.optional(&mut errors, "start_date", Errors::date),
-        end_date: body.optional(&mut errors, "end_date", Errors::date),
-        description: body.optional(&mut errors, "description", Errors::string),
-    };
+    let patch = course_patch(&body, &mut errors, true);
     errors.check()?;
     let key = patch.course_key.as_deref().map(str::trim).map(str::to_string);
     let op = CreateCourse { ctx: request.context(None), partner_id: UserId(partner_id.unwrap_or(0)), patch };
-    let c = app.store.write(op).await.map_err(|e| match (e, key) {
-        (StoreError::Domain(DomainError::AlreadyExists(Entity::Course)), Some(key)) => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("course_key {key:?} is already used by another course of this partner"),
-        ),
-        (e, _) => ApiError::from_store(e, Some(&body.0)),
-    })?;
-    Ok(json(
-        StatusCode::CREATED,
-        &AdminCourseOut {
+    let c = app.store.write(op).await.map_err(|e| course_refusal(e, key, &body.0))?;
+    Ok(json(StatusCode::CREATED, &AdminCourseOut::from(c)))
+}
+
+impl From<Course> for AdminCourseOut {
+    fn from(c: Course) -> AdminCourseOut {
+        AdminCourseOut {
             id: c.id.0,
             partner_id: c.partner_id.0,
             title: c.fields.title,
@@ -416,8 +448,32 @@ async fn create_course(
             description: c.fields.description,
             created_at: classhub_web::rfc3339(c.created_at),
             updated_at: classhub_web::rfc3339(c.updated_at),
-        },
-    ))
+        }
+    }
+}
+
+/// The course fields of a body (`title` required when `new`), as creating and changing
+/// a course read them.
+pub(crate) fn course_patch(body: &JsonBody, errors: &mut Errors, new: bool) -> CoursePatch {
+    CoursePatch {
+        title: if new { Some(body.string(errors, "title")) } else { body.optional(errors, "title", Errors::string) },
+        course_key: body.optional(errors, "course_key", Errors::string),
+        status: body.optional(errors, "status", |e, loc, v| e.one_of(loc, v, &COURSE_STATUSES)),
+        start_date: body.optional(errors, "start_date", Errors::date),
+        end_date: body.optional(errors, "end_date", Errors::date),
+        description: body.optional(errors, "description", Errors::string),
+    }
+}
+
+/// A course write's failure: a key another course of the partner has is 409, naming it.
+pub(crate) fn course_refusal(e: StoreError, key: Option<String>, body: &Value) -> ApiError {
+    match (e, key) {
+        (StoreError::Domain(DomainError::AlreadyExists(Entity::Course)), Some(key)) => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("course_key {key:?} is already used by another course of this partner"),
+        ),
+        (e, _) => ApiError::from_store(e, Some(body)),
+    }
 }
 
 #[derive(ToSchema)]
@@ -472,14 +528,14 @@ async fn set_password(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
-    let user_id = errors.int_text(&["path", "user_id"], path.get("user_id"), Some(1), None);
+    let user_id = UserId(path_id(&path, "user_id", &mut errors));
     let password = errors.required(&body.0, "password").cloned().and_then(|v| errors.string(&["body", "password"], &v));
     if let Some(p) = &password {
         password_problems(&mut errors, p);
     }
     errors.check()?;
     let password_hash = hashed(password.unwrap_or_default()).await?;
-    let op = SetPassword { ctx: request.context(None), user: UserId(user_id.unwrap_or(0)), password_hash };
+    let op = SetPassword { ctx: request.context(None), user: user_id, password_hash };
     match app.store.write(op).await? {
         Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(refusal) => Err(account_refusal(refusal)),

@@ -17,11 +17,7 @@ use http::{StatusCode, Uri};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{Admin, JsonBody, account_refusal};
-
-/// Users on a page, unless asked for fewer or more (up to `LIMIT_MAX`).
-const LIMIT_DEFAULT: u32 = 100;
-const LIMIT_MAX: u32 = 1000;
+use crate::{Admin, JsonBody, LIST_DEFAULT, LIST_MAX, PageOut, account_refusal, only_path_id, path_id};
 
 /// A user as the administrator sees them (never a secret).
 #[derive(Serialize, ToSchema)]
@@ -62,15 +58,6 @@ impl From<User> for UserOut {
     }
 }
 
-/// A page of users.
-#[derive(Serialize, ToSchema)]
-struct UserPageOut {
-    items: Vec<UserOut>,
-    total: u64,
-    limit: u32,
-    offset: u64,
-}
-
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -106,7 +93,7 @@ struct PersonQuery {
 async fn list(app: AppState, uri: &Uri, kind: Option<UserKind>) -> Result<Response, ApiError> {
     let query = query_params(uri.query());
     let mut errors = Errors::default();
-    let page: PageRequest = page_of(&query, LIMIT_DEFAULT, LIMIT_MAX, &mut errors);
+    let page: PageRequest = page_of(&query, LIST_DEFAULT, LIST_MAX, &mut errors);
     let kinds: Vec<(&str, UserKind)> = UserKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
     let kind = match (kind, query.get("kind")) {
         (Some(k), _) => Some(k),
@@ -117,19 +104,13 @@ async fn list(app: AppState, uri: &Uri, kind: Option<UserKind>) -> Result<Respon
     errors.check()?;
     let filter = UserFilter { kind, query: query.get("q").filter(|q| !q.is_empty()).cloned(), disabled };
     let found = app.store.read(ListUsers { filter, page }).await?;
-    let out = UserPageOut {
-        items: found.items.into_iter().map(UserOut::from).collect(),
-        total: found.total,
-        limit: page.limit,
-        offset: page.offset,
-    };
-    Ok(json(StatusCode::OK, &out))
+    Ok(json(StatusCode::OK, &PageOut::of(found, page, UserOut::from)))
 }
 
 /// List users of every kind, in id order (filter by kind, text, disabled).
 #[utoipa::path(get, path = "/admin/v1/users", operation_id = "admin_list_users", tag = "admin",
     params(UserQuery),
-    responses((status = 200, description = "A page of users", body = UserPageOut), (status = 401, body = HttpError),
+    responses((status = 200, description = "A page of users", body = PageOut<UserOut>), (status = 401, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub(crate) async fn list_users(State(app): State<AppState>, _: Admin, uri: Uri) -> Result<Response, ApiError> {
@@ -139,7 +120,7 @@ pub(crate) async fn list_users(State(app): State<AppState>, _: Admin, uri: Uri) 
 /// List partners, in id order.
 #[utoipa::path(get, path = "/admin/v1/partners", operation_id = "admin_list_partners", tag = "admin",
     params(PersonQuery),
-    responses((status = 200, description = "A page of partners", body = UserPageOut), (status = 401, body = HttpError),
+    responses((status = 200, description = "A page of partners", body = PageOut<UserOut>), (status = 401, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub(crate) async fn list_partners(State(app): State<AppState>, _: Admin, uri: Uri) -> Result<Response, ApiError> {
@@ -149,23 +130,15 @@ pub(crate) async fn list_partners(State(app): State<AppState>, _: Admin, uri: Ur
 /// List students, in id order.
 #[utoipa::path(get, path = "/admin/v1/students", operation_id = "admin_list_students", tag = "admin",
     params(PersonQuery),
-    responses((status = 200, description = "A page of students", body = UserPageOut), (status = 401, body = HttpError),
+    responses((status = 200, description = "A page of students", body = PageOut<UserOut>), (status = 401, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub(crate) async fn list_students(State(app): State<AppState>, _: Admin, uri: Uri) -> Result<Response, ApiError> {
     list(app, &uri, Some(UserKind::Student)).await
 }
 
-fn user_id(path: &PathText, errors: &mut Errors) -> UserId {
-    UserId(errors.int_text(&["path", "user_id"], path.get("user_id"), Some(1), None).unwrap_or(0))
-}
-
-/// The path's user id, when it is the request's only input.
 fn only_user_id(path: &PathText) -> Result<UserId, ApiError> {
-    let mut errors = Errors::default();
-    let id = user_id(path, &mut errors);
-    errors.check()?;
-    Ok(id)
+    only_path_id(path, "user_id").map(UserId)
 }
 
 /// Show a user.
@@ -208,7 +181,7 @@ pub(crate) async fn update_user(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
-    let id = user_id(&path, &mut errors);
+    let id = UserId(path_id(&path, "user_id", &mut errors));
     let patch = UserPatch {
         name: body.optional(&mut errors, "name", Errors::string),
         disabled: body.optional(&mut errors, "disabled", Errors::boolean),

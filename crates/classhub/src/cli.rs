@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use classhub_cloudshare::ids::{self, Kind};
+use classhub_core::CourseId;
 use classhub_core::UserId;
 use classhub_core::audit::Context;
+use classhub_core::catalog::{CourseFilter, CoursePatch, ModelFilter, fold};
 use classhub_core::lab::{CustomField, MemberRights};
-use classhub_core::page::PageRequest;
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, UserKind};
 use classhub_core::user::{UserFilter, UserPatch};
@@ -17,9 +18,11 @@ use classhub_core::{CustomFieldId, ProjectId};
 use classhub_store::ops::accounts::UpdateUser;
 use classhub_store::ops::accounts::{CreatePerson, SetPassword};
 use classhub_store::ops::catalog::{
+    CourseById, CreateCourse, CreateModel, DeleteCourse, ListCourses, ListModels, UpdateCourse,
+};
+use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember, RotateApiKey,
 };
-use classhub_store::ops::catalog::{CreateCourse, CreateModel};
 use classhub_store::ops::security::{CheckServerKey, HoldsSealedSecrets};
 use classhub_store::ops::users::{DeleteUser, ListUsers, RevokeToken, RotateToken};
 use classhub_store::{Store, StoreOptions};
@@ -376,16 +379,52 @@ async fn admin(store: &Store, command: Command, output: Output) -> Result<(), St
             })
         }
         Command::Course(CourseCommand::Create { partner_id, title, course_key, status, description }) => {
-            let status = match status.as_deref().map(classhub_core::catalog::CourseStatus::parse) {
-                None => None,
-                Some(Some(s)) => Some(s),
-                Some(None) => return Err("--status must be draft, active or archived".into()),
-            };
+            let status = course_status(status.as_deref())?;
             let mut op = CreateCourse::titled(ctx, UserId(partner_id), title);
             (op.patch.course_key, op.patch.status, op.patch.description) = (course_key, status, description);
             store.write(op).await.map(|c| {
                 json!({ "id": c.id, "partner_id": c.partner_id, "title": c.fields.title,
                         "course_key": c.fields.course_key, "status": c.fields.status })
+            })
+        }
+        Command::Course(CourseCommand::List { partner_id, status, query, page }) => {
+            let filter = CourseFilter { status, search: query.as_deref().map(fold) };
+            let page = page.request();
+            store.read(ListCourses { partner_id: partner_id.map(UserId), filter, page }).await.map(|found| {
+                let items: Vec<classhub_admin::AdminCourseOut> = found.items.into_iter().map(Into::into).collect();
+                json!({ "items": items, "total": found.total, "limit": page.limit, "offset": page.offset })
+            })
+        }
+        Command::Course(CourseCommand::Show { id }) => store
+            .read(CourseById { course_id: CourseId(id) })
+            .await
+            .map(|c| json!(classhub_admin::AdminCourseOut::from(c))),
+        Command::Course(CourseCommand::Update { id, title, course_key, status, description }) => {
+            let status = course_status(status.as_deref())?;
+            let patch = CoursePatch { title, course_key, status, description, ..CoursePatch::default() };
+            match store.read(CourseById { course_id: CourseId(id) }).await {
+                Ok(course) => store
+                    .write(UpdateCourse { ctx, partner_id: course.partner_id, course_id: course.id, patch })
+                    .await
+                    .map(|c| json!(classhub_admin::AdminCourseOut::from(c))),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Course(CourseCommand::Delete { id }) => match store.read(CourseById { course_id: CourseId(id) }).await
+        {
+            Ok(course) => store
+                .write(DeleteCourse { ctx, partner_id: course.partner_id, course_id: course.id })
+                .await
+                .map(|()| json!({ "id": id, "deleted": true })),
+            Err(e) => Err(e),
+        },
+        Command::Model(ModelCommand::List { provider, modality, query, active, page }) => {
+            let filter =
+                ModelFilter { provider, modality, name_contains: query.as_deref().map(fold), only_active: active };
+            let page = page.request();
+            store.read(ListModels { filter, page }).await.map(|found| {
+                let items: Vec<classhub_admin::AdminModelOut> = found.items.into_iter().map(Into::into).collect();
+                json!({ "items": items, "total": found.total, "limit": page.limit, "offset": page.offset })
             })
         }
         Command::Token(TokenCommand::Revoke { token }) => {
@@ -404,6 +443,15 @@ async fn admin(store: &Store, command: Command, output: Output) -> Result<(), St
     Ok(())
 }
 
+/// `--status` of a course command.
+fn course_status(status: Option<&str>) -> Result<Option<classhub_core::catalog::CourseStatus>, String> {
+    match status.map(classhub_core::catalog::CourseStatus::parse) {
+        None => Ok(None),
+        Some(Some(s)) => Ok(Some(s)),
+        Some(None) => Err("--status must be draft, active or archived".into()),
+    }
+}
+
 /// Prints a command's result: the JSON document, or a table (a list's items as rows, an
 /// object's fields as name/value rows).
 fn print(output: Output, out: &serde_json::Value) {
@@ -419,7 +467,7 @@ async fn list_users(
     args: ListArgs,
 ) -> classhub_store::Result<serde_json::Value> {
     let filter = UserFilter { kind, query: args.query, disabled: args.disabled };
-    let page = PageRequest { limit: args.limit.clamp(1, 1000), offset: args.offset };
+    let page = args.page.request();
     let found = store.read(ListUsers { filter, page }).await?;
     let items: Vec<classhub_admin::UserOut> = found.items.into_iter().map(Into::into).collect();
     Ok(json!({ "items": items, "total": found.total, "limit": page.limit, "offset": page.offset }))

@@ -247,10 +247,8 @@ pub struct ListArgs {
     /// Only disabled users (true) or enabled ones (false).
     #[arg(long)]
     pub disabled: Option<bool>,
-    #[arg(long, default_value_t = 100)]
-    pub limit: u32,
-    #[arg(long, default_value_t = 0)]
-    pub offset: u64,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +345,36 @@ pub enum ModelCommand {
         #[arg(long)]
         inactive: bool,
     },
+    /// List the model catalog (inactive models too, unless --active).
+    List {
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        modality: Option<String>,
+        /// Names containing this text (ignoring case).
+        #[arg(long)]
+        query: Option<String>,
+        #[arg(long)]
+        active: bool,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+/// Which page of a list.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct PageArgs {
+    /// Entries on the page (1 to 1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+}
+
+impl PageArgs {
+    pub fn request(self) -> classhub_core::page::PageRequest {
+        classhub_core::page::PageRequest { limit: self.limit.clamp(1, 1000), offset: self.offset }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +393,42 @@ pub enum CourseCommand {
         status: Option<String>,
         #[arg(long)]
         description: Option<String>,
+    },
+    /// List every partner's courses, newest first.
+    List {
+        #[arg(long)]
+        partner_id: Option<i64>,
+        /// `draft`, `active` or `archived`.
+        #[arg(long)]
+        status: Option<String>,
+        /// Titles or keys containing this text (ignoring case).
+        #[arg(long)]
+        query: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a course.
+    Show {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Change a course (`--status archived` takes it out of use).
+    Update {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        course_key: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a course; its classes stay, without a course.
+    Delete {
+        #[arg(long)]
+        id: i64,
     },
 }
 

@@ -115,6 +115,22 @@ fn users_are_looked_after_from_the_command_line() {
     assert_eq!(run_json(d, &["user", "delete", "--id", "2"]), serde_json::json!({"id": 2, "deleted": true}));
     let out = Command::new(BIN).args(["--database-url", &db_url(d), "user", "show", "--id", "2"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "classhub: no user has id 2");
+    // The catalog: courses listed, shown, archived, deleted; models listed.
+    run_json(d, &["course", "create", "--partner-id", "1", "--title", "Prompting"]);
+    run_json(d, &["model", "create", "--name", "gpt", "--provider", "openai", "--inactive"]);
+    let courses = run_json(d, &["course", "list", "--partner-id", "1"]);
+    assert_eq!(
+        (courses["total"].clone(), courses["items"][0]["title"].clone()),
+        (Value::from(1), Value::from("Prompting"))
+    );
+    let archived = run_json(d, &["course", "update", "--id", "1", "--status", "archived"]);
+    assert_eq!(archived["status"], "archived");
+    assert_eq!(run_json(d, &["course", "show", "--id", "1"]), archived);
+    assert_eq!(run_json(d, &["course", "delete", "--id", "1"]), serde_json::json!({"id": 1, "deleted": true}));
+    assert_eq!(run_json(d, &["course", "list"])["total"], 0);
+    let models = run(d, &["--output", "table", "model", "list"]);
+    assert!(models.lines().any(|l| l.contains("gpt") && l.contains("false")), "{models}");
+    assert_eq!(run_json(d, &["model", "list", "--active"])["total"], 0);
 }
 
 #[test]

@@ -227,6 +227,53 @@ async fn cloudshare_api_keys_are_rotated(app: TestApp) {
     r.expect(404, json!({"detail": "Project member not found"}));
 }
 
+async fn courses_and_models_are_looked_after(app: TestApp) {
+    let a = app.partner().await;
+    let b = app.person("partners", "Bea", "bea@example.com").await;
+    let post = |body: serde_json::Value| app.post("/admin/v1/courses").token(ADMIN).json(body).send();
+    let first = post(json!({"partner_id": a.id, "title": "Prompting", "course_key": "P1"})).await.body.clone();
+    let second = post(json!({"partner_id": b.id, "title": "Vision"})).await.body.clone();
+    let r = app.get("/admin/v1/courses").token(ADMIN).send().await;
+    r.expect(200, json!({"items": [second, first], "total": 2, "limit": 100, "offset": 0}));
+    let r = app.get(&format!("/admin/v1/courses?partner_id={}&q=PROMPT", a.id)).token(ADMIN).send().await;
+    r.expect(200, json!({"items": [first], "total": 1, "limit": 100, "offset": 0}));
+    app.get("/admin/v1/courses/2").token(ADMIN).send().await.expect(200, second.clone());
+    app.get("/admin/v1/courses/9").token(ADMIN).send().await.expect(404, json!({"detail": "Course not found"}));
+    // Archived, renamed; a key the partner's other course has is refused.
+    post(json!({"partner_id": a.id, "title": "Other", "course_key": "P2"})).await;
+    let r =
+        app.patch("/admin/v1/courses/1").token(ADMIN).json(json!({"status": "archived", "title": "Old"})).send().await;
+    assert_eq!((r.status, r.body["status"].clone(), r.body["title"].clone()), (200, json!("archived"), json!("Old")));
+    let r = app.patch("/admin/v1/courses/1").token(ADMIN).json(json!({"course_key": "P2"})).send().await;
+    r.expect(409, json!({"detail": "course_key \"P2\" is already used by another course of this partner"}));
+    // Deleted: its classes stay, without a course.
+    let class = app.class(&a, json!({"name": "In the course", "course_id": 1})).await;
+    let r = app.delete("/admin/v1/courses/1").token(ADMIN).send().await;
+    assert_eq!((r.status, r.text.as_str()), (204, ""));
+    app.get("/admin/v1/courses/1").token(ADMIN).send().await.expect(404, json!({"detail": "Course not found"}));
+    let r = app.get(&format!("/partner/{}/classes/{}", a.id, class["id"])).token(&a.token).send().await;
+    assert_eq!((r.status, r.body["course_id"].clone()), (200, serde_json::Value::Null));
+    // Models, newest first: every one, or the active ones.
+    app.post("/admin/v1/models").token(ADMIN).json(json!({"name": "on", "provider": "acme"})).send().await;
+    app.post("/admin/v1/models")
+        .token(ADMIN)
+        .json(json!({"name": "off", "provider": "acme", "is_active": false}))
+        .send()
+        .await;
+    let names = |r: &crate::support::Resp| -> Vec<String> {
+        r.body["items"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
+    };
+    let r = app.get("/admin/v1/models").token(ADMIN).send().await;
+    assert_eq!(
+        (names(&r), r.body["total"].clone()),
+        (vec!["off".to_string(), "on".to_string()], json!(2)),
+        "{}",
+        r.text
+    );
+    let r = app.get("/admin/v1/models?active=true").token(ADMIN).send().await;
+    assert_eq!(names(&r), ["on"]);
+}
+
 async fn names_and_emails_are_changed_with_the_account(app: TestApp) {
     app.post("/admin/v1/partners")
         .token(ADMIN)
@@ -314,5 +361,6 @@ engine_tests!(
     tokens_are_rotated,
     a_disabled_cloudshare_member_cannot_sign,
     cloudshare_api_keys_are_rotated,
+    courses_and_models_are_looked_after,
     deleting_a_user_frees_their_seats,
 );

@@ -400,6 +400,27 @@ fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
         on(Method::GET, admin_row(w, "/admin/v1/students", "/admin/v1/students".into(), json!({}), 200)),
         on(Method::GET, admin_row(w, "/admin/v1/users/{user_id}", user(w.outsider.id), json!({}), 200)),
         on(Method::PATCH, admin_row(w, "/admin/v1/users/{user_id}", user(w.outsider.id), json!({"name": "O"}), 200)),
+        on(Method::GET, admin_row(w, "/admin/v1/courses", "/admin/v1/courses".into(), json!({}), 200)),
+        on(Method::GET, admin_row(w, "/admin/v1/models", "/admin/v1/models".into(), json!({}), 200)),
+        // No course has this id: the admin, past the credential check, finds none.
+        on(
+            Method::GET,
+            admin_row(w, "/admin/v1/courses/{course_id}", "/admin/v1/courses/999999".into(), json!({}), 404),
+        ),
+        on(
+            Method::PATCH,
+            admin_row(
+                w,
+                "/admin/v1/courses/{course_id}",
+                "/admin/v1/courses/999999".into(),
+                json!({"title": "X"}),
+                404,
+            ),
+        ),
+        on(
+            Method::DELETE,
+            admin_row(w, "/admin/v1/courses/{course_id}", "/admin/v1/courses/999999".into(), json!({}), 404),
+        ),
         // Only CloudShare members have API keys: the admin, past the credential check, finds none.
         admin_row(w, "/admin/v1/users/{user_id}/api-key", format!("{}/api-key", user(w.a.id)), json!({}), 404),
     ];

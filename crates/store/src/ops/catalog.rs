@@ -132,6 +132,18 @@ impl WriteOp for DeleteCourse {
     }
 }
 
+/// A course, whoever's it is (for the administrator).
+pub struct CourseById {
+    pub course_id: CourseId,
+}
+
+impl ReadOp for CourseById {
+    type Out = Course;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Course> {
+        Ok(r.course(self.course_id).await?.ok_or(DomainError::NotFound(Entity::Course))?)
+    }
+}
+
 /// One of the partner's courses.
 pub struct GetCourse {
     pub partner_id: UserId,
