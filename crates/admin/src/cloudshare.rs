@@ -6,19 +6,21 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::response::Response;
 use classhub_cloudshare::ids::{self, Kind};
+use classhub_core::lab::Project;
 use classhub_core::lab::{CustomField, MemberRights};
 use classhub_core::{CustomFieldId, ProjectId};
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
 };
-use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError};
+use classhub_store::ops::lab::{ListProjects, ProjectContents, ProjectDetail};
+use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, page_of, query_params};
 use classhub_web::{AppState, PathText, RequestId, json};
-use http::StatusCode;
+use http::{StatusCode, Uri};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::{Admin, JsonBody};
+use crate::{Admin, JsonBody, LIST_DEFAULT, LIST_MAX, PageOut};
 
 fn project(path: &PathText) -> Result<ProjectId, ApiError> {
     ids::decode(Kind::Project, path.get("project_id"))
@@ -34,6 +36,158 @@ fn failed(body: &JsonBody) -> impl Fn(classhub_store::StoreError) -> ApiError + 
 struct Created {
     /// `PR…`, `PO…` or `TF…`.
     id: String,
+}
+
+/// A project as the administrator sees it.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectOut {
+    /// `PR…`.
+    id: String,
+    name: String,
+    is_active: bool,
+}
+
+impl From<Project> for ProjectOut {
+    fn from(p: Project) -> ProjectOut {
+        ProjectOut { id: ids::encode(Kind::Project, p.id.0), name: p.name, is_active: p.is_active }
+    }
+}
+
+/// List the CloudShare projects, in the order they were made.
+#[utoipa::path(get, path = "/admin/v1/cloudshare/projects",
+    operation_id = "admin_list_cloudshare_projects", tag = "admin",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 1000), ("offset" = Option<i64>, Query, minimum = 0)),
+    responses((status = 200, description = "A page of projects", body = PageOut<ProjectOut>),
+        (status = 401, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn list_projects(State(app): State<AppState>, _: Admin, uri: Uri) -> Result<Response, ApiError> {
+    let query = query_params(uri.query());
+    let mut errors = Errors::default();
+    let page = page_of(&query, LIST_DEFAULT, LIST_MAX, &mut errors);
+    errors.check()?;
+    let found = app.store.read(ListProjects { page }).await?;
+    Ok(json(StatusCode::OK, &PageOut::of(found, page, ProjectOut::from)))
+}
+
+/// A policy of a project.
+#[derive(Serialize, ToSchema)]
+struct PolicyOut {
+    /// `PO…`.
+    id: String,
+    name: String,
+    default_duration_minutes: u32,
+    allow_environment_creation: bool,
+}
+
+/// A blueprint of a project.
+#[derive(Serialize, ToSchema)]
+struct BlueprintOut {
+    /// `BP…`.
+    id: String,
+    name: String,
+    description: Option<String>,
+    token: String,
+}
+
+/// A custom class field of a project.
+#[derive(Serialize, ToSchema)]
+struct FieldOut {
+    /// `TF…`.
+    id: String,
+    name: String,
+    order: i64,
+    r#type: i64,
+    is_required: bool,
+    regex: Option<String>,
+    default_value: Option<String>,
+}
+
+/// A member of a project (never their API key).
+#[derive(Serialize, ToSchema)]
+struct ProjectMemberOut {
+    /// The member's `VP…` id in the project.
+    vup_id: String,
+    /// Their user id (`/admin/v1/users/{user_id}`).
+    user_id: i64,
+    name: String,
+    email: Option<String>,
+    can_instruct: bool,
+    can_manage: bool,
+}
+
+/// A project with its policies, blueprints, custom fields and members.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectDetailOut {
+    #[serde(flatten)]
+    project: ProjectOut,
+    policies: Vec<PolicyOut>,
+    blueprints: Vec<BlueprintOut>,
+    custom_fields: Vec<FieldOut>,
+    members: Vec<ProjectMemberOut>,
+}
+
+impl From<ProjectContents> for ProjectDetailOut {
+    fn from(c: ProjectContents) -> ProjectDetailOut {
+        ProjectDetailOut {
+            project: c.project.into(),
+            policies: c
+                .policies
+                .into_iter()
+                .map(|p| PolicyOut {
+                    id: ids::encode(Kind::Policy, p.id.0),
+                    name: p.name,
+                    default_duration_minutes: p.default_duration_minutes,
+                    allow_environment_creation: p.allow_environment_creation,
+                })
+                .collect(),
+            blueprints: c
+                .blueprints
+                .into_iter()
+                .map(|b| BlueprintOut {
+                    id: ids::encode(Kind::Blueprint, b.id.0),
+                    name: b.name,
+                    description: b.description,
+                    token: b.token,
+                })
+                .collect(),
+            custom_fields: c
+                .fields
+                .into_iter()
+                .map(|f| FieldOut {
+                    id: ids::encode(Kind::Field, f.id.0),
+                    name: f.name,
+                    order: f.order,
+                    r#type: f.kind,
+                    is_required: f.is_required,
+                    regex: f.regex,
+                    default_value: f.default_value,
+                })
+                .collect(),
+            members: c
+                .members
+                .into_iter()
+                .map(|(m, u)| ProjectMemberOut {
+                    vup_id: ids::encode(Kind::Member, m.id.0),
+                    user_id: u.id.0,
+                    name: u.name,
+                    email: u.email,
+                    can_instruct: m.can_instruct,
+                    can_manage: m.can_manage,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Show a CloudShare project with its policies, blueprints, custom fields and members.
+#[utoipa::path(get, path = "/admin/v1/cloudshare/projects/{project_id}",
+    operation_id = "admin_get_cloudshare_project", tag = "admin", params(("project_id" = String, Path)),
+    responses((status = 200, description = "The project", body = ProjectDetailOut),
+        (status = 401, body = HttpError), (status = 404, body = HttpError)),
+    security(("bearer" = [])))]
+pub async fn get_project(State(app): State<AppState>, _: Admin, path: PathText) -> Result<Response, ApiError> {
+    let contents = app.store.read(ProjectDetail { project: project(&path)? }).await?;
+    Ok(json(StatusCode::OK, &ProjectDetailOut::from(contents)))
 }
 
 #[derive(ToSchema)]

@@ -52,7 +52,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::get_course, catalog::update_course, catalog::delete_course))
         .routes(routes!(revoke_token))
         .routes(routes!(set_password))
-        .routes(routes!(cloudshare::create_project))
+        .routes(routes!(cloudshare::create_project, cloudshare::list_projects))
+        .routes(routes!(cloudshare::get_project))
         .routes(routes!(cloudshare::create_policy))
         .routes(routes!(cloudshare::create_blueprint))
         .routes(routes!(cloudshare::create_custom_field))
@@ -62,6 +63,7 @@ fn api() -> OpenApiRouter<AppState> {
 mod catalog;
 mod cloudshare;
 mod users;
+pub use cloudshare::{ProjectDetailOut, ProjectOut};
 pub use users::UserOut;
 
 /// Entries on an admin list's page, unless asked for fewer or more (up to `LIST_MAX`).

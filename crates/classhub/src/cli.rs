@@ -23,6 +23,7 @@ use classhub_store::ops::catalog::{
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember, RotateApiKey,
 };
+use classhub_store::ops::lab::{ListProjects, ProjectDetail};
 use classhub_store::ops::security::{CheckServerKey, HoldsSealedSecrets};
 use classhub_store::ops::users::{DeleteUser, ListUsers, RevokeToken, RotateToken};
 use classhub_store::{Store, StoreOptions};
@@ -31,7 +32,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{
     self, Cli, CloudshareCommand, Command, ConfigError, CourseCommand, CreateOnly, ListArgs, LogFormat, MemberCommand,
-    ModelCommand, Output, PersonCommand, Synchronous, TokenCommand, UserCommand,
+    ModelCommand, Output, PersonCommand, ProjectCommand, Synchronous, TokenCommand, UserCommand,
 };
 
 pub fn main() -> ExitCode {
@@ -549,7 +550,17 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path, 
     let ctx = Context::new(None, None);
     let err = |e: classhub_store::StoreError| e.to_string();
     let out = match command {
-        CloudshareCommand::Project(CreateOnly::Create(a)) => {
+        CloudshareCommand::Project(ProjectCommand::List(page)) => {
+            let page = page.request();
+            let found = store.read(ListProjects { page }).await.map_err(err)?;
+            let items: Vec<classhub_admin::ProjectOut> = found.items.into_iter().map(Into::into).collect();
+            json!({ "items": items, "total": found.total, "limit": page.limit, "offset": page.offset })
+        }
+        CloudshareCommand::Project(ProjectCommand::Show { id }) => {
+            let contents = store.read(ProjectDetail { project: project(&id)? }).await.map_err(err)?;
+            json!(classhub_admin::ProjectDetailOut::from(contents))
+        }
+        CloudshareCommand::Project(ProjectCommand::Create(a)) => {
             let p = store.write(CreateProject { ctx, name: a.name }).await.map_err(err)?;
             json!({ "id": ids::encode(Kind::Project, p.id.0), "name": p.name })
         }

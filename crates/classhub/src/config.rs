@@ -124,7 +124,7 @@ pub enum Command {
 pub enum CloudshareCommand {
     /// Manage projects.
     #[command(subcommand)]
-    Project(CreateOnly<ProjectArgs>),
+    Project(ProjectCommand),
     /// Manage a project's policies.
     #[command(subcommand)]
     Policy(CreateOnly<PolicyArgs>),
@@ -137,6 +137,20 @@ pub enum CloudshareCommand {
     /// Manage project members (instructors and managers with API credentials).
     #[command(subcommand)]
     Member(MemberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create one; prints it as JSON.
+    Create(ProjectArgs),
+    /// List every project, in the order they were made.
+    List(PageArgs),
+    /// Show a project with its policies, blueprints, custom fields and members.
+    Show {
+        /// `PR…`.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -243,6 +243,13 @@ fn admin_commands_work_on_the_database() {
         member["vup_ids"][&pr].as_str().unwrap().starts_with("VP") && member["api_key"].as_str().unwrap().len() == 32
     );
     assert!(d.join("classhub.db.key").exists(), "the server key was made beside the database");
+    let projects = run_json(d, &["cloudshare", "project", "list"]);
+    assert_eq!(
+        (projects["total"].clone(), projects["items"][0]["id"].clone()),
+        (Value::from(1), Value::from(pr.as_str()))
+    );
+    let shown = run_json(d, &["cloudshare", "project", "show", "--id", &pr]);
+    assert_eq!(shown["members"][0]["vup_id"], member["vup_ids"][&pr], "{shown}");
     let members = run_json(d, &["user", "list", "--kind", "project_member"]);
     let id = members["items"][0]["id"].as_i64().unwrap().to_string();
     let rotated = run_json(d, &["cloudshare", "member", "rotate-key", "--id", &id]);

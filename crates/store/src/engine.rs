@@ -170,6 +170,8 @@ pub trait Read {
     /// The unrevoked credentials with this API id.
     async fn api_credential(&mut self, api_id: &str) -> Result<Option<ApiCredential>>;
     async fn project(&mut self, id: ProjectId) -> Result<Option<Project>>;
+    /// Every project, in id order.
+    async fn projects_page(&mut self, page: PageRequest) -> Result<Page<Project>>;
     /// The projects a user belongs to, with the membership, by project id.
     async fn projects_of(&mut self, user: UserId) -> Result<Vec<(Project, ProjectMember)>>;
     /// A user's membership of one project.

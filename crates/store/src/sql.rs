@@ -887,6 +887,14 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
             .await
     }
 
+    async fn projects_page(&mut self, page: PageRequest) -> Result<Page<Project>> {
+        let (limit, offset) = page_args(page);
+        let q = query!("SELECT ", project_cols!(), " FROM projects p ORDER BY p.id LIMIT $1 OFFSET $2");
+        let items = self.all(q, &args![limit, offset], project_row).await?;
+        let total = self.count(query!("SELECT COUNT(*) AS n FROM projects"), &[]).await?;
+        Ok(Page { total, items })
+    }
+
     async fn projects_of(&mut self, user: UserId) -> Result<Vec<(Project, ProjectMember)>> {
         let q = query!(
             "SELECT ",

@@ -274,6 +274,25 @@ async fn courses_and_models_are_looked_after(app: TestApp) {
     assert_eq!(names(&r), ["on"]);
 }
 
+async fn cloudshare_projects_are_listed_and_shown(app: TestApp) {
+    let project = app.cs_project("Labs").await;
+    let r = app.get("/admin/v1/cloudshare/projects").token(ADMIN).send().await;
+    r.expect(200, json!({"items": [{"id": project.id, "name": "Labs", "is_active": true}], "total": 1, "limit": 100, "offset": 0}));
+    let r = app.get(&format!("/admin/v1/cloudshare/projects/{}", project.id)).token(ADMIN).send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.body["id"].clone(), r.body["name"].clone()), (json!(project.id), json!("Labs")));
+    assert_eq!(r.body["policies"][0]["id"], json!(project.policy), "{}", r.text);
+    assert_eq!(r.body["blueprints"][0]["id"], json!(project.blueprint), "{}", r.text);
+    let member = &r.body["members"][0];
+    assert_eq!(
+        (member["vup_id"].clone(), member["can_instruct"].clone()),
+        (json!(project.instructor.vup), json!(true))
+    );
+    assert!(!r.text.contains(&project.instructor.api_key), "no API key is shown");
+    let r = app.get("/admin/v1/cloudshare/projects/PRnosuchproject").token(ADMIN).send().await;
+    r.expect(404, json!({"detail": "Project not found"}));
+}
+
 async fn names_and_emails_are_changed_with_the_account(app: TestApp) {
     app.post("/admin/v1/partners")
         .token(ADMIN)
@@ -362,5 +381,6 @@ engine_tests!(
     a_disabled_cloudshare_member_cannot_sign,
     cloudshare_api_keys_are_rotated,
     courses_and_models_are_looked_after,
+    cloudshare_projects_are_listed_and_shown,
     deleting_a_user_frees_their_seats,
 );

@@ -401,6 +401,11 @@ fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
         on(Method::GET, admin_row(w, "/admin/v1/users/{user_id}", user(w.outsider.id), json!({}), 200)),
         on(Method::PATCH, admin_row(w, "/admin/v1/users/{user_id}", user(w.outsider.id), json!({"name": "O"}), 200)),
         on(Method::GET, admin_row(w, "/admin/v1/courses", "/admin/v1/courses".into(), json!({}), 200)),
+        on(
+            Method::GET,
+            admin_row(w, "/admin/v1/cloudshare/projects", "/admin/v1/cloudshare/projects".into(), json!({}), 200),
+        ),
+        on(Method::GET, admin_row(w, "/admin/v1/cloudshare/projects/{project_id}", p.clone(), json!({}), 200)),
         on(Method::GET, admin_row(w, "/admin/v1/models", "/admin/v1/models".into(), json!({}), 200)),
         // No course has this id: the admin, past the credential check, finds none.
         on(

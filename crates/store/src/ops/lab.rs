@@ -12,6 +12,7 @@ use classhub_core::lab::{
     self, Blueprint, CustomField, InstructorInvitation, InvitationValues, LabClass, LabFacts, LabRequest, LabSettings,
     Policy, PolicyRequest, Project, ProjectMember, StudentProfile,
 };
+use classhub_core::page::{Page, PageRequest};
 use classhub_core::time::ZoneName;
 use classhub_core::user::{self, NewUser, User, UserKind};
 use classhub_core::{ClassId, DomainError, MembershipId, PolicyId, ProjectId, ProjectMemberId, UserId};
@@ -270,6 +271,46 @@ impl ReadOp for CallerProjects {
     type Out = Vec<(Project, ProjectMember)>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<(Project, ProjectMember)>> {
         r.projects_of(self.caller).await
+    }
+}
+
+/// Every project, for the administrator.
+pub struct ListProjects {
+    pub page: PageRequest,
+}
+
+impl ReadOp for ListProjects {
+    type Out = Page<Project>;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Project>> {
+        r.projects_page(self.page).await
+    }
+}
+
+/// A project with everything in it, for the administrator.
+pub struct ProjectDetail {
+    pub project: ProjectId,
+}
+
+/// A project's catalog and members.
+pub struct ProjectContents {
+    pub project: Project,
+    pub policies: Vec<Policy>,
+    pub blueprints: Vec<Blueprint>,
+    pub fields: Vec<CustomField>,
+    pub members: Vec<(ProjectMember, User)>,
+}
+
+impl ReadOp for ProjectDetail {
+    type Out = ProjectContents;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<ProjectContents> {
+        let project = r.project(self.project).await?.ok_or(DomainError::NotFound(Entity::Project))?;
+        Ok(ProjectContents {
+            project,
+            policies: r.policies(self.project).await?,
+            blueprints: r.blueprints(self.project).await?,
+            fields: r.custom_fields(self.project).await?,
+            members: r.project_members(self.project).await?,
+        })
     }
 }
 
