@@ -3,17 +3,19 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use classhub_core::catalog::{CourseFilter, ModelFilter, fold};
-use classhub_core::{CourseId, UserId};
-use classhub_store::ops::catalog::{CourseById, DeleteCourse, ListCourses, ListModels, UpdateCourse};
+use classhub_core::catalog::{CourseFilter, ModelFilter, ModelPatch, fold};
+use classhub_core::{CourseId, ModelId, UserId};
+use classhub_store::ops::catalog::{
+    CourseById, DeleteCourse, GetModel, ListCourses, ListModels, UpdateCourse, UpdateModel,
+};
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, page_of, query_params};
 use classhub_web::{AppState, PathText, RequestId, json};
 use http::{StatusCode, Uri};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    Admin, AdminCourseOut, AdminModelOut, JsonBody, LIST_DEFAULT, LIST_MAX, PageOut, course_patch, course_refusal,
-    only_path_id, path_id,
+    Admin, AdminCourseOut, AdminModelOut, JsonBody, LIST_DEFAULT, LIST_MAX, MODALITIES, PageOut, course_patch,
+    course_refusal, only_path_id, path_id, pricing,
 };
 
 #[derive(IntoParams)]
@@ -160,4 +162,66 @@ pub(crate) async fn list_models(State(app): State<AppState>, _: Admin, uri: Uri)
     };
     let found = app.store.read(ListModels { filter, page }).await?;
     Ok(json(StatusCode::OK, &PageOut::of(found, page, AdminModelOut::from)))
+}
+
+/// Show a model of the catalog.
+#[utoipa::path(get, path = "/admin/v1/models/{model_id}", operation_id = "admin_get_model", tag = "admin",
+    params(("model_id" = i64, Path, minimum = 1)),
+    responses((status = 200, description = "The model", body = AdminModelOut), (status = 401, body = HttpError),
+        (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_model(State(app): State<AppState>, _: Admin, path: PathText) -> Result<Response, ApiError> {
+    let id = ModelId(only_path_id(&path, "model_id")?);
+    Ok(json(StatusCode::OK, &AdminModelOut::from(app.store.read(GetModel { id }).await?)))
+}
+
+/// A change of a model: the fields present replace the stored ones; `default_pricing: null`
+/// clears the prices.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ModelPatchBody {
+    name: Option<String>,
+    provider: Option<String>,
+    #[schema(pattern = "^(chat|embedding|stt|image|tts|rerank)$")]
+    modality: Option<String>,
+    supports_parallel: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    default_pricing: Option<serde_json::Value>,
+    /// `false` takes the model out of the class form (`GET /models`); `true` puts it back.
+    is_active: Option<bool>,
+}
+
+/// Change a model, or disable (`"is_active": false`) and enable it.
+#[utoipa::path(patch, path = "/admin/v1/models/{model_id}", operation_id = "admin_update_model", tag = "admin",
+    params(("model_id" = i64, Path, minimum = 1)), request_body = ModelPatchBody,
+    responses((status = 200, description = "The model as changed", body = AdminModelOut),
+        (status = 401, body = HttpError), (status = 404, body = HttpError),
+        (status = 409, description = "Another model has this provider and name", body = HttpError),
+        (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub(crate) async fn update_model(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let id = ModelId(path_id(&path, "model_id", &mut errors));
+    let patch = ModelPatch {
+        name: body.optional(&mut errors, "name", Errors::string),
+        provider: body.optional(&mut errors, "provider", Errors::string),
+        modality: body.optional(&mut errors, "modality", |e, loc, v| e.one_of(loc, v, &MODALITIES)),
+        supports_parallel: body.optional(&mut errors, "supports_parallel", Errors::boolean),
+        default_pricing: match body.0.get("default_pricing") {
+            None => None,
+            Some(serde_json::Value::Null) => Some(None),
+            Some(v) => pricing(&mut errors, &["body", "default_pricing"], v).map(Some),
+        },
+        is_active: body.optional(&mut errors, "is_active", Errors::boolean),
+    };
+    errors.check()?;
+    let op = UpdateModel { ctx: request.context(None), id, patch };
+    let model = app.store.write(op).await.map_err(|e| ApiError::from_store(e, Some(&body.0)))?;
+    Ok(json(StatusCode::OK, &AdminModelOut::from(model)))
 }

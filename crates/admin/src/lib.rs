@@ -48,6 +48,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::rotate_token))
         .routes(routes!(users::rotate_api_key))
         .routes(routes!(create_model, catalog::list_models))
+        .routes(routes!(catalog::get_model, catalog::update_model))
         .routes(routes!(create_course, catalog::list_courses))
         .routes(routes!(catalog::get_course, catalog::update_course, catalog::delete_course))
         .routes(routes!(revoke_token))
@@ -305,7 +306,7 @@ pub struct AdminModelOut {
     updated_at: String,
 }
 
-const MODALITIES: [(&str, Modality); 6] = [
+pub(crate) const MODALITIES: [(&str, Modality); 6] = [
     ("chat", Modality::Chat),
     ("embedding", Modality::Embedding),
     ("stt", Modality::Stt),
@@ -338,14 +339,7 @@ async fn create_model(
     if let Some(b) = body.optional(&mut errors, "supports_parallel", Errors::boolean) {
         model.supports_parallel = b;
     }
-    model.default_pricing = body.optional(&mut errors, "default_pricing", |e, loc, v| match v {
-        Value::Object(m) => Some(m.clone()),
-        _ => {
-            let loc = loc.iter().map(|&l| l.into()).collect();
-            e.push("dict_type", loc, "Input should be a valid dictionary", v.clone(), None);
-            None
-        }
-    });
+    model.default_pricing = body.optional(&mut errors, "default_pricing", pricing);
     if let Some(b) = body.optional(&mut errors, "is_active", Errors::boolean) {
         model.is_active = b;
     }
@@ -356,6 +350,18 @@ async fn create_model(
         .await
         .map_err(|e| ApiError::from_store(e, Some(&body.0)))?;
     Ok(json(StatusCode::CREATED, &AdminModelOut::from(m)))
+}
+
+/// A model's prices: a JSON object.
+pub(crate) fn pricing(e: &mut Errors, loc: &[&str], v: &Value) -> Option<serde_json::Map<String, Value>> {
+    match v {
+        Value::Object(m) => Some(m.clone()),
+        _ => {
+            let loc = loc.iter().map(|&l| l.into()).collect();
+            e.push("dict_type", loc, "Input should be a valid dictionary", v.clone(), None);
+            None
+        }
+    }
 }
 
 impl From<Model> for AdminModelOut {

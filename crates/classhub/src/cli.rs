@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use classhub_cloudshare::ids::{self, Kind};
 use classhub_core::CourseId;
+use classhub_core::ModelId;
 use classhub_core::UserId;
 use classhub_core::audit::Context;
-use classhub_core::catalog::{CourseFilter, CoursePatch, ModelFilter, fold};
+use classhub_core::catalog::{CourseFilter, CoursePatch, ModelFilter, ModelPatch, fold};
 use classhub_core::lab::{CustomField, MemberRights};
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, UserKind};
@@ -18,7 +19,7 @@ use classhub_core::{CustomFieldId, ProjectId};
 use classhub_store::ops::accounts::UpdateUser;
 use classhub_store::ops::accounts::{CreatePerson, SetPassword};
 use classhub_store::ops::catalog::{
-    CourseById, CreateCourse, CreateModel, DeleteCourse, ListCourses, ListModels, UpdateCourse,
+    CourseById, CreateCourse, CreateModel, DeleteCourse, GetModel, ListCourses, ListModels, UpdateCourse, UpdateModel,
 };
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember, RotateApiKey,
@@ -419,6 +420,23 @@ async fn admin(store: &Store, command: Command, output: Output) -> Result<(), St
                 .map(|()| json!({ "id": id, "deleted": true })),
             Err(e) => Err(e),
         },
+        Command::Model(ModelCommand::Show { id }) => {
+            store.read(GetModel { id: ModelId(id) }).await.map(|m| json!(classhub_admin::AdminModelOut::from(m)))
+        }
+        Command::Model(ModelCommand::Update { id, name, provider, modality, active }) => {
+            let modality = match modality.as_deref().map(|m| (m, classhub_core::catalog::Modality::parse(m))) {
+                None => None,
+                Some((_, Some(m))) => Some(m),
+                Some((m, None)) => {
+                    return Err(format!("unknown modality {m:?}: chat, embedding, stt, image, tts or rerank"));
+                }
+            };
+            let patch = ModelPatch { name, provider, modality, is_active: active, ..ModelPatch::default() };
+            store
+                .write(UpdateModel { ctx, id: ModelId(id), patch })
+                .await
+                .map(|m| json!(classhub_admin::AdminModelOut::from(m)))
+        }
         Command::Model(ModelCommand::List { provider, modality, query, active, page }) => {
             let filter =
                 ModelFilter { provider, modality, name_contains: query.as_deref().map(fold), only_active: active };

@@ -359,6 +359,25 @@ pub enum ModelCommand {
         #[arg(long)]
         inactive: bool,
     },
+    /// Show a model.
+    Show {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Change a model; `--active false` disables it (out of the class form), `true` enables it.
+    Update {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        /// `chat`, `embedding`, `stt`, `image`, `tts` or `rerank`.
+        #[arg(long)]
+        modality: Option<String>,
+        #[arg(long)]
+        active: Option<bool>,
+    },
     /// List the model catalog (inactive models too, unless --active).
     List {
         #[arg(long)]

@@ -131,6 +131,9 @@ fn users_are_looked_after_from_the_command_line() {
     let models = run(d, &["--output", "table", "model", "list"]);
     assert!(models.lines().any(|l| l.contains("gpt") && l.contains("false")), "{models}");
     assert_eq!(run_json(d, &["model", "list", "--active"])["total"], 0);
+    let enabled = run_json(d, &["model", "update", "--id", "1", "--active", "true", "--name", "gpt-2"]);
+    assert_eq!((enabled["is_active"].clone(), enabled["name"].clone()), (Value::from(true), Value::from("gpt-2")));
+    assert_eq!(run_json(d, &["model", "show", "--id", "1"]), enabled);
 }
 
 #[test]
@@ -887,7 +890,7 @@ fn start_up_waits_for_postgres() {
         Command::new(BIN).args(["--database-url", &via(port), "--database-wait", "30", "migrate"]).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.starts_with("applied 10 migration(s)"), "{stdout}");
+    assert!(stdout.starts_with("applied 11 migration(s)"), "{stdout}");
     assert!(
         stderr.contains("PostgreSQL is not reachable yet") && stderr.contains(&format!("127.0.0.1:{port}/")),
         "{stderr}"

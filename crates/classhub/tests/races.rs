@@ -297,6 +297,7 @@ fn run_all(d: Deployment) {
         ("admin: rotate one user's token", admin_rotate),
         ("admin: rotate one CloudShare member's API key", admin_rotate_api_key),
         ("admin: two accounts changed to one email, disabled and enabled", admin_user_patches),
+        ("admin: two models renamed to one name, disabled and enabled", admin_model_patches),
         ("partner: create classes", partner_create),
         ("partner: redeem for the last seats", partner_redeem_seats),
         ("partner: redeem a code of max_uses 5", partner_redeem_uses),
@@ -751,6 +752,34 @@ fn admin_rotate_api_key(d: &Deployment, c: &mut Checks) {
         .filter(|k| d.one(req("GET", "/api/v3/projects", &Auth::Cs(k.clone()), None)).status == 200)
         .count();
     c.eq(working, 1, "API keys that still sign (the last rotation's)");
+}
+
+fn admin_model_patches(d: &Deployment, c: &mut Checks) {
+    let tag = rand_tag();
+    let ids: Vec<i64> = (0..2)
+        .map(|i| id_of(&admin_post(d, "/admin/v1/models", json!({"name": format!("{tag}-{i}"), "provider": "race"}))))
+        .collect();
+    let wanted = format!("{tag}-wanted");
+    let reqs = (0..N)
+        .map(|i| {
+            let body = match i % 4 {
+                0 | 1 => json!({"name": wanted}),
+                2 => json!({"is_active": false}),
+                _ => json!({"is_active": true}),
+            };
+            req("PATCH", format!("/admin/v1/models/{}", ids[i % 2]), &admin(), Some(body))
+        })
+        .collect();
+    let replies = d.burst(reqs);
+    c.burst(&replies, &[200, 409]);
+    let holders: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| d.one(req("GET", format!("/admin/v1/models/{id}"), &admin(), None)).body["name"] == json!(wanted))
+        .collect();
+    c.eq(holders.len(), 1, "models with the wanted name");
+    let refused: HashSet<i64> = (0..N).filter(|&i| replies[i].status == 409).map(|i| ids[i % 2]).collect();
+    c.ok(!refused.iter().any(|id| holders.contains(id)), "409s only for the model without the name");
 }
 
 fn admin_user_patches(d: &Deployment, c: &mut Checks) {

@@ -55,6 +55,8 @@ pub enum Action {
     TokenRotate,
     #[serde(rename = "model.create")]
     ModelCreate,
+    #[serde(rename = "model.update")]
+    ModelUpdate,
     #[serde(rename = "course.create")]
     CourseCreate,
     #[serde(rename = "course.update")]
@@ -92,6 +94,7 @@ impl Action {
             Action::TokenRevoke => "token.revoke",
             Action::TokenRotate => "token.rotate",
             Action::ModelCreate => "model.create",
+            Action::ModelUpdate => "model.update",
             Action::CourseCreate => "course.create",
             Action::CourseUpdate => "course.update",
             Action::CourseDelete => "course.delete",

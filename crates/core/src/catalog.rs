@@ -380,6 +380,40 @@ fn json_without_nul(v: &Value) -> bool {
 }
 
 /// At most one model per provider and name: refuses a new one when `existing` is taken.
+/// What an administrator changes of a model (`None`: unchanged; `default_pricing:
+/// Some(None)` clears the prices).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelPatch {
+    pub name: Option<String>,
+    pub provider: Option<String>,
+    pub modality: Option<Modality>,
+    pub supports_parallel: Option<bool>,
+    pub default_pricing: Option<Option<Map<String, Value>>>,
+    /// `false` takes the model out of the class form's list (`GET /models`).
+    pub is_active: Option<bool>,
+}
+
+/// The model after `patch`, checked as a new one is.
+pub fn apply_model_patch(current: &Model, patch: ModelPatch) -> Result<NewModel, DomainError> {
+    NewModel {
+        name: patch.name.unwrap_or_else(|| current.name.clone()),
+        provider: patch.provider.unwrap_or_else(|| current.provider.clone()),
+        modality: patch.modality.unwrap_or(current.modality),
+        supports_parallel: patch.supports_parallel.unwrap_or(current.supports_parallel),
+        default_pricing: patch.default_pricing.unwrap_or_else(|| current.default_pricing.clone()),
+        is_active: patch.is_active.unwrap_or(current.is_active),
+    }
+    .validated()
+}
+
+/// A model's provider and name are another model's: refused.
+pub fn decide_model_name(holder: Option<ModelId>, me: ModelId) -> Result<(), DomainError> {
+    match holder {
+        Some(other) if other != me => Err(DomainError::AlreadyExists(Entity::Model)),
+        _ => Ok(()),
+    }
+}
+
 pub fn decide_new_model(existing: Option<ModelId>) -> Result<(), DomainError> {
     match existing {
         Some(_) => Err(DomainError::AlreadyExists(Entity::Model)),

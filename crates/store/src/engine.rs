@@ -273,6 +273,7 @@ pub trait Read {
     async fn models_page(&mut self, filter: &ModelFilter, page: PageRequest) -> Result<Page<Model>>;
     /// The model with this provider and name.
     async fn model_named(&mut self, provider: &str, name: &str) -> Result<Option<ModelId>>;
+    async fn model(&mut self, id: ModelId) -> Result<Option<Model>>;
     /// A page of courses — one partner's, or everyone's — newest first.
     async fn courses_page(
         &mut self,
@@ -518,6 +519,8 @@ pub trait Tx: Read {
 
     /// The course, locked until the transaction ends (a course's update and deletion take
     /// it first; class writes only key-share the course they newly name).
+    async fn model_for_update(&mut self, id: ModelId) -> Result<Option<Model>>;
+    async fn update_model(&mut self, id: ModelId, m: &NewModel, now: Timestamp) -> Result<Model>;
     async fn course_for_update(&mut self, id: CourseId) -> Result<Option<Course>>;
     async fn update_course(&mut self, id: CourseId, fields: &CourseFields, now: Timestamp) -> Result<Course>;
     async fn delete_course(&mut self, id: CourseId) -> Result<()>;

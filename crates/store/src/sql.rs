@@ -1403,6 +1403,10 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
+    async fn model(&mut self, id: ModelId) -> Result<Option<Model>> {
+        self.one(query!("SELECT ", model_cols!(), " FROM models mo WHERE mo.id = $1"), &args![id.0], model_row).await
+    }
+
     async fn model_named(&mut self, provider: &str, name: &str) -> Result<Option<ModelId>> {
         let q = query!("SELECT id FROM models WHERE provider = $1 AND name = $2");
         self.one(q, &args![provider, name], |r| Ok(ModelId(r.int("id")?))).await
@@ -2541,6 +2545,26 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     }
 
     // Catalogue and courses (GrowFit)
+
+    async fn model_for_update(&mut self, id: ModelId) -> Result<Option<Model>> {
+        let q = query!("SELECT ", model_cols!(), " FROM models mo WHERE mo.id = $1 {for update}");
+        self.one(q, &args![id.0], model_row).await
+    }
+
+    async fn update_model(&mut self, id: ModelId, m: &NewModel, now: Timestamp) -> Result<Model> {
+        let pricing = m.default_pricing.as_ref().map(|p| JsonText(serde_json::Value::Object(p.clone()).to_string()));
+        self.exec_one(
+            query!(
+                "UPDATE models SET name = $2, provider = $3, modality = $4, supports_parallel = $5, \
+                 default_pricing = $6, is_active = $7, updated_at = $8 WHERE id = $1"
+            ),
+            &args![id.0, m.name, m.provider, m.modality.as_str(), m.supports_parallel, pricing, m.is_active, now],
+            "updating a model",
+        )
+        .await?;
+        let model = self.model(id).await?;
+        model.ok_or_else(|| StoreError::Retry(format!("model {} vanished during its update", id.0)))
+    }
 
     async fn course_for_update(&mut self, id: CourseId) -> Result<Option<Course>> {
         let q = query!("SELECT ", course_cols!(), " FROM courses co WHERE co.id = $1 {for update}");

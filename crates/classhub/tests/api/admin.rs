@@ -272,6 +272,36 @@ async fn courses_and_models_are_looked_after(app: TestApp) {
     );
     let r = app.get("/admin/v1/models?active=true").token(ADMIN).send().await;
     assert_eq!(names(&r), ["on"]);
+    // Shown, changed, disabled and enabled; provider and name stay unique.
+    let on = app.get("/admin/v1/models/1").token(ADMIN).send().await.body.clone();
+    assert_eq!((on["name"].clone(), on["is_active"].clone()), (json!("on"), json!(true)));
+    let patch = json!({"name": "on-2", "default_pricing": {"daily_fee_per_student": "1500"}, "is_active": false});
+    let r = app.patch("/admin/v1/models/1").token(ADMIN).json(patch).send().await;
+    r.expect(
+        200,
+        json!({"id": 1, "name": "on-2", "provider": "acme", "modality": "chat", "supports_parallel": false,
+                         "default_pricing": {"daily_fee_per_student": "1500"}, "is_active": false,
+                         "created_at": on["created_at"], "updated_at": "$ts"}),
+    );
+    let r = app.get("/models").send().await;
+    assert!(!r.text.contains("on-2"), "a disabled model leaves the class form: {}", r.text);
+    let r = app
+        .patch("/admin/v1/models/1")
+        .token(ADMIN)
+        .json(json!({"is_active": true, "default_pricing": null}))
+        .send()
+        .await;
+    assert_eq!((r.body["is_active"].clone(), r.body["default_pricing"].clone()), (json!(true), json!(null)));
+    let r = app.patch("/admin/v1/models/1").token(ADMIN).json(json!({"name": "off"})).send().await;
+    r.expect(409, json!({"detail": "model already exists"}));
+    let r = app
+        .patch("/admin/v1/models/1")
+        .token(ADMIN)
+        .json(json!({"modality": "smell", "default_pricing": 3}))
+        .send()
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    app.get("/admin/v1/models/9").token(ADMIN).send().await.expect(404, json!({"detail": "Model not found"}));
 }
 
 async fn cloudshare_projects_are_listed_and_shown(app: TestApp) {

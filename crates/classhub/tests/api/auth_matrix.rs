@@ -407,6 +407,11 @@ fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
         ),
         on(Method::GET, admin_row(w, "/admin/v1/cloudshare/projects/{project_id}", p.clone(), json!({}), 200)),
         on(Method::GET, admin_row(w, "/admin/v1/models", "/admin/v1/models".into(), json!({}), 200)),
+        on(Method::GET, admin_row(w, "/admin/v1/models/{model_id}", "/admin/v1/models/999999".into(), json!({}), 404)),
+        on(
+            Method::PATCH,
+            admin_row(w, "/admin/v1/models/{model_id}", "/admin/v1/models/999999".into(), json!({"name": "X"}), 404),
+        ),
         // No course has this id: the admin, past the credential check, finds none.
         on(
             Method::GET,

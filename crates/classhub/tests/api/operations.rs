@@ -87,6 +87,8 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         "/admin/v1/courses/{course_id} PATCH",
         "/admin/v1/courses/{course_id} DELETE",
         "/admin/v1/models GET",
+        "/admin/v1/models/{model_id} GET",
+        "/admin/v1/models/{model_id} PATCH",
         "/admin/v1/cloudshare/projects GET",
         "/admin/v1/cloudshare/projects/{project_id} GET",
         "/api/v3/class GET",

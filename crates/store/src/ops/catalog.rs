@@ -10,7 +10,7 @@ use classhub_core::lab::{self, Blueprint, CustomField, MemberRights, Policy, Pro
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, User, UserKind};
-use classhub_core::{CourseId, DomainError, ProjectId, ProjectMemberId, UserId};
+use classhub_core::{CourseId, DomainError, ModelId, ProjectId, ProjectMemberId, UserId};
 use rand::Rng;
 
 use super::audit;
@@ -31,6 +31,50 @@ impl WriteOp for CreateModel {
         let model = tx.insert_model(&new, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::ModelCreate, None, model.id.0, None, Some(&model)).await?;
         Ok(model)
+    }
+}
+
+/// A model of the catalog, active or not.
+pub struct GetModel {
+    pub id: ModelId,
+}
+
+impl ReadOp for GetModel {
+    type Out = Model;
+    async fn run<R: Read>(&self, r: &mut R) -> Result<Model> {
+        Ok(r.model(self.id).await?.ok_or(DomainError::NotFound(Entity::Model))?)
+    }
+}
+
+/// Changes a model of the catalog; its provider and name stay unique.
+pub struct UpdateModel {
+    pub ctx: Context,
+    pub id: ModelId,
+    pub patch: catalog::ModelPatch,
+}
+
+impl WriteOp for UpdateModel {
+    type Out = Model;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Model> {
+        let current = tx.model_for_update(self.id).await?.ok_or(DomainError::NotFound(Entity::Model))?;
+        let new = catalog::apply_model_patch(&current, self.patch.clone())?;
+        let unchanged =
+            (&new.name, &new.provider, new.modality, new.supports_parallel, &new.default_pricing, new.is_active)
+                == (
+                    &current.name,
+                    &current.provider,
+                    current.modality,
+                    current.supports_parallel,
+                    &current.default_pricing,
+                    current.is_active,
+                );
+        if unchanged {
+            return Ok(current);
+        }
+        catalog::decide_model_name(tx.model_named(&new.provider, &new.name).await?, current.id)?;
+        let updated = tx.update_model(current.id, &new, self.ctx.now).await?;
+        audit(tx, &self.ctx, Action::ModelUpdate, None, updated.id.0, Some(&current), Some(&updated)).await?;
+        Ok(updated)
     }
 }
 

@@ -11,6 +11,11 @@ use crate::{Result, StoreError};
 
 pub(crate) fn error(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
+    // A row a write refers to is gone (a user deleted while their request ran): the facts
+    // the transaction was decided on changed, as PostgreSQL's 23503 says there.
+    if e.sqlite_error().is_some_and(|f| f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return StoreError::Retry(format!("a row it refers to is gone: {e}"));
+    }
     match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked) => StoreError::Unavailable(format!("database is busy: {e}")),
         Some(DiskFull | CannotOpen | SystemIoFailure | ReadOnly | DatabaseCorrupt | NotADatabase) => {
