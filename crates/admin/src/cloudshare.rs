@@ -40,16 +40,16 @@ struct Created {
 
 /// A project as the administrator sees it.
 #[derive(Serialize, ToSchema)]
-pub struct ProjectOut {
+pub struct AdminProjectOut {
     /// `PR…`.
     id: String,
     name: String,
     is_active: bool,
 }
 
-impl From<Project> for ProjectOut {
-    fn from(p: Project) -> ProjectOut {
-        ProjectOut { id: ids::encode(Kind::Project, p.id.0), name: p.name, is_active: p.is_active }
+impl From<Project> for AdminProjectOut {
+    fn from(p: Project) -> AdminProjectOut {
+        AdminProjectOut { id: ids::encode(Kind::Project, p.id.0), name: p.name, is_active: p.is_active }
     }
 }
 
@@ -57,7 +57,7 @@ impl From<Project> for ProjectOut {
 #[utoipa::path(get, path = "/admin/v1/cloudshare/projects",
     operation_id = "admin_list_cloudshare_projects", tag = "admin",
     params(("limit" = Option<i64>, Query, minimum = 1, maximum = 1000), ("offset" = Option<i64>, Query, minimum = 0)),
-    responses((status = 200, description = "A page of projects", body = PageOut<ProjectOut>),
+    responses((status = 200, description = "A page of projects", body = PageOut<AdminProjectOut>),
         (status = 401, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn list_projects(State(app): State<AppState>, _: Admin, uri: Uri) -> Result<Response, ApiError> {
@@ -66,12 +66,12 @@ pub async fn list_projects(State(app): State<AppState>, _: Admin, uri: Uri) -> R
     let page = page_of(&query, LIST_DEFAULT, LIST_MAX, &mut errors);
     errors.check()?;
     let found = app.store.read(ListProjects { page }).await?;
-    Ok(json(StatusCode::OK, &PageOut::of(found, page, ProjectOut::from)))
+    Ok(json(StatusCode::OK, &PageOut::of(found, page, AdminProjectOut::from)))
 }
 
 /// A policy of a project.
 #[derive(Serialize, ToSchema)]
-struct PolicyOut {
+struct AdminPolicyOut {
     /// `PO…`.
     id: String,
     name: String,
@@ -81,7 +81,7 @@ struct PolicyOut {
 
 /// A blueprint of a project.
 #[derive(Serialize, ToSchema)]
-struct BlueprintOut {
+struct AdminBlueprintOut {
     /// `BP…`.
     id: String,
     name: String,
@@ -91,7 +91,7 @@ struct BlueprintOut {
 
 /// A custom class field of a project.
 #[derive(Serialize, ToSchema)]
-struct FieldOut {
+struct AdminFieldOut {
     /// `TF…`.
     id: String,
     name: String,
@@ -104,7 +104,7 @@ struct FieldOut {
 
 /// A member of a project (never their API key).
 #[derive(Serialize, ToSchema)]
-struct ProjectMemberOut {
+struct AdminProjectMemberOut {
     /// The member's `VP…` id in the project.
     vup_id: String,
     /// Their user id (`/admin/v1/users/{user_id}`).
@@ -117,23 +117,23 @@ struct ProjectMemberOut {
 
 /// A project with its policies, blueprints, custom fields and members.
 #[derive(Serialize, ToSchema)]
-pub struct ProjectDetailOut {
+pub struct AdminProjectDetailOut {
     #[serde(flatten)]
-    project: ProjectOut,
-    policies: Vec<PolicyOut>,
-    blueprints: Vec<BlueprintOut>,
-    custom_fields: Vec<FieldOut>,
-    members: Vec<ProjectMemberOut>,
+    project: AdminProjectOut,
+    policies: Vec<AdminPolicyOut>,
+    blueprints: Vec<AdminBlueprintOut>,
+    custom_fields: Vec<AdminFieldOut>,
+    members: Vec<AdminProjectMemberOut>,
 }
 
-impl From<ProjectContents> for ProjectDetailOut {
-    fn from(c: ProjectContents) -> ProjectDetailOut {
-        ProjectDetailOut {
+impl From<ProjectContents> for AdminProjectDetailOut {
+    fn from(c: ProjectContents) -> AdminProjectDetailOut {
+        AdminProjectDetailOut {
             project: c.project.into(),
             policies: c
                 .policies
                 .into_iter()
-                .map(|p| PolicyOut {
+                .map(|p| AdminPolicyOut {
                     id: ids::encode(Kind::Policy, p.id.0),
                     name: p.name,
                     default_duration_minutes: p.default_duration_minutes,
@@ -143,7 +143,7 @@ impl From<ProjectContents> for ProjectDetailOut {
             blueprints: c
                 .blueprints
                 .into_iter()
-                .map(|b| BlueprintOut {
+                .map(|b| AdminBlueprintOut {
                     id: ids::encode(Kind::Blueprint, b.id.0),
                     name: b.name,
                     description: b.description,
@@ -153,7 +153,7 @@ impl From<ProjectContents> for ProjectDetailOut {
             custom_fields: c
                 .fields
                 .into_iter()
-                .map(|f| FieldOut {
+                .map(|f| AdminFieldOut {
                     id: ids::encode(Kind::Field, f.id.0),
                     name: f.name,
                     order: f.order,
@@ -166,7 +166,7 @@ impl From<ProjectContents> for ProjectDetailOut {
             members: c
                 .members
                 .into_iter()
-                .map(|(m, u)| ProjectMemberOut {
+                .map(|(m, u)| AdminProjectMemberOut {
                     vup_id: ids::encode(Kind::Member, m.id.0),
                     user_id: u.id.0,
                     name: u.name,
@@ -182,12 +182,12 @@ impl From<ProjectContents> for ProjectDetailOut {
 /// Show a CloudShare project with its policies, blueprints, custom fields and members.
 #[utoipa::path(get, path = "/admin/v1/cloudshare/projects/{project_id}",
     operation_id = "admin_get_cloudshare_project", tag = "admin", params(("project_id" = String, Path)),
-    responses((status = 200, description = "The project", body = ProjectDetailOut),
+    responses((status = 200, description = "The project", body = AdminProjectDetailOut),
         (status = 401, body = HttpError), (status = 404, body = HttpError)),
     security(("bearer" = [])))]
 pub async fn get_project(State(app): State<AppState>, _: Admin, path: PathText) -> Result<Response, ApiError> {
     let contents = app.store.read(ProjectDetail { project: project(&path)? }).await?;
-    Ok(json(StatusCode::OK, &ProjectDetailOut::from(contents)))
+    Ok(json(StatusCode::OK, &AdminProjectDetailOut::from(contents)))
 }
 
 #[derive(ToSchema)]

@@ -64,7 +64,7 @@ fn api() -> OpenApiRouter<AppState> {
 mod catalog;
 mod cloudshare;
 mod users;
-pub use cloudshare::{ProjectDetailOut, ProjectOut};
+pub use cloudshare::{AdminProjectDetailOut, AdminProjectOut};
 pub use users::UserOut;
 
 /// Entries on an admin list's page, unless asked for fewer or more (up to `LIST_MAX`).

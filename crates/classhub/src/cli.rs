@@ -571,12 +571,12 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path, 
         CloudshareCommand::Project(ProjectCommand::List(page)) => {
             let page = page.request();
             let found = store.read(ListProjects { page }).await.map_err(err)?;
-            let items: Vec<classhub_admin::ProjectOut> = found.items.into_iter().map(Into::into).collect();
+            let items: Vec<classhub_admin::AdminProjectOut> = found.items.into_iter().map(Into::into).collect();
             json!({ "items": items, "total": found.total, "limit": page.limit, "offset": page.offset })
         }
         CloudshareCommand::Project(ProjectCommand::Show { id }) => {
             let contents = store.read(ProjectDetail { project: project(&id)? }).await.map_err(err)?;
-            json!(classhub_admin::ProjectDetailOut::from(contents))
+            json!(classhub_admin::AdminProjectDetailOut::from(contents))
         }
         CloudshareCommand::Project(ProjectCommand::Create(a)) => {
             let p = store.write(CreateProject { ctx, name: a.name }).await.map_err(err)?;
