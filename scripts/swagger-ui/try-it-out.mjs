@@ -23,7 +23,7 @@ async function call(method, path, body, token) {
 async function seed() {
   const partner = await call('POST', '/admin/v1/partners', { name: 'Docs', email: 'docs@example.com', password: 'docs-password' }, ADMIN);
   const student = await call('POST', '/admin/v1/students', { name: 'Stu', email: 'stu@example.com' }, ADMIN);
-  await call('POST', '/admin/v1/models', { name: 'gpt', provider: 'openai' }, ADMIN);
+  const model = await call('POST', '/admin/v1/models', { name: 'gpt', provider: 'openai' }, ADMIN);
   const course = await call('POST', '/admin/v1/courses', { partner_id: partner.id, title: 'Docs' }, ADMIN);
   const cls = await call('POST', `/partner/${partner.id}/classes`, { name: 'Docs', capacity: 100 }, partner.token);
   const enrollment = await call('POST', '/user/class/invites/redeem', { code: cls.invite_codes[0].code }, student.token);
@@ -42,7 +42,7 @@ async function seed() {
     ids: {
       partner_id: partner.id, class_id: cls.id, code_id: cls.invite_codes[0].id, student_id: student.id,
       user_id: student.id, enrollment_id: enrollment.id, course_id: course.id, child_id: child,
-      educator_id: educator, healthprofessional_id: hp, project_id: project.id,
+      educator_id: educator, healthprofessional_id: hp, project_id: project.id, model_id: model.id,
     },
     groups: { educators: eduGroup, healthprofessionals: hpGroup },
   };
