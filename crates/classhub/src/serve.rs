@@ -96,6 +96,7 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
     let pruning = tokio::spawn(prune_security_state(store.clone(), mail_stopped.clone()));
     let mail = tokio::spawn(mailer.run(mail_stopped));
     let app = crate::app(state, args.body_limit);
+    let shutdown = shutdown_signal()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(crate::server::serve(listener, app, tls, args.connection_limits(), async {
         let _ = stopped.await;
@@ -117,7 +118,7 @@ pub async fn run(store: Arc<Store>, args: ServeArgs, secrets: SecretBox) -> Resu
 
     tokio::select! {
         result = &mut server => return server_result(result),
-        () = shutdown_signal() => {}
+        () = shutdown => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
     let _ = stop.send(());
@@ -219,25 +220,26 @@ fn server_result(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> Resu
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// SIGTERM or SIGINT, listened for from the call on: it is made before classhub says it
+/// listens, so a supervisor that stops it right after start gets a clean shutdown rather
+/// than the signal's default (the process killed).
+fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                let _ = interrupt.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| format!("listening for SIGTERM: {e}"))?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("listening for SIGINT: {e}"))?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
-        }
+        })
     }
     #[cfg(not(unix))]
-    let _ = interrupt.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Installs the Prometheus recorder and serves `/metrics` on its own address.
