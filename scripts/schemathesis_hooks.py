@@ -73,6 +73,9 @@ def _seed():
         "user_id": _call("POST", "/admin/v1/students", {"name": "Own", "email": "own@example.com"}, ADMIN)["id"],
         "course_id": _call("POST", "/admin/v1/courses", {"partner_id": partner["id"], "title": "Own"}, ADMIN)["id"],
         "model_id": _call("POST", "/admin/v1/models", {"name": "own", "provider": "fuzz"}, ADMIN)["id"],
+        # The admin API may rename, disable or delete a project: not the one the CloudShare
+        # operations use.
+        "project_id": _call("POST", "/admin/v1/cloudshare/projects", {"name": "Own"}, ADMIN)["id"],
     }
     cls = _call("POST", f"/partner/{partner['id']}/classes", {"name": "Fuzz", "capacity": 1000}, partner["token"])
     s["class_id"], s["code_id"] = cls["id"], cls["invite_codes"][0]["id"]
@@ -186,7 +189,7 @@ def _real_ids(path):
         return {"classId": SEED["lab"], "studentId": SEED["lab_student"], "projectId": SEED["project"],
                 "blueprintId": SEED["blueprint"], "policyId": SEED["policy"], "ciId": SEED["instructor"]}
     if path.startswith("/admin/v1/cloudshare/projects/"):
-        return {"project_id": SEED["project"]}
+        return {"project_id": SEED["admin_own"]["project_id"]}
     if path.startswith("/v1/educators/"):
         return {"educator_id": SEED["educator"], "group_id": SEED["edu_group"]}
     if path.startswith("/v1/healthprofessionals/"):

@@ -28,6 +28,11 @@ async function seed() {
   const cls = await call('POST', `/partner/${partner.id}/classes`, { name: 'Docs', capacity: 100 }, partner.token);
   const enrollment = await call('POST', '/user/class/invites/redeem', { code: cls.invite_codes[0].code }, student.token);
   const project = await call('POST', '/admin/v1/cloudshare/projects', { name: 'Docs' }, ADMIN);
+  const inProject = (rest, body) => call('POST', `/admin/v1/cloudshare/projects/${project.id}/${rest}`, body, ADMIN);
+  const policy = await inProject('policies', { name: '1 hour', default_duration_minutes: 60 });
+  const blueprint = await inProject('blueprints', { name: 'Linux' });
+  const field = await inProject('custom-fields', { name: 'Cost centre', order: 1, type: 0, is_required: false });
+  const member = await call('POST', '/admin/v1/cloudshare/members', { name: 'Ida', email: 'ida@example.com', project_ids: [project.id], can_instruct: true }, ADMIN);
   const oc = (await call('POST', '/v1/auth', { username: 'admin', password: OCARIOT_ADMIN_PASSWORD })).access_token;
   const institution = (await call('POST', '/v1/institutions', { type: 'School', name: 'Escola' }, oc)).id;
   const child = (await call('POST', '/v1/children', { username: 'BR01', password: 'childpass', institution_id: institution, gender: 'male', age: 11 }, oc)).id;
@@ -43,6 +48,7 @@ async function seed() {
       partner_id: partner.id, class_id: cls.id, code_id: cls.invite_codes[0].id, student_id: student.id,
       user_id: student.id, enrollment_id: enrollment.id, course_id: course.id, child_id: child,
       educator_id: educator, healthprofessional_id: hp, project_id: project.id, model_id: model.id,
+      policy_id: policy.id, blueprint_id: blueprint.id, field_id: field.id, vup_id: member.vup_ids[project.id],
     },
     groups: { educators: eduGroup, healthprofessionals: hpGroup },
   };

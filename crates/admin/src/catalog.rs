@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use classhub_core::catalog::{CourseFilter, ModelFilter, ModelPatch, fold};
 use classhub_core::{CourseId, ModelId, UserId};
 use classhub_store::ops::catalog::{
-    CourseById, DeleteCourse, GetModel, ListCourses, ListModels, UpdateCourse, UpdateModel,
+    CourseById, DeleteCourse, DeleteModel, GetModel, ListCourses, ListModels, UpdateCourse, UpdateModel,
 };
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, page_of, query_params};
 use classhub_web::{AppState, PathText, RequestId, json};
@@ -224,4 +224,22 @@ pub(crate) async fn update_model(
     let op = UpdateModel { ctx: request.context(None), id, patch };
     let model = app.store.write(op).await.map_err(|e| ApiError::from_store(e, Some(&body.0)))?;
     Ok(json(StatusCode::OK, &AdminModelOut::from(model)))
+}
+
+/// Delete a model from the catalog. Classes that name it stay, without it (their next
+/// allowed model becomes primary); disabling it (`is_active`) keeps it in those classes.
+#[utoipa::path(delete, path = "/admin/v1/models/{model_id}", operation_id = "admin_delete_model", tag = "admin",
+    params(("model_id" = i64, Path, minimum = 1)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = HttpError),
+        (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_model(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let id = ModelId(only_path_id(&path, "model_id")?);
+    app.store.write(DeleteModel { ctx: request.context(None), id }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -4,13 +4,21 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use classhub_cloudshare::ids::{self, Kind};
-use classhub_core::lab::Project;
-use classhub_core::lab::{CustomField, MemberRights};
-use classhub_core::{CustomFieldId, ProjectId};
+use classhub_core::error::Entity;
+use classhub_core::lab::{
+    Blueprint, BlueprintPatch, CustomField, FieldPatch, MemberRights, Policy, PolicyPatch, Project, ProjectMember,
+    ProjectPatch,
+};
+use classhub_core::patch::Patch;
+use classhub_core::user::User;
+use classhub_core::{BlueprintId, CustomFieldId, PolicyId, ProjectId, ProjectMemberId};
+use classhub_store::CatalogEntry;
 use classhub_store::ops::catalog::{
-    CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember,
+    CatalogChange, CatalogEntryOut, CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject,
+    CreateProjectMember, DeleteCatalogEntry, MemberRightsPatch, UpdateCatalogEntry,
 };
 use classhub_store::ops::lab::{ListProjects, ProjectContents, ProjectDetail};
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, page_of, query_params};
@@ -71,7 +79,7 @@ pub async fn list_projects(State(app): State<AppState>, _: Admin, uri: Uri) -> R
 
 /// A policy of a project.
 #[derive(Serialize, ToSchema)]
-struct AdminPolicyOut {
+pub struct AdminPolicyOut {
     /// `PO…`.
     id: String,
     name: String,
@@ -81,7 +89,7 @@ struct AdminPolicyOut {
 
 /// A blueprint of a project.
 #[derive(Serialize, ToSchema)]
-struct AdminBlueprintOut {
+pub struct AdminBlueprintOut {
     /// `BP…`.
     id: String,
     name: String,
@@ -91,7 +99,7 @@ struct AdminBlueprintOut {
 
 /// A custom class field of a project.
 #[derive(Serialize, ToSchema)]
-struct AdminFieldOut {
+pub struct AdminFieldOut {
     /// `TF…`.
     id: String,
     name: String,
@@ -104,7 +112,7 @@ struct AdminFieldOut {
 
 /// A member of a project (never their API key).
 #[derive(Serialize, ToSchema)]
-struct AdminProjectMemberOut {
+pub struct AdminProjectMemberOut {
     /// The member's `VP…` id in the project.
     vup_id: String,
     /// Their user id (`/admin/v1/users/{user_id}`).
@@ -126,55 +134,63 @@ pub struct AdminProjectDetailOut {
     members: Vec<AdminProjectMemberOut>,
 }
 
+impl From<Policy> for AdminPolicyOut {
+    fn from(p: Policy) -> AdminPolicyOut {
+        AdminPolicyOut {
+            id: ids::encode(Kind::Policy, p.id.0),
+            name: p.name,
+            default_duration_minutes: p.default_duration_minutes,
+            allow_environment_creation: p.allow_environment_creation,
+        }
+    }
+}
+
+impl From<Blueprint> for AdminBlueprintOut {
+    fn from(b: Blueprint) -> AdminBlueprintOut {
+        AdminBlueprintOut {
+            id: ids::encode(Kind::Blueprint, b.id.0),
+            name: b.name,
+            description: b.description,
+            token: b.token,
+        }
+    }
+}
+
+impl From<CustomField> for AdminFieldOut {
+    fn from(f: CustomField) -> AdminFieldOut {
+        AdminFieldOut {
+            id: ids::encode(Kind::Field, f.id.0),
+            name: f.name,
+            order: f.order,
+            r#type: f.kind,
+            is_required: f.is_required,
+            regex: f.regex,
+            default_value: f.default_value,
+        }
+    }
+}
+
+impl From<(ProjectMember, User)> for AdminProjectMemberOut {
+    fn from((m, u): (ProjectMember, User)) -> AdminProjectMemberOut {
+        AdminProjectMemberOut {
+            vup_id: ids::encode(Kind::Member, m.id.0),
+            user_id: u.id.0,
+            name: u.name,
+            email: u.email,
+            can_instruct: m.can_instruct,
+            can_manage: m.can_manage,
+        }
+    }
+}
+
 impl From<ProjectContents> for AdminProjectDetailOut {
     fn from(c: ProjectContents) -> AdminProjectDetailOut {
         AdminProjectDetailOut {
             project: c.project.into(),
-            policies: c
-                .policies
-                .into_iter()
-                .map(|p| AdminPolicyOut {
-                    id: ids::encode(Kind::Policy, p.id.0),
-                    name: p.name,
-                    default_duration_minutes: p.default_duration_minutes,
-                    allow_environment_creation: p.allow_environment_creation,
-                })
-                .collect(),
-            blueprints: c
-                .blueprints
-                .into_iter()
-                .map(|b| AdminBlueprintOut {
-                    id: ids::encode(Kind::Blueprint, b.id.0),
-                    name: b.name,
-                    description: b.description,
-                    token: b.token,
-                })
-                .collect(),
-            custom_fields: c
-                .fields
-                .into_iter()
-                .map(|f| AdminFieldOut {
-                    id: ids::encode(Kind::Field, f.id.0),
-                    name: f.name,
-                    order: f.order,
-                    r#type: f.kind,
-                    is_required: f.is_required,
-                    regex: f.regex,
-                    default_value: f.default_value,
-                })
-                .collect(),
-            members: c
-                .members
-                .into_iter()
-                .map(|(m, u)| AdminProjectMemberOut {
-                    vup_id: ids::encode(Kind::Member, m.id.0),
-                    user_id: u.id.0,
-                    name: u.name,
-                    email: u.email,
-                    can_instruct: m.can_instruct,
-                    can_manage: m.can_manage,
-                })
-                .collect(),
+            policies: c.policies.into_iter().map(Into::into).collect(),
+            blueprints: c.blueprints.into_iter().map(Into::into).collect(),
+            custom_fields: c.fields.into_iter().map(Into::into).collect(),
+            members: c.members.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -420,4 +436,337 @@ pub async fn create_member(
     let vup_ids =
         m.memberships.iter().map(|(p, v)| (ids::encode(Kind::Project, p.0), ids::encode(Kind::Member, v.0))).collect();
     Ok(json(StatusCode::CREATED, &MemberOut { vup_ids, api_id: m.api_id, api_key: m.api_key }))
+}
+
+/// The id the path names as `name`, of `kind` (`PO…`, `BP…`, `TF…`, `VP…`).
+fn path_entry(path: &PathText, kind: Kind, name: &str, entity: Entity) -> Result<i64, ApiError> {
+    ids::decode(kind, path.get(name)).ok_or_else(|| ApiError::not_found(entity))
+}
+
+fn policy_in(path: &PathText) -> Result<PolicyId, ApiError> {
+    path_entry(path, Kind::Policy, "policy_id", Entity::Policy).map(PolicyId)
+}
+
+fn blueprint_in(path: &PathText) -> Result<BlueprintId, ApiError> {
+    path_entry(path, Kind::Blueprint, "blueprint_id", Entity::Blueprint).map(BlueprintId)
+}
+
+fn field_in(path: &PathText) -> Result<CustomFieldId, ApiError> {
+    path_entry(path, Kind::Field, "field_id", Entity::CustomField).map(CustomFieldId)
+}
+
+fn member_in(path: &PathText) -> Result<ProjectMemberId, ApiError> {
+    path_entry(path, Kind::Member, "vup_id", Entity::ProjectMember).map(ProjectMemberId)
+}
+
+/// Applies a change to an entry of `project`, answering with the entry as changed.
+async fn change(
+    app: &AppState,
+    request: &RequestId,
+    project: ProjectId,
+    change: CatalogChange,
+    body: &JsonBody,
+) -> Result<Response, ApiError> {
+    let op = UpdateCatalogEntry { ctx: request.context(None), project, change };
+    let changed = app.store.write(op).await.map_err(failed(body))?;
+    Ok(json(StatusCode::OK, &AdminEntryOut::from(changed)))
+}
+
+/// A catalog entry as changed, as the admin API and the CLI show it.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum AdminEntryOut {
+    Project(AdminProjectOut),
+    Policy(AdminPolicyOut),
+    Blueprint(AdminBlueprintOut),
+    CustomField(AdminFieldOut),
+    Member(AdminProjectMemberOut),
+}
+
+impl From<CatalogEntryOut> for AdminEntryOut {
+    fn from(out: CatalogEntryOut) -> AdminEntryOut {
+        match out {
+            CatalogEntryOut::Project(p) => AdminEntryOut::Project(p.into()),
+            CatalogEntryOut::Policy(p) => AdminEntryOut::Policy(p.into()),
+            CatalogEntryOut::Blueprint(b) => AdminEntryOut::Blueprint(b.into()),
+            CatalogEntryOut::CustomField(f) => AdminEntryOut::CustomField(f.into()),
+            CatalogEntryOut::Member(m) => AdminEntryOut::Member(m.into()),
+        }
+    }
+}
+
+async fn delete(
+    app: &AppState,
+    request: &RequestId,
+    project: ProjectId,
+    entry: CatalogEntry,
+) -> Result<Response, ApiError> {
+    app.store.write(DeleteCatalogEntry { ctx: request.context(None), project, entry }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A field of a change that `null` clears.
+fn text_patch(body: &JsonBody, errors: &mut Errors, name: &str) -> Patch<String> {
+    match body.0.get(name) {
+        None => Patch::Keep,
+        Some(Value::Null) => Patch::Clear,
+        Some(v) => errors.string(&["body", name], v).map_or(Patch::Keep, Patch::Set),
+    }
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ProjectPatchBody {
+    name: Option<String>,
+    /// `false`: nobody can create classes in the project (its classes stay); `true` again.
+    is_active: Option<bool>,
+}
+
+/// Rename a project, or disable (`"is_active": false`) and enable it.
+#[utoipa::path(patch, path = "/admin/v1/cloudshare/projects/{project_id}",
+    operation_id = "admin_update_cloudshare_project", tag = "admin",
+    params(("project_id" = String, Path)), request_body = ProjectPatchBody,
+    responses((status = 200, description = "The project as changed", body = AdminProjectOut),
+        (status = 401, body = HttpError), (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn update_project(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let id = project(&path)?;
+    let mut errors = Errors::default();
+    let patch = ProjectPatch {
+        name: body.optional(&mut errors, "name", Errors::string),
+        is_active: body.optional(&mut errors, "is_active", Errors::boolean),
+    };
+    errors.check()?;
+    change(&app, &request, id, CatalogChange::Project(id, patch), &body).await
+}
+
+/// Delete a project with its policies, blueprints, custom fields and memberships; refused
+/// while it has classes (disable it instead).
+#[utoipa::path(delete, path = "/admin/v1/cloudshare/projects/{project_id}",
+    operation_id = "admin_delete_cloudshare_project", tag = "admin", params(("project_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = HttpError),
+        (status = 404, body = HttpError), (status = 409, description = "The project has classes", body = HttpError)),
+    security(("bearer" = [])))]
+pub async fn delete_project(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let id = project(&path)?;
+    delete(&app, &request, id, CatalogEntry::Project(id)).await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PolicyPatchBody {
+    name: Option<String>,
+    /// Length of a new class when its end is not given (1..=525600); classes made before
+    /// keep their end.
+    default_duration_minutes: Option<i64>,
+}
+
+/// Change a policy.
+#[utoipa::path(patch, path = "/admin/v1/cloudshare/projects/{project_id}/policies/{policy_id}",
+    operation_id = "admin_update_cloudshare_policy", tag = "admin",
+    params(("project_id" = String, Path), ("policy_id" = String, Path)), request_body = PolicyPatchBody,
+    responses((status = 200, description = "The policy as changed", body = AdminPolicyOut),
+        (status = 401, body = HttpError), (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn update_policy(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let (project, id) = (project(&path)?, policy_in(&path)?);
+    let mut errors = Errors::default();
+    let patch = PolicyPatch {
+        name: body.optional(&mut errors, "name", Errors::string),
+        default_duration_minutes: body.optional(&mut errors, "default_duration_minutes", Errors::int),
+    };
+    errors.check()?;
+    change(&app, &request, project, CatalogChange::Policy(id, patch), &body).await
+}
+
+/// Delete a policy; refused while classes use it.
+#[utoipa::path(delete, path = "/admin/v1/cloudshare/projects/{project_id}/policies/{policy_id}",
+    operation_id = "admin_delete_cloudshare_policy", tag = "admin",
+    params(("project_id" = String, Path), ("policy_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = HttpError),
+        (status = 404, body = HttpError), (status = 409, description = "Classes use the policy", body = HttpError)),
+    security(("bearer" = [])))]
+pub async fn delete_policy(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let (project, id) = (project(&path)?, policy_in(&path)?);
+    delete(&app, &request, project, CatalogEntry::Policy(id)).await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BlueprintPatchBody {
+    name: Option<String>,
+    /// `null` removes the description.
+    description: Option<String>,
+}
+
+/// Change a blueprint (its token stays).
+#[utoipa::path(patch, path = "/admin/v1/cloudshare/projects/{project_id}/blueprints/{blueprint_id}",
+    operation_id = "admin_update_cloudshare_blueprint", tag = "admin",
+    params(("project_id" = String, Path), ("blueprint_id" = String, Path)), request_body = BlueprintPatchBody,
+    responses((status = 200, description = "The blueprint as changed", body = AdminBlueprintOut),
+        (status = 401, body = HttpError), (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn update_blueprint(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let (project, id) = (project(&path)?, blueprint_in(&path)?);
+    let mut errors = Errors::default();
+    let patch = BlueprintPatch {
+        name: body.optional(&mut errors, "name", Errors::string),
+        description: text_patch(&body, &mut errors, "description"),
+    };
+    errors.check()?;
+    change(&app, &request, project, CatalogChange::Blueprint(id, patch), &body).await
+}
+
+/// Delete a blueprint; refused while classes use it.
+#[utoipa::path(delete, path = "/admin/v1/cloudshare/projects/{project_id}/blueprints/{blueprint_id}",
+    operation_id = "admin_delete_cloudshare_blueprint", tag = "admin",
+    params(("project_id" = String, Path), ("blueprint_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = HttpError),
+        (status = 404, body = HttpError), (status = 409, description = "Classes use the blueprint", body = HttpError)),
+    security(("bearer" = [])))]
+pub async fn delete_blueprint(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let (project, id) = (project(&path)?, blueprint_in(&path)?);
+    delete(&app, &request, project, CatalogEntry::Blueprint(id)).await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct FieldPatchBody {
+    name: Option<String>,
+    order: Option<i64>,
+    #[schema(rename = "type")]
+    kind: Option<i64>,
+    /// Applies from the next change of a class; values classes hold stay.
+    is_required: Option<bool>,
+    /// `null` removes the pattern; a pattern must compile.
+    regex: Option<String>,
+    /// `null` removes the default.
+    default_value: Option<String>,
+}
+
+/// Change a custom class field.
+#[utoipa::path(patch, path = "/admin/v1/cloudshare/projects/{project_id}/custom-fields/{field_id}",
+    operation_id = "admin_update_cloudshare_custom_field", tag = "admin",
+    params(("project_id" = String, Path), ("field_id" = String, Path)), request_body = FieldPatchBody,
+    responses((status = 200, description = "The custom field as changed", body = AdminFieldOut),
+        (status = 401, body = HttpError), (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn update_custom_field(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let (project, id) = (project(&path)?, field_in(&path)?);
+    let mut errors = Errors::default();
+    let patch = FieldPatch {
+        name: body.optional(&mut errors, "name", Errors::string),
+        order: body.optional(&mut errors, "order", Errors::int),
+        kind: body.optional(&mut errors, "type", Errors::int),
+        is_required: body.optional(&mut errors, "is_required", Errors::boolean),
+        regex: text_patch(&body, &mut errors, "regex"),
+        default_value: text_patch(&body, &mut errors, "default_value"),
+    };
+    errors.check()?;
+    change(&app, &request, project, CatalogChange::CustomField(id, patch), &body).await
+}
+
+/// Delete a custom class field; the values classes hold for it are no longer shown.
+#[utoipa::path(delete, path = "/admin/v1/cloudshare/projects/{project_id}/custom-fields/{field_id}",
+    operation_id = "admin_delete_cloudshare_custom_field", tag = "admin",
+    params(("project_id" = String, Path), ("field_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = HttpError), (status = 404, body = HttpError)),
+    security(("bearer" = [])))]
+pub async fn delete_custom_field(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let (project, id) = (project(&path)?, field_in(&path)?);
+    delete(&app, &request, project, CatalogEntry::CustomField(id)).await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct MemberPatchBody {
+    can_instruct: Option<bool>,
+    /// A manager always instructs as well.
+    can_manage: Option<bool>,
+}
+
+/// Change a member's rights in a project.
+#[utoipa::path(patch, path = "/admin/v1/cloudshare/projects/{project_id}/members/{vup_id}",
+    operation_id = "admin_update_cloudshare_member", tag = "admin",
+    params(("project_id" = String, Path), ("vup_id" = String, Path)), request_body = MemberPatchBody,
+    responses((status = 200, description = "The member as changed", body = AdminProjectMemberOut),
+        (status = 401, body = HttpError), (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn update_member(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let (project, id) = (project(&path)?, member_in(&path)?);
+    let mut errors = Errors::default();
+    let patch = MemberRightsPatch {
+        can_instruct: body.optional(&mut errors, "can_instruct", Errors::boolean),
+        can_manage: body.optional(&mut errors, "can_manage", Errors::boolean),
+    };
+    errors.check()?;
+    change(&app, &request, project, CatalogChange::Member(id, patch), &body).await
+}
+
+/// Take a member out of a project. The person stays (`/admin/v1/users/{user_id}`); classes
+/// they instruct keep them listed, and they can no longer reach the project.
+#[utoipa::path(delete, path = "/admin/v1/cloudshare/projects/{project_id}/members/{vup_id}",
+    operation_id = "admin_delete_cloudshare_member", tag = "admin",
+    params(("project_id" = String, Path), ("vup_id" = String, Path)),
+    responses((status = 204, description = "Removed from the project"), (status = 401, body = HttpError),
+        (status = 404, body = HttpError)),
+    security(("bearer" = [])))]
+pub async fn delete_member(
+    State(app): State<AppState>,
+    _: Admin,
+    path: PathText,
+    request: RequestId,
+) -> Result<Response, ApiError> {
+    let (project, id) = (project(&path)?, member_in(&path)?);
+    delete(&app, &request, project, CatalogEntry::Member(id)).await
 }

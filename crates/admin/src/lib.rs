@@ -48,23 +48,27 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::rotate_token))
         .routes(routes!(users::rotate_api_key))
         .routes(routes!(create_model, catalog::list_models))
-        .routes(routes!(catalog::get_model, catalog::update_model))
+        .routes(routes!(catalog::get_model, catalog::update_model, catalog::delete_model))
         .routes(routes!(create_course, catalog::list_courses))
         .routes(routes!(catalog::get_course, catalog::update_course, catalog::delete_course))
         .routes(routes!(revoke_token))
         .routes(routes!(set_password))
         .routes(routes!(cloudshare::create_project, cloudshare::list_projects))
-        .routes(routes!(cloudshare::get_project))
+        .routes(routes!(cloudshare::get_project, cloudshare::update_project, cloudshare::delete_project))
         .routes(routes!(cloudshare::create_policy))
+        .routes(routes!(cloudshare::update_policy, cloudshare::delete_policy))
         .routes(routes!(cloudshare::create_blueprint))
+        .routes(routes!(cloudshare::update_blueprint, cloudshare::delete_blueprint))
         .routes(routes!(cloudshare::create_custom_field))
+        .routes(routes!(cloudshare::update_custom_field, cloudshare::delete_custom_field))
+        .routes(routes!(cloudshare::update_member, cloudshare::delete_member))
         .routes(routes!(cloudshare::create_member))
 }
 
 mod catalog;
 mod cloudshare;
 mod users;
-pub use cloudshare::{AdminProjectDetailOut, AdminProjectOut};
+pub use cloudshare::{AdminEntryOut, AdminProjectDetailOut, AdminProjectOut};
 pub use users::UserOut;
 
 /// Entries on an admin list's page, unless asked for fewer or more (up to `LIST_MAX`).

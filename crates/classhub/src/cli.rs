@@ -11,15 +11,19 @@ use classhub_core::ModelId;
 use classhub_core::UserId;
 use classhub_core::audit::Context;
 use classhub_core::catalog::{CourseFilter, CoursePatch, ModelFilter, ModelPatch, fold};
-use classhub_core::lab::{CustomField, MemberRights};
+use classhub_core::lab::{BlueprintPatch, CustomField, FieldPatch, MemberRights, PolicyPatch, ProjectPatch};
+use classhub_core::patch::Patch;
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, UserKind};
 use classhub_core::user::{UserFilter, UserPatch};
+use classhub_core::{BlueprintId, PolicyId, ProjectMemberId};
 use classhub_core::{CustomFieldId, ProjectId};
+use classhub_store::CatalogEntry;
 use classhub_store::ops::accounts::UpdateUser;
 use classhub_store::ops::accounts::{CreatePerson, SetPassword};
 use classhub_store::ops::catalog::{
-    CourseById, CreateCourse, CreateModel, DeleteCourse, GetModel, ListCourses, ListModels, UpdateCourse, UpdateModel,
+    CatalogChange, CourseById, CreateCourse, CreateModel, DeleteCatalogEntry, DeleteCourse, DeleteModel, GetModel,
+    ListCourses, ListModels, MemberRightsPatch, UpdateCatalogEntry, UpdateCourse, UpdateModel,
 };
 use classhub_store::ops::catalog::{
     CreateBlueprint, CreateCustomField, CreatePolicy, CreateProject, CreateProjectMember, RotateApiKey,
@@ -32,8 +36,8 @@ use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{
-    self, Cli, CloudshareCommand, Command, ConfigError, CourseCommand, CreateOnly, ListArgs, LogFormat, MemberCommand,
-    ModelCommand, Output, PersonCommand, ProjectCommand, Synchronous, TokenCommand, UserCommand,
+    self, Cli, CloudshareCommand, Command, ConfigError, CourseCommand, EntryCommand, EntryRef, ListArgs, LogFormat,
+    MemberCommand, ModelCommand, Output, PersonCommand, ProjectCommand, Synchronous, TokenCommand, UserCommand,
 };
 
 pub fn main() -> ExitCode {
@@ -437,6 +441,9 @@ async fn admin(store: &Store, command: Command, output: Output) -> Result<(), St
                 .await
                 .map(|m| json!(classhub_admin::AdminModelOut::from(m)))
         }
+        Command::Model(ModelCommand::Delete { id }) => {
+            store.write(DeleteModel { ctx, id: ModelId(id) }).await.map(|()| json!({ "id": id, "deleted": true }))
+        }
         Command::Model(ModelCommand::List { provider, modality, query, active, page }) => {
             let filter =
                 ModelFilter { provider, modality, name_contains: query.as_deref().map(fold), only_active: active };
@@ -563,6 +570,32 @@ fn project(text: &str) -> Result<ProjectId, String> {
     ids::decode(Kind::Project, text.trim()).map(ProjectId).ok_or_else(|| format!("{text:?} is not a project id (PR…)"))
 }
 
+/// The project and the entry of `kind` that `e` names.
+fn entry(e: &EntryRef, kind: Kind) -> Result<(ProjectId, i64), String> {
+    let id = ids::decode(kind, e.id.trim()).ok_or_else(|| format!("{:?} is not a {} id", e.id, kind.prefix()))?;
+    Ok((project(&e.project)?, id))
+}
+
+async fn change_entry(
+    store: &Store,
+    ctx: Context,
+    project: ProjectId,
+    change: CatalogChange,
+) -> Result<serde_json::Value, String> {
+    let changed = store.write(UpdateCatalogEntry { ctx, project, change }).await.map_err(|e| e.to_string())?;
+    Ok(json!(classhub_admin::AdminEntryOut::from(changed)))
+}
+
+async fn delete_entry(
+    store: &Store,
+    ctx: Context,
+    project: ProjectId,
+    entry: CatalogEntry,
+) -> Result<serde_json::Value, String> {
+    store.write(DeleteCatalogEntry { ctx, project, entry }).await.map_err(|e| e.to_string())?;
+    Ok(json!({ "deleted": true }))
+}
+
 /// The CloudShare admin commands: each prints what it made as JSON, ids CloudShare-style.
 async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path, output: Output) -> Result<(), String> {
     let ctx = Context::new(None, None);
@@ -582,7 +615,69 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path, 
             let p = store.write(CreateProject { ctx, name: a.name }).await.map_err(err)?;
             json!({ "id": ids::encode(Kind::Project, p.id.0), "name": p.name })
         }
-        CloudshareCommand::Policy(CreateOnly::Create(a)) => {
+        CloudshareCommand::Project(ProjectCommand::Update { id, name, active }) => {
+            let id = project(&id)?;
+            let change = CatalogChange::Project(id, ProjectPatch { name, is_active: active });
+            change_entry(store, ctx, id, change).await?
+        }
+        CloudshareCommand::Project(ProjectCommand::Delete { id }) => {
+            let id = project(&id)?;
+            delete_entry(store, ctx, id, CatalogEntry::Project(id)).await?
+        }
+        CloudshareCommand::Policy(EntryCommand::Update(a)) => {
+            let (project, id) = entry(&a.entry, Kind::Policy)?;
+            let patch = PolicyPatch { name: a.name, default_duration_minutes: a.default_duration_minutes };
+            change_entry(store, ctx, project, CatalogChange::Policy(PolicyId(id), patch)).await?
+        }
+        CloudshareCommand::Blueprint(EntryCommand::Update(a)) => {
+            let (project, id) = entry(&a.entry, Kind::Blueprint)?;
+            let description = match (a.description, a.no_description) {
+                (_, true) => Patch::Clear,
+                (Some(d), false) => Patch::Set(d),
+                (None, false) => Patch::Keep,
+            };
+            let patch = BlueprintPatch { name: a.name, description };
+            change_entry(store, ctx, project, CatalogChange::Blueprint(BlueprintId(id), patch)).await?
+        }
+        CloudshareCommand::CustomField(EntryCommand::Update(a)) => {
+            let (project, id) = entry(&a.entry, Kind::Field)?;
+            let emptied = |v: Option<String>| match v {
+                None => Patch::Keep,
+                Some(v) if v.is_empty() => Patch::Clear,
+                Some(v) => Patch::Set(v),
+            };
+            let patch = FieldPatch {
+                name: a.name,
+                order: a.order,
+                kind: a.kind,
+                is_required: a.required,
+                regex: emptied(a.regex),
+                default_value: emptied(a.default_value),
+            };
+            change_entry(store, ctx, project, CatalogChange::CustomField(CustomFieldId(id), patch)).await?
+        }
+        CloudshareCommand::Member(MemberCommand::Update { entry: e, can_instruct, can_manage }) => {
+            let (project, id) = entry(&e, Kind::Member)?;
+            let patch = MemberRightsPatch { can_instruct, can_manage };
+            change_entry(store, ctx, project, CatalogChange::Member(ProjectMemberId(id), patch)).await?
+        }
+        CloudshareCommand::Policy(EntryCommand::Delete(e)) => {
+            let (project, id) = entry(&e, Kind::Policy)?;
+            delete_entry(store, ctx, project, CatalogEntry::Policy(PolicyId(id))).await?
+        }
+        CloudshareCommand::Blueprint(EntryCommand::Delete(e)) => {
+            let (project, id) = entry(&e, Kind::Blueprint)?;
+            delete_entry(store, ctx, project, CatalogEntry::Blueprint(BlueprintId(id))).await?
+        }
+        CloudshareCommand::CustomField(EntryCommand::Delete(e)) => {
+            let (project, id) = entry(&e, Kind::Field)?;
+            delete_entry(store, ctx, project, CatalogEntry::CustomField(CustomFieldId(id))).await?
+        }
+        CloudshareCommand::Member(MemberCommand::Remove(e)) => {
+            let (project, id) = entry(&e, Kind::Member)?;
+            delete_entry(store, ctx, project, CatalogEntry::Member(ProjectMemberId(id))).await?
+        }
+        CloudshareCommand::Policy(EntryCommand::Create(a)) => {
             let op = CreatePolicy {
                 ctx,
                 project: project(&a.project)?,
@@ -592,12 +687,12 @@ async fn cloudshare(store: &Store, command: CloudshareCommand, key_path: &Path, 
             let p = store.write(op).await.map_err(err)?;
             json!({ "id": ids::encode(Kind::Policy, p.id.0), "name": p.name, "default_duration_minutes": p.default_duration_minutes })
         }
-        CloudshareCommand::Blueprint(CreateOnly::Create(a)) => {
+        CloudshareCommand::Blueprint(EntryCommand::Create(a)) => {
             let op = CreateBlueprint { ctx, project: project(&a.project)?, name: a.name, description: a.description };
             let b = store.write(op).await.map_err(err)?;
             json!({ "id": ids::encode(Kind::Blueprint, b.id.0), "name": b.name, "token": b.token })
         }
-        CloudshareCommand::CustomField(CreateOnly::Create(a)) => {
+        CloudshareCommand::CustomField(EntryCommand::Create(a)) => {
             let field = CustomField {
                 id: CustomFieldId(0),
                 project_id: project(&a.project)?,

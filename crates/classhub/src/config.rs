@@ -127,13 +127,13 @@ pub enum CloudshareCommand {
     Project(ProjectCommand),
     /// Manage a project's policies.
     #[command(subcommand)]
-    Policy(CreateOnly<PolicyArgs>),
+    Policy(EntryCommand<PolicyArgs, PolicyUpdate>),
     /// Manage a project's blueprints.
     #[command(subcommand)]
-    Blueprint(CreateOnly<BlueprintArgs>),
+    Blueprint(EntryCommand<BlueprintArgs, BlueprintUpdate>),
     /// Manage a project's custom class fields.
     #[command(name = "custom-field", subcommand)]
-    CustomField(CreateOnly<FieldArgs>),
+    CustomField(EntryCommand<FieldArgs, FieldUpdate>),
     /// Manage project members (instructors and managers with API credentials).
     #[command(subcommand)]
     Member(MemberCommand),
@@ -151,6 +151,86 @@ pub enum ProjectCommand {
         #[arg(long)]
         id: String,
     },
+    /// Rename a project; `--active false` disables it (no new classes), `true` enables it.
+    Update {
+        /// `PR…`.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        active: Option<bool>,
+    },
+    /// Delete a project with its whole catalog and memberships (refused while it has classes).
+    Delete {
+        /// `PR…`.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// An entry of a project's catalog.
+#[derive(Debug, Args)]
+pub struct EntryRef {
+    /// The project (`PR…` id).
+    #[arg(long)]
+    pub project: String,
+    /// The entry's id (`PO…`, `BP…`, `TF…`, `VP…`).
+    #[arg(long)]
+    pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EntryCommand<A: clap::Args, U: clap::Args> {
+    /// Create one; prints it as JSON.
+    Create(A),
+    /// Change one; prints it as JSON.
+    Update(U),
+    /// Delete one (a policy or blueprint only while no class uses it).
+    Delete(EntryRef),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyUpdate {
+    #[command(flatten)]
+    pub entry: EntryRef,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub default_duration_minutes: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct BlueprintUpdate {
+    #[command(flatten)]
+    pub entry: EntryRef,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, conflicts_with = "no_description")]
+    pub description: Option<String>,
+    /// Remove the description.
+    #[arg(long)]
+    pub no_description: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FieldUpdate {
+    #[command(flatten)]
+    pub entry: EntryRef,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub order: Option<i64>,
+    #[arg(long = "type")]
+    pub kind: Option<i64>,
+    #[arg(long)]
+    pub required: Option<bool>,
+    /// A pattern values must match; an empty one removes it.
+    #[arg(long)]
+    pub regex: Option<String>,
+    /// An empty one removes it.
+    #[arg(long)]
+    pub default_value: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,12 +243,18 @@ pub enum MemberCommand {
         #[arg(long)]
         id: i64,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CreateOnly<A: clap::Args> {
-    /// Create one; prints it as JSON.
-    Create(A),
+    /// Change a member's rights in a project (`--id` is the member's `VP…` id there).
+    Update {
+        #[command(flatten)]
+        entry: EntryRef,
+        #[arg(long)]
+        can_instruct: Option<bool>,
+        /// A manager always instructs as well.
+        #[arg(long)]
+        can_manage: Option<bool>,
+    },
+    /// Take a member out of a project; the person stays (`classhub user`).
+    Remove(EntryRef),
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +463,11 @@ pub enum ModelCommand {
         modality: Option<String>,
         #[arg(long)]
         active: Option<bool>,
+    },
+    /// Delete a model; classes that name it stay, without it.
+    Delete {
+        #[arg(long)]
+        id: i64,
     },
     /// List the model catalog (inactive models too, unless --active).
     List {

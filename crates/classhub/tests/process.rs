@@ -257,6 +257,43 @@ fn admin_commands_work_on_the_database() {
     let id = members["items"][0]["id"].as_i64().unwrap().to_string();
     let rotated = run_json(d, &["cloudshare", "member", "rotate-key", "--id", &id]);
     assert!(rotated["api_id"] != member["api_id"] && rotated["api_key"].as_str().unwrap().len() == 32, "{rotated}");
+    // Each entry changed and deleted; the project disabled, renamed, deleted.
+    let po = policy["id"].as_str().unwrap();
+    let changed = run_json(
+        d,
+        &["cloudshare", "policy", "update", "--project", &pr, "--id", po, "--default-duration-minutes", "45"],
+    );
+    assert_eq!(changed["default_duration_minutes"], 45, "{changed}");
+    let bp_id = bp["id"].as_str().unwrap();
+    let changed =
+        run_json(d, &["cloudshare", "blueprint", "update", "--project", &pr, "--id", bp_id, "--description", "Ubuntu"]);
+    assert_eq!(changed["description"], "Ubuntu", "{changed}");
+    let tf = field["id"].as_str().unwrap();
+    let changed = run_json(d, &["cloudshare", "custom-field", "update", "--project", &pr, "--id", tf, "--regex", ""]);
+    assert_eq!((changed["regex"].clone(), changed["is_required"].clone()), (Value::Null, Value::from(true)));
+    let vup = member["vup_ids"][&pr].as_str().unwrap();
+    let changed =
+        run_json(d, &["cloudshare", "member", "update", "--project", &pr, "--id", vup, "--can-manage", "true"]);
+    assert_eq!((changed["can_manage"].clone(), changed["name"].clone()), (Value::from(true), Value::from("Ida")));
+    let changed =
+        run_json(d, &["cloudshare", "project", "update", "--id", &pr, "--name", "Old labs", "--active", "false"]);
+    assert_eq!(changed, serde_json::json!({"id": pr, "name": "Old labs", "is_active": false}));
+    for (kind, id) in [("custom-field", tf), ("blueprint", bp_id), ("policy", po)] {
+        let deleted = run_json(d, &["cloudshare", kind, "delete", "--project", &pr, "--id", id]);
+        assert_eq!(deleted, serde_json::json!({"deleted": true}), "{kind}");
+    }
+    run_json(d, &["cloudshare", "member", "remove", "--project", &pr, "--id", vup]);
+    let shown = run_json(d, &["cloudshare", "project", "show", "--id", &pr]);
+    assert_eq!(
+        [&shown["policies"], &shown["blueprints"], &shown["custom_fields"], &shown["members"]],
+        [&Value::Array(vec![]); 4],
+        "{shown}"
+    );
+    run_json(d, &["cloudshare", "project", "delete", "--id", &pr]);
+    assert_eq!(run_json(d, &["cloudshare", "project", "list"])["total"], 0);
+    let model = run_json(d, &["model", "create", "--name", "gone", "--provider", "openai"]);
+    let model_id = model["id"].to_string();
+    assert_eq!(run_json(d, &["model", "delete", "--id", &model_id])["deleted"], true);
 
     let server = Server::spawn(&db_url(d), &[]);
     assert_eq!(get(&server.url("/partner/1/classes"), Some(&token)).0, 200);
@@ -1038,3 +1075,4 @@ fn log_lines_carry_the_callers_trace_id() {
     let own = regex::Regex::new(r#""trace_id":"[0-9a-f]{32}""#).unwrap();
     assert!(own.is_match(&line("/readyz")) && !line("/readyz").contains("4bf92f35"), "{logs}");
 }
+

@@ -298,6 +298,8 @@ fn run_all(d: Deployment) {
         ("admin: rotate one CloudShare member's API key", admin_rotate_api_key),
         ("admin: two accounts changed to one email, disabled and enabled", admin_user_patches),
         ("admin: two models renamed to one name, disabled and enabled", admin_model_patches),
+        ("admin: delete a model while classes are made to name it", admin_model_delete_vs_classes),
+        ("admin: delete a policy, a blueprint, a project while classes are created", admin_catalog_delete_vs_classes),
         ("partner: create classes", partner_create),
         ("partner: redeem for the last seats", partner_redeem_seats),
         ("partner: redeem a code of max_uses 5", partner_redeem_uses),
@@ -853,6 +855,71 @@ fn admin_cloudshare(d: &Deployment, c: &mut Checks) {
     c.eq(tokens.len(), N / 5, "distinct blueprint tokens");
     let api_ids: HashSet<&str> = replies.iter().filter_map(|r| r.body["api_id"].as_str()).collect();
     c.eq(api_ids.len(), N / 5, "distinct API ids");
+}
+
+fn admin_model_delete_vs_classes(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let tag = rand_tag();
+    let model = |name: &str| {
+        id_of(&admin_post(d, "/admin/v1/models", json!({"name": format!("{tag}-{name}"), "provider": "race"})))
+    };
+    let (doomed, kept) = (model("doomed"), model("kept"));
+    let classes: Vec<i64> = (0..10).map(|i| id_of(&class(d, &p, json!({"name": format!("M {i}")})))).collect();
+    // Classes created and changed to name the model while it is deleted: each either names
+    // it and loses it with the deletion, or is refused because it is gone.
+    let mut reqs: Vec<Req> = (0..N - 1)
+        .map(|i| {
+            let models = json!({"allowed_model_ids": [doomed, kept], "primary_model_id": doomed});
+            if i % 2 == 0 {
+                let mut body = models;
+                body["name"] = json!(format!("new {i}"));
+                req("POST", format!("/partner/{}/classes", p.id), &p.auth, Some(body))
+            } else {
+                req("PATCH", format!("/partner/{}/classes/{}", p.id, classes[i % 10]), &p.auth, Some(models))
+            }
+        })
+        .collect();
+    reqs.insert(N / 2, req("DELETE", format!("/admin/v1/models/{doomed}"), &admin(), None));
+    let replies = d.burst(reqs);
+    let h = c.burst(&replies, &[200, 201, 204, 422]);
+    c.eq(count(&h, 204), 1, "the model deleted");
+    let mut ids: Vec<i64> = classes.clone();
+    ids.extend(replies.iter().filter(|r| r.status == 201).map(|r| id_of(&r.body)));
+    for id in ids {
+        let now = get_class(d, &p, id);
+        let allowed = now.body["allowed_model_ids"].as_array().cloned().unwrap_or_default();
+        c.ok(!allowed.contains(&json!(doomed)), format!("class {id} still allows the deleted model: {}", now.text));
+        c.ok(now.body["primary_model_id"] != json!(doomed), format!("class {id}'s primary is the deleted model"));
+    }
+    let gone = d.one(req("GET", format!("/admin/v1/models/{doomed}"), &admin(), None));
+    c.eq(gone.status, 404, "the model afterwards");
+}
+
+fn admin_catalog_delete_vs_classes(d: &Deployment, c: &mut Checks) {
+    let p = cs_project(d);
+    let at = |rest: &str| format!("/admin/v1/cloudshare/projects/{}{rest}", p.id);
+    let mut reqs: Vec<Req> = (0..N - 3)
+        .map(|i| req("POST", "/api/v3/class", &p.lead.auth, Some(cs_class_body(&p, &format!("Lab {i}"), None))))
+        .collect();
+    // A class can only be made with the policy, the blueprint and the project all there,
+    // and none of them can go while a class uses it.
+    reqs.insert(N / 4, req("DELETE", at(&format!("/policies/{}", p.policy)), &admin(), None));
+    reqs.insert(N / 2, req("DELETE", at(&format!("/blueprints/{}", p.blueprint)), &admin(), None));
+    reqs.insert(3 * N / 4, req("DELETE", at(""), &admin(), None));
+    let replies = d.burst(reqs);
+    let h = c.burst(&replies, &[200, 204, 400, 404, 409]);
+    let created = count(&h, 200);
+    // Gone: deleted, or gone with the project.
+    let deleted = |i: usize| matches!(replies[i].status, 204 | 404);
+    let (policy_gone, blueprint_gone) = (deleted(N / 4), deleted(N / 2));
+    c.ok(policy_gone == (created == 0), format!("policy deleted: {policy_gone} with {created} classes made"));
+    c.ok(blueprint_gone == (created == 0), format!("blueprint deleted: {blueprint_gone} with {created} classes made"));
+    if created > 0 {
+        let list = d.one(req("GET", "/api/v3/class", &p.lead.auth, None));
+        c.eq(list.body.as_array().map(Vec::len), Some(created), "classes listed");
+        let shown = d.one(req("GET", at(""), &admin(), None));
+        c.eq(shown.status, 200, "the project in use afterwards");
+    }
 }
 
 // ---- partner ------------------------------------------------------------------------------

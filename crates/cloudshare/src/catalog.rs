@@ -89,7 +89,7 @@ pub struct ProjectSummary {
 }
 
 /// The caller's projects; `WhereUserIsProjectManager` (projects they manage) and
-/// `WhereUserCanCreateClass` (projects they instruct in) narrow the list.
+/// `WhereUserCanCreateClass` (active projects they instruct in) narrow the list.
 #[utoipa::path(get, path = "/api/v3/projects", operation_id = "cloudshare_list_projects", tag = "cloudshare",
     params(("WhereUserIsProjectManager" = Option<bool>, Query), ("WhereUserIsProjectMember" = Option<bool>, Query),
         ("WhereUserCanCreateClass" = Option<bool>, Query)),
@@ -104,7 +104,7 @@ pub async fn projects(cx: Cs) -> Result<Response, CsError> {
     let projects = cx.app.store.read(CallerProjects { caller: cx.caller }).await?;
     let out: Vec<ProjectSummary> = projects
         .iter()
-        .filter(|(_, m)| (m.can_manage || !manager) && (m.can_instruct || !instructs))
+        .filter(|(p, m)| (m.can_manage || !manager) && (m.can_instruct && p.is_active || !instructs))
         .map(|(p, _)| ProjectSummary {
             name: p.name.clone(),
             is_active: p.is_active,

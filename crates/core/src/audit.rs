@@ -57,15 +57,22 @@ pub enum Action {
     ModelCreate,
     #[serde(rename = "model.update")]
     ModelUpdate,
+    #[serde(rename = "model.delete")]
+    ModelDelete,
     #[serde(rename = "course.create")]
     CourseCreate,
     #[serde(rename = "course.update")]
     CourseUpdate,
     #[serde(rename = "course.delete")]
     CourseDelete,
-    /// A CloudShare catalog entry: project, policy, blueprint, custom field.
+    /// A CloudShare catalog entry: project, policy, blueprint, custom field (and, for
+    /// changes, a member's place in a project).
     #[serde(rename = "catalog.create")]
     CatalogCreate,
+    #[serde(rename = "catalog.update")]
+    CatalogUpdate,
+    #[serde(rename = "catalog.delete")]
+    CatalogDelete,
     /// A partner's record of a student (GrowFit's students): made, changed, deleted.
     #[serde(rename = "student.create")]
     StudentCreate,
@@ -95,10 +102,13 @@ impl Action {
             Action::TokenRotate => "token.rotate",
             Action::ModelCreate => "model.create",
             Action::ModelUpdate => "model.update",
+            Action::ModelDelete => "model.delete",
             Action::CourseCreate => "course.create",
             Action::CourseUpdate => "course.update",
             Action::CourseDelete => "course.delete",
             Action::CatalogCreate => "catalog.create",
+            Action::CatalogUpdate => "catalog.update",
+            Action::CatalogDelete => "catalog.delete",
             Action::StudentCreate => "student.create",
             Action::StudentUpdate => "student.update",
             Action::StudentDelete => "student.delete",

@@ -406,6 +406,15 @@ pub fn apply_model_patch(current: &Model, patch: ModelPatch) -> Result<NewModel,
     .validated()
 }
 
+/// A class's fields without a model that leaves the catalog: gone from the allowed list,
+/// and the primary, if it was the one, is the next allowed model (the catalog rule).
+pub fn without_model(fields: &crate::class::ClassFields, model: ModelId) -> crate::class::ClassFields {
+    let primary = fields.primary_model_id.filter(|&p| p != model);
+    let allowed = fields.allowed_model_ids.iter().copied().filter(|&m| m != model).collect();
+    let (primary_model_id, allowed_model_ids) = crate::class::normalize_models(primary, allowed);
+    crate::class::ClassFields { primary_model_id, allowed_model_ids, ..fields.clone() }
+}
+
 /// A model's provider and name are another model's: refused.
 pub fn decide_model_name(holder: Option<ModelId>, me: ModelId) -> Result<(), DomainError> {
     match holder {

@@ -103,6 +103,9 @@ pub enum Problem {
     LastInstructor,
     #[error("the student is not registered and the class does not permit non-registered students")]
     NotRegistered,
+    /// A reference to something that exists but is switched off.
+    #[error("{0} is not active")]
+    Inactive(Entity),
     #[error("{0}")]
     Other(String),
 }
@@ -148,6 +151,9 @@ pub enum DomainError {
     /// A uniqueness rule: the thing already exists.
     #[error("{0} already exists")]
     AlreadyExists(Entity),
+    /// Classes still use the catalog entry that was to be deleted.
+    #[error("{entity} is used by {classes} class(es)")]
+    InUse { entity: Entity, classes: u64 },
     /// Too many failed attempts (see [`crate::throttle`]).
     #[error("too many failed attempts; retry after {} seconds", .0.retry_after_secs)]
     Throttled(Throttled),

@@ -564,6 +564,114 @@ pub fn decide_project_policy(
     crate::catalog::done((name, runtime, leases), errors)
 }
 
+/// What an administrator changes of a project (`None`: unchanged).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    /// `false`: nobody can create classes in the project; its classes stay.
+    pub is_active: Option<bool>,
+}
+
+/// The project after `patch`, its name checked as a new one's is.
+pub fn apply_project_patch(current: &Project, patch: ProjectPatch) -> Result<Project, DomainError> {
+    let mut errors = Vec::new();
+    let name = patch.name.map_or_else(|| current.name.clone(), |n| crate::catalog::label("name", &n, &mut errors));
+    let is_active = patch.is_active.unwrap_or(current.is_active);
+    crate::catalog::done(Project { id: current.id, name, is_active }, errors)
+}
+
+/// What an administrator changes of a policy (`None`: unchanged).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyPatch {
+    pub name: Option<String>,
+    pub default_duration_minutes: Option<i64>,
+}
+
+/// The policy after `patch`, checked as `check_policy` checks a new one. Classes made
+/// before keep the end they were given.
+pub fn apply_policy_patch(current: &Policy, patch: PolicyPatch) -> Result<Policy, DomainError> {
+    let name = patch.name.unwrap_or_else(|| current.name.clone());
+    let minutes = patch.default_duration_minutes.unwrap_or(i64::from(current.default_duration_minutes));
+    let (name, default_duration_minutes) = check_policy(&name, minutes)?;
+    Ok(Policy { name, default_duration_minutes, ..current.clone() })
+}
+
+/// What an administrator changes of a blueprint; its token never changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlueprintPatch {
+    pub name: Option<String>,
+    pub description: Patch<String>,
+}
+
+pub fn apply_blueprint_patch(current: &Blueprint, patch: BlueprintPatch) -> Result<Blueprint, DomainError> {
+    let mut errors = Vec::new();
+    let name = patch.name.map_or_else(|| current.name.clone(), |n| crate::catalog::label("name", &n, &mut errors));
+    let description = patch.description.apply(current.description.clone());
+    crate::catalog::text("description", description.as_deref(), BLUEPRINT_DESCRIPTION_MAX_CHARS, &mut errors);
+    crate::catalog::done(Blueprint { name, description, ..current.clone() }, errors)
+}
+
+/// Longest blueprint description.
+pub const BLUEPRINT_DESCRIPTION_MAX_CHARS: usize = 2_000;
+
+/// What an administrator changes of a custom field definition. Values classes already
+/// hold stay as they are; the pattern and `is_required` apply to the next change of a class.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldPatch {
+    pub name: Option<String>,
+    pub order: Option<i64>,
+    pub kind: Option<i64>,
+    pub is_required: Option<bool>,
+    pub regex: Patch<String>,
+    pub default_value: Patch<String>,
+}
+
+/// The custom field after `patch`, checked as a new one is.
+pub fn apply_field_patch(current: &CustomField, patch: FieldPatch) -> Result<CustomField, DomainError> {
+    let after = CustomField {
+        name: patch.name.unwrap_or_else(|| current.name.clone()),
+        order: patch.order.unwrap_or(current.order),
+        kind: patch.kind.unwrap_or(current.kind),
+        is_required: patch.is_required.unwrap_or(current.is_required),
+        regex: patch.regex.apply(current.regex.clone()),
+        default_value: patch.default_value.apply(current.default_value.clone()),
+        ..current.clone()
+    };
+    check_field(after)
+}
+
+/// A custom field definition as it may be stored: a label, a default value of at most
+/// [`FIELD_VALUE_MAX_CHARS`], a pattern that compiles.
+pub fn check_field(field: CustomField) -> Result<CustomField, DomainError> {
+    let mut errors = Vec::new();
+    let name = crate::catalog::label("name", &field.name, &mut errors);
+    crate::catalog::text("default_value", field.default_value.as_deref(), FIELD_VALUE_MAX_CHARS, &mut errors);
+    let field = crate::catalog::done(CustomField { name, ..field }, errors)?;
+    check_pattern(field.regex.as_deref())?;
+    Ok(field)
+}
+
+/// A member's rights after a change (`None`: unchanged); a manager always instructs.
+pub fn apply_rights(current: &ProjectMember, can_instruct: Option<bool>, can_manage: Option<bool>) -> ProjectMember {
+    let rights =
+        MemberRights::new(can_instruct.unwrap_or(current.can_instruct), can_manage.unwrap_or(current.can_manage));
+    ProjectMember { can_instruct: rights.can_instruct, can_manage: rights.can_manage, ..current.clone() }
+}
+
+/// Classes are created only in an active project (a member of an inactive one is told so).
+pub fn decide_project_open(project: Option<&Project>) -> Result<(), DomainError> {
+    match project {
+        Some(p) if !p.is_active => Err(DomainError::invalid("project_id", Problem::Inactive(Entity::Project))),
+        _ => Ok(()),
+    }
+}
+
+/// A project, policy or blueprint may be deleted only while no class uses it (classes
+/// cannot be without one); an administrator disables a project instead.
+pub fn decide_removal(entity: Entity, classes: u64) -> Result<(), DomainError> {
+    if classes > 0 { Err(DomainError::InUse { entity, classes }) } else { Ok(()) }
+}
+
 /// Checks a custom field definition's pattern.
 pub fn check_pattern(pattern: Option<&str>) -> Result<(), DomainError> {
     match pattern.filter(|p| !p.is_empty()) {

@@ -7,8 +7,9 @@
 //! - `{for update}` ends a `SELECT` that locks its rows (PostgreSQL `FOR UPDATE`; SQLite's one
 //!   writer already excludes every other writer, so there it is nothing);
 //! - `{skip locked}` likewise (`FOR UPDATE SKIP LOCKED`, for queues several processes share);
+//! - `{for share}` likewise (`FOR SHARE`: the rows must not change or go until the end);
 //! - `{in $n}` tests membership in a list argument (`= ANY($n)`, or SQLite's
-//!   `IN (SELECT value FROM json_each(?n))`);
+//!   `IN (SELECT value FROM json_each(?n))`), and `{has list $n}` the other way round;
 //! - `{lower x}` lower-cases ASCII letters only, as SQLite's `lower` does (PostgreSQL's
 //!   `lower` under the `C` collation), so that text matches alike on both engines.
 //!
@@ -74,7 +75,8 @@ fn translate(text: &str, engine: Engine) -> String {
         match (form, engine) {
             ("for update", Engine::Postgres) => out.push_str("FOR UPDATE"),
             ("skip locked", Engine::Postgres) => out.push_str("FOR UPDATE SKIP LOCKED"),
-            ("for update" | "skip locked", Engine::Sqlite) => {}
+            ("for share", Engine::Postgres) => out.push_str("FOR SHARE"),
+            ("for update" | "skip locked" | "for share", Engine::Sqlite) => {}
             (f, Engine::Postgres) if f.starts_with("in ") => {
                 out.push_str("= ANY(");
                 out.push_str(f[3..].trim());
@@ -84,6 +86,14 @@ fn translate(text: &str, engine: Engine) -> String {
                 out.push_str("IN (SELECT value FROM json_each(");
                 out.push_str(f[3..].trim());
                 out.push_str("))");
+            }
+            (f, engine) if f.starts_with("has ") => {
+                // `{has list $n}`: the list column holds the value `$n`.
+                let (list, value) = f[4..].trim().split_once(' ').unwrap_or((f, ""));
+                match engine {
+                    Engine::Postgres => out.push_str(&format!("{value} = ANY({list})")),
+                    Engine::Sqlite => out.push_str(&format!("{value} IN (SELECT value FROM json_each({list}))")),
+                }
             }
             (f, engine) if f.starts_with("lower ") => {
                 out.push_str("lower(");
@@ -278,5 +288,8 @@ mod tests {
         let q = Query::new("SELECT a FROM t WHERE {lower t.name} LIKE $1");
         assert_eq!(q.postgres(), "SELECT a FROM t WHERE lower(t.name COLLATE \"C\") LIKE $1");
         assert_eq!(q.sqlite(), "SELECT a FROM t WHERE lower(t.name) LIKE ?1");
+        let q = Query::new("SELECT a FROM t WHERE {has t.list $2} {for share}");
+        assert_eq!(q.postgres(), "SELECT a FROM t WHERE $2 = ANY(t.list) FOR SHARE");
+        assert_eq!(q.sqlite(), "SELECT a FROM t WHERE ?2 IN (SELECT value FROM json_each(t.list)) ");
     }
 }

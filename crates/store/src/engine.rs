@@ -22,8 +22,8 @@ use classhub_core::roster::{PartnerStudent, StudentStats};
 use classhub_core::throttle::Counter;
 use classhub_core::user::{BearerToken, NewUser, Principal, TokenKind, User, UserFilter};
 use classhub_core::{
-    BlueprintId, ClassId, CourseId, InstitutionId, InviteCodeId, MembershipId, ModelId, OutboxId, PolicyId, ProjectId,
-    ProjectMemberId, UserId,
+    BlueprintId, ClassId, CourseId, CustomFieldId, InstitutionId, InviteCodeId, MembershipId, ModelId, OutboxId,
+    PolicyId, ProjectId, ProjectMemberId, UserId,
 };
 use jiff::Timestamp;
 
@@ -517,15 +517,50 @@ pub trait Tx: Read {
 
     // Catalogue and courses (GrowFit)
 
-    /// The course, locked until the transaction ends (a course's update and deletion take
-    /// it first; class writes only key-share the course they newly name).
+    /// The model, locked until the transaction ends (its update and deletion take it first;
+    /// class writes share-lock the models they name).
     async fn model_for_update(&mut self, id: ModelId) -> Result<Option<Model>>;
     async fn update_model(&mut self, id: ModelId, m: &NewModel, now: Timestamp) -> Result<Model>;
+    async fn delete_model(&mut self, id: ModelId) -> Result<()>;
+    /// The classes (of any owner) that name a model, as primary or allowed, locked, by
+    /// ascending id.
+    async fn classes_naming_model_for_update(&mut self, model: ModelId) -> Result<Vec<Class>>;
+    /// The course, locked until the transaction ends (a course's update and deletion take
+    /// it first; class writes only key-share the course they newly name).
     async fn course_for_update(&mut self, id: CourseId) -> Result<Option<Course>>;
     async fn update_course(&mut self, id: CourseId, fields: &CourseFields, now: Timestamp) -> Result<Course>;
     async fn delete_course(&mut self, id: CourseId) -> Result<()>;
     /// The classes (of any owner) that name a course, locked, by ascending id.
     async fn classes_of_course_for_update(&mut self, course: CourseId) -> Result<Vec<Class>>;
+
+    // CloudShare catalogs, as the administrator changes them. Each row is locked before it
+    // is changed or deleted; a class write that newly names it key-shares it (its foreign
+    // key), so a deletion and a new class take turns.
+
+    async fn project_for_update(&mut self, id: ProjectId) -> Result<Option<Project>>;
+    async fn policy_for_update(&mut self, id: PolicyId) -> Result<Option<Policy>>;
+    async fn blueprint_for_update(&mut self, id: BlueprintId) -> Result<Option<Blueprint>>;
+    async fn custom_field_for_update(&mut self, id: CustomFieldId) -> Result<Option<CustomField>>;
+    async fn project_member_for_update(&mut self, id: ProjectMemberId) -> Result<Option<ProjectMember>>;
+    async fn update_project(&mut self, project: &Project) -> Result<()>;
+    async fn update_policy(&mut self, policy: &Policy) -> Result<()>;
+    async fn update_blueprint(&mut self, blueprint: &Blueprint) -> Result<()>;
+    async fn update_custom_field(&mut self, field: &CustomField) -> Result<()>;
+    async fn update_project_member(&mut self, member: &ProjectMember) -> Result<()>;
+    /// How many classes use a project, policy or blueprint (none use the others).
+    async fn classes_using(&mut self, entry: CatalogEntry) -> Result<u64>;
+    /// Deletes the entry; a project with its policies, blueprints, fields and memberships.
+    async fn delete_catalog_entry(&mut self, entry: CatalogEntry) -> Result<()>;
+}
+
+/// A row of a CloudShare project's catalog, or the project itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogEntry {
+    Project(ProjectId),
+    Policy(PolicyId),
+    Blueprint(BlueprintId),
+    CustomField(CustomFieldId),
+    Member(ProjectMemberId),
 }
 
 // Enrollments (GrowFit)

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use classhub_core::DomainError;
 
-pub use engine::{Read, Tx};
+pub use engine::{CatalogEntry, Read, Tx};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {

@@ -29,8 +29,8 @@ use jiff::Timestamp;
 use crate::StoreError;
 use crate::db::{Arg, Db, JsonText, Query, Row, args, column, query};
 use crate::engine::{
-    ApiCredential, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, OutboxStats, Read, Result,
-    StudentClass, StudentFilter, ThrottleStats, Tx,
+    ApiCredential, CatalogEntry, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, OutboxStats, Read,
+    Result, StudentClass, StudentFilter, ThrottleStats, Tx,
 };
 
 /// An engine's connection seen through the primitives. `Tx` is implemented only for
@@ -865,7 +865,10 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
 
     async fn existing_models(&mut self, ids: &[ModelId]) -> Result<Vec<ModelId>> {
         let list = self::ids(ids, |m| m.0);
-        self.all(query!("SELECT id FROM models WHERE id {in $1}"), &args![list], |r| Ok(ModelId(r.int("id")?))).await
+        // Shared locks: a model's deletion waits for the class writes that name it, and
+        // they for it (`classes_naming_model_for_update`).
+        let q = query!("SELECT id FROM models WHERE id {in $1} ORDER BY id {for share}");
+        self.all(q, &args![list], |r| Ok(ModelId(r.int("id")?))).await
     }
 
     async fn course(&mut self, id: CourseId) -> Result<Option<Course>> {
@@ -2566,6 +2569,19 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         model.ok_or_else(|| StoreError::Retry(format!("model {} vanished during its update", id.0)))
     }
 
+    async fn delete_model(&mut self, id: ModelId) -> Result<()> {
+        self.exec_one(query!("DELETE FROM models WHERE id = $1"), &args![id.0], "deleting a model").await
+    }
+
+    async fn classes_naming_model_for_update(&mut self, model: ModelId) -> Result<Vec<Class>> {
+        let q = query!(
+            "SELECT ",
+            class_cols!(),
+            " FROM classes c WHERE c.primary_model_id = $1 OR {has c.allowed_model_ids $1} ORDER BY c.id {for update}"
+        );
+        self.all(q, &args![model.0], class_row).await
+    }
+
     async fn course_for_update(&mut self, id: CourseId) -> Result<Option<Course>> {
         let q = query!("SELECT ", course_cols!(), " FROM courses co WHERE co.id = $1 {for update}");
         self.one(q, &args![id.0], course_row).await
@@ -2593,5 +2609,82 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     async fn classes_of_course_for_update(&mut self, course: CourseId) -> Result<Vec<Class>> {
         let q = query!("SELECT ", class_cols!(), " FROM classes c WHERE c.course_id = $1 ORDER BY c.id {for update}");
         self.all(q, &args![course.0], class_row).await
+    }
+
+    // CloudShare catalogs (admin)
+
+    async fn project_for_update(&mut self, id: ProjectId) -> Result<Option<Project>> {
+        let q = query!("SELECT ", project_cols!(), " FROM projects p WHERE p.id = $1 {for update}");
+        self.one(q, &args![id.0], project_row).await
+    }
+
+    async fn policy_for_update(&mut self, id: PolicyId) -> Result<Option<Policy>> {
+        let q = query!("SELECT ", policy_cols!(), " FROM policies po WHERE po.id = $1 {for update}");
+        self.one(q, &args![id.0], policy_row).await
+    }
+
+    async fn blueprint_for_update(&mut self, id: BlueprintId) -> Result<Option<Blueprint>> {
+        let q = query!("SELECT ", blueprint_cols!(), " FROM blueprints b WHERE b.id = $1 {for update}");
+        self.one(q, &args![id.0], blueprint_row).await
+    }
+
+    async fn custom_field_for_update(&mut self, id: CustomFieldId) -> Result<Option<CustomField>> {
+        let q = query!("SELECT ", field_cols!(), " FROM custom_fields f WHERE f.id = $1 {for update}");
+        self.one(q, &args![id.0], field_row).await
+    }
+
+    async fn project_member_for_update(&mut self, id: ProjectMemberId) -> Result<Option<ProjectMember>> {
+        let q = query!("SELECT ", project_member_cols!(), " FROM project_members pm WHERE pm.id = $1 {for update}");
+        self.one(q, &args![id.0], project_member_row).await
+    }
+
+    async fn update_project(&mut self, p: &Project) -> Result<()> {
+        let q = query!("UPDATE projects SET name = $2, is_active = $3 WHERE id = $1");
+        self.exec_one(q, &args![p.id.0, p.name, p.is_active], "updating a project").await
+    }
+
+    async fn update_policy(&mut self, p: &Policy) -> Result<()> {
+        let q = query!("UPDATE policies SET name = $2, default_duration_minutes = $3 WHERE id = $1");
+        self.exec_one(q, &args![p.id.0, p.name, p.default_duration_minutes], "updating a policy").await
+    }
+
+    async fn update_blueprint(&mut self, b: &Blueprint) -> Result<()> {
+        let q = query!("UPDATE blueprints SET name = $2, description = $3 WHERE id = $1");
+        self.exec_one(q, &args![b.id.0, b.name, b.description], "updating a blueprint").await
+    }
+
+    async fn update_custom_field(&mut self, f: &CustomField) -> Result<()> {
+        let q = query!(
+            "UPDATE custom_fields SET name = $2, position = $3, kind = $4, is_required = $5, regex = $6, \
+             default_value = $7 WHERE id = $1"
+        );
+        let a = args![f.id.0, f.name, f.order, f.kind, f.is_required, f.regex, f.default_value];
+        self.exec_one(q, &a, "updating a custom field").await
+    }
+
+    async fn update_project_member(&mut self, m: &ProjectMember) -> Result<()> {
+        let q = query!("UPDATE project_members SET can_instruct = $2, can_manage = $3 WHERE id = $1");
+        self.exec_one(q, &args![m.id.0, m.can_instruct, m.can_manage], "updating a project member").await
+    }
+
+    async fn classes_using(&mut self, entry: CatalogEntry) -> Result<u64> {
+        let (q, id) = match entry {
+            CatalogEntry::Project(id) => (query!("SELECT COUNT(*) AS n FROM labs WHERE project_id = $1"), id.0),
+            CatalogEntry::Policy(id) => (query!("SELECT COUNT(*) AS n FROM labs WHERE policy_id = $1"), id.0),
+            CatalogEntry::Blueprint(id) => (query!("SELECT COUNT(*) AS n FROM labs WHERE blueprint_id = $1"), id.0),
+            CatalogEntry::CustomField(_) | CatalogEntry::Member(_) => return Ok(0),
+        };
+        self.count(q, &args![id]).await
+    }
+
+    async fn delete_catalog_entry(&mut self, entry: CatalogEntry) -> Result<()> {
+        let (q, id) = match entry {
+            CatalogEntry::Project(id) => (query!("DELETE FROM projects WHERE id = $1"), id.0),
+            CatalogEntry::Policy(id) => (query!("DELETE FROM policies WHERE id = $1"), id.0),
+            CatalogEntry::Blueprint(id) => (query!("DELETE FROM blueprints WHERE id = $1"), id.0),
+            CatalogEntry::CustomField(id) => (query!("DELETE FROM custom_fields WHERE id = $1"), id.0),
+            CatalogEntry::Member(id) => (query!("DELETE FROM project_members WHERE id = $1"), id.0),
+        };
+        self.exec_one(q, &args![id], "deleting a catalog entry").await
     }
 }

@@ -167,7 +167,8 @@ impl ApiError {
             | DomainError::MaxUsesBelowUsed { .. }
             | DomainError::ClassFull
             | DomainError::ClassEnded
-            | DomainError::AlreadyExists(_) => ApiError::new(StatusCode::CONFLICT, msg),
+            | DomainError::AlreadyExists(_)
+            | DomainError::InUse { .. } => ApiError::new(StatusCode::CONFLICT, msg),
         }
     }
 }

@@ -398,6 +398,118 @@ async fn deleting_a_user_frees_their_seats(app: TestApp) {
     app.delete("/admin/v1/users/99").token(ADMIN).send().await.expect(404, json!({"detail": "User not found"}));
 }
 
+async fn cloudshare_catalogs_are_changed_and_deleted(app: TestApp) {
+    let p = app.cs_project("Labs").await;
+    let at = |rest: &str| format!("/admin/v1/cloudshare/projects/{}{rest}", p.id);
+    let patch = |path: String, body: serde_json::Value| app.patch(&path).token(ADMIN).json(body).send();
+    let delete = |path: String| app.delete(&path).token(ADMIN).send();
+    patch(at(""), json!({"name": "Labs 2"}))
+        .await
+        .expect(200, json!({"id": p.id, "name": "Labs 2", "is_active": true}));
+    let policy = at(&format!("/policies/{}", p.policy));
+    patch(policy.clone(), json!({"name": "1 hour", "default_duration_minutes": 60})).await.expect(
+        200,
+        json!({"id": p.policy, "name": "1 hour", "default_duration_minutes": 60, "allow_environment_creation": true}),
+    );
+    let r = patch(policy.clone(), json!({"default_duration_minutes": 0})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let blueprint = at(&format!("/blueprints/{}", p.blueprint));
+    patch(blueprint.clone(), json!({"description": null}))
+        .await
+        .expect(200, json!({"id": p.blueprint, "name": "Linux lab", "description": null, "token": p.blueprint_token}));
+    let field = app
+        .admin_post(&at("/custom-fields"), json!({"name": "Cost centre", "order": 1, "type": 0, "is_required": false}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let field_path = at(&format!("/custom-fields/{field}"));
+    let r = patch(field_path.clone(), json!({"regex": "["})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    patch(field_path.clone(), json!({"is_required": true, "regex": "^[0-9]+$", "default_value": "42"})).await.expect(
+        200,
+        json!({"id": field, "name": "Cost centre", "order": 1, "type": 0, "is_required": true,
+               "regex": "^[0-9]+$", "default_value": "42"}),
+    );
+    let member = at(&format!("/members/{}", p.instructor.vup));
+    let r = patch(member.clone(), json!({"can_manage": true})).await;
+    r.expect(
+        200,
+        json!({"vup_id": p.instructor.vup, "user_id": "$any", "name": "Ida Instructor", "email": "ida@Labs.example",
+               "can_instruct": true, "can_manage": true}),
+    );
+    // Entries are found only in their own project.
+    let other = app.cs_project("Other").await;
+    let r = patch(format!("/admin/v1/cloudshare/projects/{}/policies/{}", other.id, p.policy), json!({})).await;
+    r.expect(404, json!({"detail": "Policy not found"}));
+    delete(at("/policies/POnope")).await.expect(404, json!({"detail": "Policy not found"}));
+
+    // What a class uses cannot go; a disabled project takes no new class.
+    let class =
+        crate::cloudshare::create_class(&app, &p, json!({"customFieldsValues": [{"id": field, "value": "7"}]})).await;
+    delete(policy.clone()).await.expect(409, json!({"detail": "policy is used by 1 class(es)"}));
+    delete(blueprint.clone()).await.expect(409, json!({"detail": "blueprint is used by 1 class(es)"}));
+    delete(at("")).await.expect(409, json!({"detail": "project is used by 1 class(es)"}));
+    patch(at(""), json!({"is_active": false}))
+        .await
+        .expect(200, json!({"id": p.id, "name": "Labs 2", "is_active": false}));
+    let creatable = || app.get("/api/v3/projects?WhereUserCanCreateClass=true").signed(&p.instructor).send();
+    creatable().await.expect(200, json!([]));
+    let body = crate::cloudshare::class_body(&p, json!({"customFieldsValues": [{"id": field, "value": "7"}]}));
+    let r = app.post("/api/v3/class").json(body).signed(&p.instructor).send().await;
+    assert_eq!((r.status, r.body["message"].as_str().unwrap_or("").contains("not active")), (400, true), "{}", r.text);
+    patch(at(""), json!({"is_active": true})).await;
+    assert_eq!(creatable().await.body.as_array().map(Vec::len), Some(1));
+
+    // A custom field and a member go; the class stays and no longer shows the field.
+    assert_eq!(delete(field_path.clone()).await.status, 204);
+    let class_path = format!("/api/v3/class/{}", class["id"].as_str().unwrap());
+    let r = app.get(&class_path).signed(&p.instructor).send().await;
+    assert_eq!((r.status, r.body["customFieldsValues"].clone()), (200, json!([])), "{}", r.text);
+    assert_eq!(delete(member.clone()).await.status, 204);
+    app.get("/api/v3/projects").signed(&p.instructor).send().await.expect(200, json!([]));
+    delete(member).await.expect(404, json!({"detail": "Project member not found"}));
+    let r = app.get(&at("")).token(ADMIN).send().await;
+    assert_eq!((r.body["members"].clone(), r.body["custom_fields"].clone()), (json!([]), json!([])), "{}", r.text);
+
+    // Without its class, the project goes with all it holds.
+    let manager = app.cs_manager(&p.id, "Max Manager", "max@labs.example").await;
+    let r = app.call(http::Method::DELETE, &class_path).signed(&manager).send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(delete(policy).await.status, 204);
+    assert_eq!(delete(at("")).await.status, 204);
+    app.get(&at("")).token(ADMIN).send().await.expect(404, json!({"detail": "Project not found"}));
+    delete(blueprint).await.expect(404, json!({"detail": "Blueprint not found"}));
+}
+
+async fn models_leave_the_catalog_and_their_classes(app: TestApp) {
+    let a = app.partner().await;
+    let (m1, m2) = (app.model("first").await, app.model("second").await);
+    let class =
+        app.class(&a, json!({"name": "Two models", "primary_model_id": m1, "allowed_model_ids": [m1, m2]})).await;
+    let class_path = format!("/partner/{}/classes/{}", a.id, class["id"]);
+    let etag = |r: &crate::support::Resp| r.header("etag").map(str::to_string);
+    let before = etag(&app.get(&class_path).token(&a.token).send().await);
+    let r = app.delete(&format!("/admin/v1/models/{m1}")).token(ADMIN).send().await;
+    assert_eq!((r.status, r.text.as_str()), (204, ""));
+    let r = app.get(&class_path).token(&a.token).send().await;
+    assert_eq!((r.body["primary_model_id"].clone(), r.body["allowed_model_ids"].clone()), (json!(m2), json!([m2])));
+    assert_ne!(etag(&r), before, "a new version of the class");
+    let r = app.get(&format!("{class_path}/history")).token(&a.token).send().await;
+    assert_eq!(r.body["items"][0]["action"], json!("class.update"), "{}", r.text);
+    app.get(&format!("/admin/v1/models/{m1}"))
+        .token(ADMIN)
+        .send()
+        .await
+        .expect(404, json!({"detail": "Model not found"}));
+    let r = app.delete(&format!("/admin/v1/models/{m1}")).token(ADMIN).send().await;
+    r.expect(404, json!({"detail": "Model not found"}));
+    let r = app.delete(&format!("/admin/v1/models/{m2}")).token(ADMIN).send().await;
+    assert_eq!(r.status, 204);
+    let r = app.get(&class_path).token(&a.token).send().await;
+    assert_eq!((r.body["primary_model_id"].clone(), r.body["allowed_model_ids"].clone()), (json!(null), json!([])));
+}
+
 engine_tests!(
     creates_people_models_and_courses,
     courses_need_a_partner,
@@ -413,4 +525,6 @@ engine_tests!(
     courses_and_models_are_looked_after,
     cloudshare_projects_are_listed_and_shown,
     deleting_a_user_frees_their_seats,
+    cloudshare_catalogs_are_changed_and_deleted,
+    models_leave_the_catalog_and_their_classes,
 );

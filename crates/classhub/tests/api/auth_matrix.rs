@@ -412,6 +412,34 @@ fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
             Method::PATCH,
             admin_row(w, "/admin/v1/models/{model_id}", "/admin/v1/models/999999".into(), json!({"name": "X"}), 404),
         ),
+        on(
+            Method::DELETE,
+            admin_row(w, "/admin/v1/models/{model_id}", "/admin/v1/models/999999".into(), json!({}), 404),
+        ),
+        on(Method::PATCH, admin_row(w, "/admin/v1/cloudshare/projects/{project_id}", p.clone(), json!({}), 200)),
+        // Entries no project has: the admin, past the credential check, finds none.
+        on(
+            Method::DELETE,
+            admin_row(
+                w,
+                "/admin/v1/cloudshare/projects/{project_id}",
+                "/admin/v1/cloudshare/projects/PRnosuchproject".into(),
+                json!({}),
+                404,
+            ),
+        ),
+    ];
+    for (template, rest) in [
+        ("/admin/v1/cloudshare/projects/{project_id}/policies/{policy_id}", "policies/POnope"),
+        ("/admin/v1/cloudshare/projects/{project_id}/blueprints/{blueprint_id}", "blueprints/BPnope"),
+        ("/admin/v1/cloudshare/projects/{project_id}/custom-fields/{field_id}", "custom-fields/TFnope"),
+        ("/admin/v1/cloudshare/projects/{project_id}/members/{vup_id}", "members/VPnope"),
+    ] {
+        for method in [Method::PATCH, Method::DELETE] {
+            rows.push(on(method, admin_row(w, template, format!("{p}/{rest}"), json!({}), 404)));
+        }
+    }
+    rows.extend(vec![
         // No course has this id: the admin, past the credential check, finds none.
         on(
             Method::GET,
@@ -433,7 +461,7 @@ fn admin_rows(w: &PartnerWorld, project: &str) -> Vec<Row> {
         ),
         // Only CloudShare members have API keys: the admin, past the credential check, finds none.
         admin_row(w, "/admin/v1/users/{user_id}/api-key", format!("{}/api-key", user(w.a.id)), json!({}), 404),
-    ];
+    ]);
     rows.extend(vec![
         admin_row(
             w,

@@ -6,16 +6,18 @@ use std::collections::BTreeMap;
 use classhub_core::audit::{Action, Context};
 use classhub_core::catalog::{self, Course, CourseFilter, CoursePatch, Decimal, Model, ModelFilter, NewModel};
 use classhub_core::error::Entity;
-use classhub_core::lab::{self, Blueprint, CustomField, MemberRights, Policy, Project};
+use classhub_core::lab::{self, Blueprint, CustomField, MemberRights, Policy, Project, ProjectMember};
 use classhub_core::page::{Page, PageRequest};
 use classhub_core::secret::SecretBox;
 use classhub_core::user::{NewUser, User, UserKind};
-use classhub_core::{CourseId, DomainError, ModelId, ProjectId, ProjectMemberId, UserId};
+use classhub_core::{
+    BlueprintId, CourseId, CustomFieldId, DomainError, ModelId, PolicyId, ProjectId, ProjectMemberId, UserId,
+};
 use rand::Rng;
 
 use super::audit;
-use crate::engine::{Read, Tx};
-use crate::{ReadOp, Result, WriteOp};
+use crate::engine::{CatalogEntry, Read, Tx};
+use crate::{ReadOp, Result, StoreError, WriteOp};
 
 /// Adds a model to the catalog: at most one per provider and name.
 pub struct CreateModel {
@@ -75,6 +77,31 @@ impl WriteOp for UpdateModel {
         let updated = tx.update_model(current.id, &new, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::ModelUpdate, None, updated.id.0, Some(&current), Some(&updated)).await?;
         Ok(updated)
+    }
+}
+
+/// Deletes a model from the catalog. The classes that name it — any partner's — keep
+/// existing without it (the next allowed model becomes primary); each is a change of the
+/// class (a new version, an event). Disabling (`is_active`) is the gentler way out.
+pub struct DeleteModel {
+    pub ctx: Context,
+    pub id: ModelId,
+}
+
+impl WriteOp for DeleteModel {
+    type Out = ();
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
+        // The model first: a class write that would newly name it share-locks it, so it
+        // waits for this transaction, and every class that names it is among those
+        // locked next.
+        let model = tx.model_for_update(self.id).await?.ok_or(DomainError::NotFound(Entity::Model))?;
+        for class in tx.classes_naming_model_for_update(model.id).await? {
+            let fields = catalog::without_model(&class.fields, model.id);
+            let updated = tx.update_class(class.id, &fields, self.ctx.now).await?;
+            audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&class), Some(&updated)).await?;
+        }
+        tx.delete_model(model.id).await?;
+        audit(tx, &self.ctx, Action::ModelDelete, None, model.id.0, Some(&model), None).await
     }
 }
 
@@ -280,9 +307,6 @@ impl WriteOp for CreatePolicy {
     }
 }
 
-/// Longest blueprint description.
-pub const DESCRIPTION_MAX_CHARS: usize = 2_000;
-
 pub struct CreateBlueprint {
     pub ctx: Context,
     pub project: ProjectId,
@@ -295,7 +319,7 @@ impl WriteOp for CreateBlueprint {
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Blueprint> {
         let mut errors = Vec::new();
         let name = catalog::label("name", &self.name, &mut errors);
-        catalog::text("description", self.description.as_deref(), DESCRIPTION_MAX_CHARS, &mut errors);
+        catalog::text("description", self.description.as_deref(), lab::BLUEPRINT_DESCRIPTION_MAX_CHARS, &mut errors);
         catalog::done((), errors)?;
         existing_project(tx, self.project).await?;
         let token = loop {
@@ -318,13 +342,9 @@ pub struct CreateCustomField {
 impl WriteOp for CreateCustomField {
     type Out = CustomField;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<CustomField> {
-        let mut errors = Vec::new();
-        let name = catalog::label("name", &self.field.name, &mut errors);
-        catalog::text("default_value", self.field.default_value.as_deref(), lab::FIELD_VALUE_MAX_CHARS, &mut errors);
-        catalog::done((), errors)?;
-        lab::check_pattern(self.field.regex.as_deref())?;
-        existing_project(tx, self.field.project_id).await?;
-        let f = tx.insert_custom_field(&CustomField { name, ..self.field.clone() }, self.ctx.now).await?;
+        let field = lab::check_field(self.field.clone())?;
+        existing_project(tx, field.project_id).await?;
+        let f = tx.insert_custom_field(&field, self.ctx.now).await?;
         audit(tx, &self.ctx, Action::CatalogCreate, None, f.id.0, None, Some(&f)).await?;
         Ok(f)
     }
@@ -399,6 +419,151 @@ impl WriteOp for RotateApiKey {
         let made = new_api_key(tx, user.id, &self.secrets, self.ctx.now).await?;
         audit::<T, ()>(tx, &self.ctx, Action::TokenRotate, None, user.id.0, None, None).await?;
         Ok(made)
+    }
+}
+
+/// A change of a CloudShare catalog entry, or of a member's rights in a project.
+pub enum CatalogChange {
+    Project(ProjectId, lab::ProjectPatch),
+    Policy(PolicyId, lab::PolicyPatch),
+    Blueprint(BlueprintId, lab::BlueprintPatch),
+    CustomField(CustomFieldId, lab::FieldPatch),
+    Member(ProjectMemberId, MemberRightsPatch),
+}
+
+/// What changes of a member's rights (`None`: unchanged).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemberRightsPatch {
+    pub can_instruct: Option<bool>,
+    pub can_manage: Option<bool>,
+}
+
+/// The entry after a change, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatalogEntryOut {
+    Project(Project),
+    Policy(Policy),
+    Blueprint(Blueprint),
+    CustomField(CustomField),
+    /// With the person.
+    Member((ProjectMember, User)),
+}
+
+/// Changes one entry of a project's catalog (each row locked, checked as a new one is, then
+/// written only when something changed).
+pub struct UpdateCatalogEntry {
+    pub ctx: Context,
+    /// The project the entry must be in (a project's own change names it twice).
+    pub project: ProjectId,
+    pub change: CatalogChange,
+}
+
+/// Stores `after` if it differs from `before`, with its audit event; `after` either way.
+async fn changed<T: Tx, E: serde::Serialize + PartialEq>(
+    tx: &mut T,
+    ctx: &Context,
+    id: i64,
+    before: E,
+    after: E,
+    store: impl AsyncFnOnce(&mut T, &E) -> Result<()>,
+) -> Result<E> {
+    if before != after {
+        store(tx, &after).await?;
+        audit(tx, ctx, Action::CatalogUpdate, None, id, Some(&before), Some(&after)).await?;
+    }
+    Ok(after)
+}
+
+impl WriteOp for UpdateCatalogEntry {
+    type Out = CatalogEntryOut;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<CatalogEntryOut> {
+        let (ctx, project) = (&self.ctx, self.project);
+        let missing = |e: Entity| DomainError::NotFound(e);
+        Ok(match &self.change {
+            CatalogChange::Project(id, patch) => {
+                let p = tx.project_for_update(*id).await?.filter(|p| p.id == project);
+                let p = p.ok_or(missing(Entity::Project))?;
+                let after = lab::apply_project_patch(&p, patch.clone())?;
+                CatalogEntryOut::Project(
+                    changed(tx, ctx, id.0, p, after, async |tx, a| tx.update_project(a).await).await?,
+                )
+            }
+            CatalogChange::Policy(id, patch) => {
+                let p = tx.policy_for_update(*id).await?.filter(|p| p.project_id == project);
+                let p = p.ok_or(missing(Entity::Policy))?;
+                let after = lab::apply_policy_patch(&p, patch.clone())?;
+                CatalogEntryOut::Policy(
+                    changed(tx, ctx, id.0, p, after, async |tx, a| tx.update_policy(a).await).await?,
+                )
+            }
+            CatalogChange::Blueprint(id, patch) => {
+                let b = tx.blueprint_for_update(*id).await?.filter(|b| b.project_id == project);
+                let b = b.ok_or(missing(Entity::Blueprint))?;
+                let after = lab::apply_blueprint_patch(&b, patch.clone())?;
+                let stored = changed(tx, ctx, id.0, b, after, async |tx, a| tx.update_blueprint(a).await).await?;
+                CatalogEntryOut::Blueprint(stored)
+            }
+            CatalogChange::CustomField(id, patch) => {
+                let f = tx.custom_field_for_update(*id).await?.filter(|f| f.project_id == project);
+                let f = f.ok_or(missing(Entity::CustomField))?;
+                let after = lab::apply_field_patch(&f, patch.clone())?;
+                let stored = changed(tx, ctx, id.0, f, after, async |tx, a| tx.update_custom_field(a).await).await?;
+                CatalogEntryOut::CustomField(stored)
+            }
+            CatalogChange::Member(id, patch) => {
+                let m = tx.project_member_for_update(*id).await?.filter(|m| m.project_id == project);
+                let m = m.ok_or(missing(Entity::ProjectMember))?;
+                let after = lab::apply_rights(&m, patch.can_instruct, patch.can_manage);
+                changed(tx, ctx, id.0, m, after, async |tx, a| tx.update_project_member(a).await).await?;
+                let stored = tx.project_member(*id).await?;
+                CatalogEntryOut::Member(stored.ok_or(StoreError::Retry("a project member vanished".into()))?)
+            }
+        })
+    }
+}
+
+/// Deletes one entry of a project's catalog, or the project with its whole catalog and
+/// memberships. A project, policy or blueprint that classes use is refused; a custom
+/// field's values stay in the classes that hold them, unseen; a member leaves the project
+/// (their classes keep them as instructor, they can no longer reach them).
+pub struct DeleteCatalogEntry {
+    pub ctx: Context,
+    pub project: ProjectId,
+    pub entry: CatalogEntry,
+}
+
+impl WriteOp for DeleteCatalogEntry {
+    type Out = ();
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<()> {
+        let project = self.project;
+        // The row first, locked: a class that would newly use it waits (its foreign key),
+        // so the count below sees every class that uses it.
+        let (entity, id, before) = match self.entry {
+            CatalogEntry::Project(id) => {
+                let p = tx.project_for_update(id).await?.filter(|p| p.id == project);
+                (Entity::Project, id.0, p.map(|p| serde_json::json!(p)))
+            }
+            CatalogEntry::Policy(id) => {
+                let p = tx.policy_for_update(id).await?.filter(|p| p.project_id == project);
+                (Entity::Policy, id.0, p.map(|p| serde_json::json!(p)))
+            }
+            CatalogEntry::Blueprint(id) => {
+                let b = tx.blueprint_for_update(id).await?.filter(|b| b.project_id == project);
+                (Entity::Blueprint, id.0, b.map(|b| serde_json::json!(b)))
+            }
+            CatalogEntry::CustomField(id) => {
+                let f = tx.custom_field_for_update(id).await?.filter(|f| f.project_id == project);
+                (Entity::CustomField, id.0, f.map(|f| serde_json::json!(f)))
+            }
+            CatalogEntry::Member(id) => {
+                let m = tx.project_member_for_update(id).await?.filter(|m| m.project_id == project);
+                (Entity::ProjectMember, id.0, m.map(|m| serde_json::json!(m)))
+            }
+        };
+        let before = before.ok_or(DomainError::NotFound(entity))?;
+        lab::decide_removal(entity, tx.classes_using(self.entry).await?)?;
+        tx.delete_catalog_entry(self.entry).await?;
+        audit(tx, &self.ctx, Action::CatalogDelete, None, id, Some(&before), None).await
     }
 }
 

@@ -130,6 +130,7 @@ impl WriteOp for CreateLab {
             }
             other => other,
         })?;
+        lab::decide_project_open(tx.project(project).await?.as_ref())?;
         let facts = facts(tx, project, &self.request, 0).await?;
         let short_id = loop {
             let candidate = lab::generate_short_id(&mut rand::rng());
