@@ -49,7 +49,29 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&cli);
+    let exporting = match &cli.command {
+        Command::Serve(args) => args.otlp_endpoint.as_ref().map(crate::telemetry::otlp_provider).transpose(),
+        _ => Ok(None),
+    };
+    let exporting = match exporting {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("classhub: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&cli, exporting.as_ref());
+    let code = run_with_runtime(cli);
+    // The spans of the last requests, sent before the process ends.
+    if let Some(provider) = exporting
+        && let Err(e) = provider.shutdown()
+    {
+        eprintln!("classhub: exporting spans: {e}");
+    }
+    code
+}
+
+fn run_with_runtime(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -92,7 +114,8 @@ fn never_secret(meta: &tracing::Metadata<'_>) -> bool {
     !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
 }
 
-fn init_logging(cli: &Cli) {
+fn init_logging(cli: &Cli, exporting: Option<&opentelemetry_sdk::trace::SdkTracerProvider>) {
+    use opentelemetry::trace::TracerProvider as _;
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -103,7 +126,8 @@ fn init_logging(cli: &Cli) {
         LogFormat::Json => layer.json().with_filter(guard).boxed(),
         LogFormat::Text => layer.with_filter(guard).boxed(),
     };
-    let _ = tracing_subscriber::registry().with(log_filter(&cli.log)).with(layer).try_init();
+    let spans = exporting.map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("classhub")));
+    let _ = tracing_subscriber::registry().with(log_filter(&cli.log)).with(layer).with(spans).try_init();
 }
 
 pub fn store_options(cli: &Cli) -> StoreOptions {

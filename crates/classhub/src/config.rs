@@ -567,6 +567,10 @@ pub enum TokenCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// Export each request's span to an OpenTelemetry collector over OTLP/HTTP (protobuf):
+    /// its base URL, e.g. `http://127.0.0.1:4318` (spans go to `/v1/traces` under it).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<url::Url>,
     /// Address of the API.
     #[arg(long, env = "CLASSHUB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

@@ -7,6 +7,7 @@ mod redoc;
 pub mod serve;
 pub mod server;
 mod table;
+mod telemetry;
 
 use std::time::Duration;
 

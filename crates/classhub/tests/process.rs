@@ -1076,3 +1076,87 @@ fn log_lines_carry_the_callers_trace_id() {
     assert!(own.is_match(&line("/readyz")) && !line("/readyz").contains("4bf92f35"), "{logs}");
 }
 
+/// An OTLP/HTTP receiver on a port of the kernel's choosing: answers every request 200 and
+/// hands over each body it received.
+fn otlp_receiver() -> (String, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                        line.clear();
+                    }
+                    if line != "\r\n" {
+                        return;
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let _ = tx.send(body);
+                    stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+                }
+            });
+        }
+    });
+    (base, rx)
+}
+
+/// With `--otlp-endpoint`, each request's span reaches the collector, continuing the
+/// caller's W3C trace; without a `traceparent`, the exported trace id is the one logged.
+#[test]
+fn request_spans_are_exported_over_otlp() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message as _;
+    let (endpoint, bodies) = otlp_receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &db_url(dir.path()), &["--otlp-endpoint", &endpoint]);
+    let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let traced = format!("00-{trace}-{parent}-01");
+    let res = http().get(&server.url("/models")).header("traceparent", &traced).call().unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(get(&server.url("/readyz"), None).0, 200);
+    // Stopping flushes what is left to send.
+    let logs = server.stop();
+    let mut spans = Vec::new();
+    while let Ok(body) = bodies.recv_timeout(Duration::from_secs(10)) {
+        let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        for resource in request.resource_spans {
+            let service = resource.resource.as_ref().unwrap().attributes.iter().find(|a| a.key == "service.name");
+            let service = format!("{:?}", service.and_then(|a| a.value.clone()));
+            for scope in resource.scope_spans {
+                spans.extend(scope.spans.into_iter().map(|s| (service.clone(), s)));
+            }
+        }
+        if spans.iter().filter(|(_, s)| s.name.starts_with("GET ")).count() >= 2 {
+            break;
+        }
+    }
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let span = |name: &str| spans.iter().find(|(_, s)| s.name == name).unwrap_or_else(|| panic!("{name}: {spans:?}"));
+    let (service, models) = span("GET /models");
+    assert!(service.contains("classhub"), "{service}");
+    assert_eq!((hex(&models.trace_id), hex(&models.parent_span_id)), (trace.to_string(), parent.to_string()));
+    let attribute = |s: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| {
+        s.attributes.iter().find(|a| a.key == key).map(|a| format!("{:?}", a.value))
+    };
+    assert!(attribute(models, "route").is_some_and(|v| v.contains("/models")), "{models:?}");
+    assert!(attribute(models, "http.response.status_code").is_some_and(|v| v.contains("200")), "{models:?}");
+    assert_eq!(models.kind, 2, "a server span");
+    let (_, ready) = span("GET /readyz");
+    assert!(ready.parent_span_id.is_empty(), "a trace of its own: {ready:?}");
+    let line = logs.lines().find(|l| l.contains("\"route\":\"/readyz\"")).unwrap();
+    assert!(line.contains(&format!("\"trace_id\":\"{}\"", hex(&ready.trace_id))), "{line}");
+}

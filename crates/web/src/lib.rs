@@ -169,9 +169,15 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<&str> {
     ok.then_some(s)
 }
 
-/// The trace id of a valid W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`, lower
-/// case, ids not all zeros; a later version may add fields, version `ff` is invalid).
-fn trace_id(headers: &HeaderMap) -> Option<&str> {
+/// A valid W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`, lower case, ids not
+/// all zeros; a later version may add fields, version `ff` is invalid).
+struct TraceParent<'a> {
+    trace_id: &'a str,
+    parent_id: &'a str,
+    flags: &'a str,
+}
+
+fn traceparent(headers: &HeaderMap) -> Option<TraceParent<'_>> {
     let value = headers.get("traceparent")?.to_str().ok()?.trim();
     let mut parts = value.split('-');
     let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -185,7 +191,18 @@ fn trace_id(headers: &HeaderMap) -> Option<&str> {
         && hex(parent, 16)
         && not_zero(parent)
         && hex(flags, 2);
-    valid.then_some(trace)
+    valid.then_some(TraceParent { trace_id: trace, parent_id: parent, flags })
+}
+
+/// The caller's span as the parent of ours: spans exported to a collector continue the
+/// caller's trace (nothing happens when no exporter is installed).
+fn remote_parent(p: &TraceParent<'_>) -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+    let flags = TraceFlags::new(u8::from_str_radix(p.flags, 16).ok()? & TraceFlags::SAMPLED.to_u8());
+    let trace = TraceId::from_hex(p.trace_id).ok()?;
+    let span = SpanId::from_hex(p.parent_id).ok()?;
+    let remote = SpanContext::new(trace, span, flags, true, TraceState::default());
+    Some(opentelemetry::Context::new().with_remote_span_context(remote))
 }
 
 fn new_request_id() -> String {
@@ -301,12 +318,38 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
     let method = req.method().as_str().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
-    // The caller's W3C trace, when it sends one, else a trace of its own: log lines of one
-    // request carry the trace id a tracing system or a gateway's logs know it by.
-    let trace = trace_id(req.headers()).map_or_else(new_request_id, str::to_string);
-    let span = tracing::info_span!("request", request_id = %id, trace_id = %trace, method = %method, route = %route);
+    // The caller's W3C trace, when it sends one, else a trace of its own (the exporter's,
+    // when spans are exported): log lines of one request carry the trace id a tracing
+    // system or a gateway's logs know it by.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        trace_id = tracing::field::Empty,
+        method = %method,
+        route = %route,
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
+    );
+    let parent = traceparent(req.headers());
+    if let Some(cx) = parent.as_ref().and_then(remote_parent) {
+        let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, cx);
+    }
+    let exported = {
+        use opentelemetry::trace::TraceContextExt as _;
+        let cx = tracing_opentelemetry::OpenTelemetrySpanExt::context(&span);
+        let trace = cx.span().span_context().trace_id();
+        (trace != opentelemetry::trace::TraceId::INVALID).then(|| trace.to_string())
+    };
+    let trace = match (parent, exported) {
+        (Some(p), _) => p.trace_id.to_string(),
+        (None, Some(t)) => t,
+        (None, None) => new_request_id(),
+    };
+    span.record("trace_id", trace.as_str());
     let mut res = next.run(req).instrument(span.clone()).await;
     let _entered = span.enter();
+    span.record("http.response.status_code", res.status().as_u16());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
@@ -534,7 +577,7 @@ mod tests {
         let of = |v: &'static str| {
             let mut h = HeaderMap::new();
             h.insert("traceparent", HeaderValue::from_static(v));
-            trace_id(&h).map(str::to_string)
+            traceparent(&h).map(|p| p.trace_id.to_string())
         };
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         assert_eq!(of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(), Some(trace));
@@ -551,7 +594,7 @@ mod tests {
         ] {
             assert_eq!(of(bad), None, "{bad}");
         }
-        assert_eq!(trace_id(&HeaderMap::new()), None);
+        assert!(traceparent(&HeaderMap::new()).is_none());
     }
 
     #[test]
