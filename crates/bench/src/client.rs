@@ -16,6 +16,8 @@ pub struct Conn {
 pub struct Answer {
     pub status: u16,
     pub body: serde_json::Value,
+    /// The target of a `Link: <…>; rel="next"` header.
+    pub next: Option<String>,
 }
 
 impl Conn {
@@ -51,10 +53,13 @@ impl Conn {
         self.sender.ready().await.map_err(|e| e.to_string())?;
         let response = self.sender.send_request(request).await.map_err(|e| format!("{method} {path}: {e}"))?;
         let status = response.status().as_u16();
+        let next = response.headers().get("link").and_then(|l| {
+            l.to_str().ok()?.strip_prefix('<')?.split_once(">; rel=\"next\"").map(|(t, _)| t.to_string())
+        });
         let raw = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
         let body =
             if raw.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&raw).unwrap_or_default() };
-        Ok(Answer { status, body })
+        Ok(Answer { status, body, next })
     }
 
     /// Like [`Conn::send`], but anything other than `expected` is an error naming the request.

@@ -332,10 +332,22 @@ async fn scenarios(
             body: String::new(),
         }]
     };
+    // The page after a cursor at `position`, as the page before it names it.
+    let after = async |position: usize| -> Result<Vec<Request>, String> {
+        let before = format!("/partner/{}/classes?limit=50&offset={}", lister.id, position - 50);
+        let answer = Conn::open(addr).await?.send("GET", &before, Some(&bearer(&lister.token)), None).await?;
+        let path = answer.next.ok_or_else(|| format!("{before}: no next link"))?;
+        Ok(vec![Request { method: "GET", path, auth: bearer(&lister.token), body: String::new() }])
+    };
     let mut size = lister.classes.len();
     row(
         &format!("4. list page 100 (offset 4,950), {size} classes"),
         load::wrk(addr, &page(4950), Order::Random, c, d, dir)?,
+        None,
+    );
+    row(
+        &format!("4. list page 100 (after a cursor at 4,950), {size} classes"),
+        load::wrk(addr, &after(4950).await?, Order::Random, c, d, dir)?,
         None,
     );
     if let Some(&large) = args.list_sizes.get(1) {
@@ -353,6 +365,11 @@ async fn scenarios(
         row(
             &format!("4. list last page (offset {deep}), {size} classes"),
             load::wrk(addr, &page(deep), Order::Random, c, d, dir)?,
+            None,
+        );
+        row(
+            &format!("4. list last page (after a cursor at {deep}), {size} classes"),
+            load::wrk(addr, &after(deep).await?, Order::Random, c, d, dir)?,
             None,
         );
     }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use classhub_core::DomainError;
 use classhub_core::catalog::{self, Decimal};
 use classhub_core::class::{self, ClassPatch, ClassStatus, Usage};
+use classhub_core::page::Cursor;
 use classhub_core::patch::Patch;
 use classhub_core::time::now;
 use classhub_core::{ClassId, CourseId};
@@ -15,6 +16,7 @@ use classhub_store::ops::catalog::DailyFees;
 use classhub_store::ops::classes::{
     ClassHistory, ClassView, CreateClass, DeleteClass, GetClass, ListClasses, UpdateClass,
 };
+use classhub_web::cursor;
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, query_params};
 use classhub_web::{AppState, BearerSecurity, PathText, RequestId, etag, if_match, json};
 use http::{HeaderMap, StatusCode, Uri, header};
@@ -217,29 +219,63 @@ struct SummaryQuery {
     limit: Option<i64>,
     #[param(minimum = 0, default = 0)]
     offset: Option<i64>,
+    /// Continue after the last class of a page: the opaque cursor of that page's
+    /// `Link: <…>; rel="next"` header (instead of `offset`; as fast at any depth, and
+    /// never repeating or skipping a class when others are added meanwhile).
+    after: Option<String>,
 }
 
-/// List the partner's classes, newest first.
+/// List the partner's classes, newest first. A page followed by more classes names the
+/// next one in a `Link` header.
 #[utoipa::path(get, path = "/partner/{partner_id}/classes", operation_id = "partner_list_classes", tag = "partner",
     params(("partner_id" = i64, Path, minimum = 1), ListQuery),
     responses(
-        (status = 200, description = "A page of the partner's classes", body = PageOut<ClassOut>),
+        (status = 200, description = "A page of the partner's classes", body = PageOut<ClassOut>,
+            headers(("Link" = String, description = "`<…&after=…>; rel=\"next\"` when more classes follow"))),
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn list(State(app): State<AppState>, caller: Caller, path: PathText, uri: Uri) -> Result<Response, ApiError> {
     let query = query_params(uri.query());
     let mut errors = Errors::default();
     let [partner_id] = ids(&path, ["partner_id"], &mut errors);
-    let page = page(&query, &mut errors);
+    let mut page = page(&query, &mut errors);
     let course_id = query.get("course_id").and_then(|s| errors.int_text(&["query", "course_id"], s, None, None));
     let status =
         query.get("status").and_then(|s| errors.one_of(&["query", "status"], &Value::from(s.as_str()), &STATUSES));
+    let after = query.get("after").and_then(|text| {
+        let problem = match (cursor::decode(text), query.contains_key("offset")) {
+            (Some(c), false) => return Some(c),
+            (Some(_), true) => "offset and after cannot be combined",
+            (None, _) => "not a cursor of this list",
+        };
+        let ctx = serde_json::json!({ "error": problem });
+        errors.push(
+            "value_error",
+            vec!["query".into(), "after".into()],
+            format!("Value error, {problem}"),
+            Value::from(text.as_str()),
+            Some(ctx),
+        );
+        None
+    });
     errors.check()?;
     let owner = caller.as_partner(partner_id)?;
     let filter = ClassFilter { course_id: course_id.map(CourseId), status };
-    let classes = app.store.read(ListClasses { owner, filter, page }).await?;
+    if let Some(c) = &after {
+        page.offset = c.position;
+    }
+    let classes = app.store.read(ListClasses { owner, filter, page, after }).await?;
     let now = now();
-    Ok(json(StatusCode::OK, &PageOut::of(&classes, page, |v| ClassOut::full(v, now))))
+    let mut res = json(StatusCode::OK, &PageOut::of(&classes, page, |v| ClassOut::full(v, now)));
+    let last = classes.items.last().map(|v| (v.class.created_at, v.class.id.0));
+    if let Some(next) = Cursor::after_page(page, classes.items.len(), classes.total, last) {
+        let mut params = vec![("limit", page.limit.to_string())];
+        params.extend(["course_id", "status"].into_iter().filter_map(|k| Some((k, query.get(k)?.clone()))));
+        if let Some(link) = cursor::next_link(uri.path(), &params, &next) {
+            res.headers_mut().insert(header::LINK, link);
+        }
+    }
+    Ok(res)
 }
 
 /// Create a class, with one student invite code.
@@ -437,11 +473,11 @@ pub async fn summary(
         Some(s) => match ClassStatus::parse(s) {
             Some(status) => {
                 let filter = ClassFilter { course_id: None, status: Some(status) };
-                app.store.read(ListClasses { owner, filter, page }).await?.items
+                app.store.read(ListClasses { owner, filter, page, after: None }).await?.items
             }
             None => Vec::new(),
         },
-        None => app.store.read(ListClasses { owner, filter: ClassFilter::default(), page }).await?.items,
+        None => app.store.read(ListClasses { owner, filter: ClassFilter::default(), page, after: None }).await?.items,
     };
     let now = now();
     let cards: Vec<ClassSummaryOut> = views

@@ -17,7 +17,7 @@ use classhub_core::lab::{
     StudentProfile,
 };
 use classhub_core::ocariot::Institution;
-use classhub_core::page::{Page, PageRequest};
+use classhub_core::page::{Cursor, Page, PageRequest};
 use classhub_core::roster::{PartnerStudent, StudentStats};
 use classhub_core::throttle::Counter;
 use classhub_core::user::{BearerToken, NewUser, Principal, TokenKind, User, UserFilter};
@@ -127,7 +127,15 @@ pub trait Read {
 
     async fn class(&mut self, id: ClassId) -> Result<Option<Class>>;
     /// A page of an owner's classes, newest first.
-    async fn classes(&mut self, owner: UserId, filter: &ClassFilter, page: PageRequest) -> Result<Page<Class>>;
+    /// A page of the owner's classes: at `page.offset`, or (`after`) the `page.limit` classes
+    /// after a cursor's row.
+    async fn classes(
+        &mut self,
+        owner: UserId,
+        filter: &ClassFilter,
+        page: PageRequest,
+        after: Option<&Cursor>,
+    ) -> Result<Page<Class>>;
     /// A page of the classes a user is a member of, most recently joined first.
     async fn classes_of_member(&mut self, user: UserId, page: PageRequest) -> Result<Page<Class>>;
     /// Every class an owner has, newest first.

@@ -15,7 +15,7 @@ use classhub_core::lab::{
     ProjectMember, StudentProfile,
 };
 use classhub_core::ocariot::Institution;
-use classhub_core::page::{Page, PageRequest};
+use classhub_core::page::{Cursor, Page, PageRequest};
 use classhub_core::roster::{PartnerStudent, StudentStats, StudentStatus};
 use classhub_core::throttle::Counter;
 use classhub_core::time::ZoneName;
@@ -629,15 +629,40 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.one(query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1"), &args![id.0], class_row).await
     }
 
-    async fn classes(&mut self, owner: UserId, filter: &ClassFilter, page: PageRequest) -> Result<Page<Class>> {
+    async fn classes(
+        &mut self,
+        owner: UserId,
+        filter: &ClassFilter,
+        page: PageRequest,
+        after: Option<&Cursor>,
+    ) -> Result<Page<Class>> {
         let (limit, offset) = page_args(page);
         let course = filter.course_id.map(|c| c.0);
         let status = filter.status.map(ClassStatus::as_str);
+        let items = match after {
+            // From the cursor's row on in the (owner, created_at, id) index: as cheap at
+            // any depth.
+            Some(c) => {
+                let q = query!(
+                    "SELECT ",
+                    class_cols!(),
+                    " FROM classes c WHERE c.owner_id = $1 \
+                     AND (CAST($2 AS BIGINT) IS NULL OR c.course_id = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR c.status = $3) \
+                     AND c.created_at <= $4 AND (c.created_at < $4 OR c.id < $5) \
+                     ORDER BY c.created_at DESC, c.id DESC LIMIT $6"
+                );
+                Some(self.all(q, &args![owner.0, course, status, c.created_at, c.id, limit], class_row).await?)
+            }
+            None => None,
+        };
         // The page's ids first, then only those rows. Unfiltered, skipping `offset` rows
         // reads entries of the (owner, created_at, id) index alone; the filter terms name
         // columns outside it, so a statement with them (even when its parameters are null)
         // reads every skipped row.
-        let items = if *filter == ClassFilter::default() {
+        let items = if let Some(items) = items {
+            items
+        } else if *filter == ClassFilter::default() {
             let q = query!(
                 "SELECT ",
                 class_cols!(),

@@ -701,7 +701,7 @@ async fn classes_are_listed_by_filter_and_deleted_with_their_rows(e: Engine) {
     let c = ClassPatch { status: Patch::Set(ClassStatus::Ended), ..named("c") };
     let c = e.store.write(create(p, c)).await.unwrap();
 
-    let list = |owner, filter| ListClasses { owner, filter, page: PageRequest::default() };
+    let list = |owner, filter| ListClasses { owner, filter, page: PageRequest::default(), after: None };
     let all = e.store.read(list(p, ClassFilter::default())).await.unwrap();
     assert_eq!((all.total, all.items), (3, vec![c.clone(), b.clone(), a.clone()]));
     let active = ClassFilter { status: Some(ClassStatus::Active), course_id: None };
@@ -712,7 +712,12 @@ async fn classes_are_listed_by_filter_and_deleted_with_their_rows(e: Engine) {
     assert_eq!((in_course.total, in_course.items), (1, vec![a.clone()]));
     let planned_in_course = ClassFilter { status: Some(ClassStatus::Planned), course_id: Some(course) };
     assert_eq!(e.store.read(list(p, planned_in_course)).await.unwrap().total, 0);
-    let second = ListClasses { owner: p, filter: ClassFilter::default(), page: PageRequest { limit: 1, offset: 1 } };
+    let second = ListClasses {
+        owner: p,
+        filter: ClassFilter::default(),
+        page: PageRequest { limit: 1, offset: 1 },
+        after: None,
+    };
     let second = e.store.read(second).await.unwrap();
     assert_eq!((second.total, second.items), (3, vec![b.clone()]));
     assert_eq!(e.store.read(list(q, ClassFilter::default())).await.unwrap().total, 0);
@@ -784,14 +789,15 @@ async fn a_refused_write_does_not_spoil_its_group(e: Engine) {
     }
     assert_eq!(ok, 133);
     let page = PageRequest { limit: 100, offset: 0 };
-    let list = e.store.read(ListClasses { owner, filter: ClassFilter::default(), page }).await.unwrap();
+    let list = e.store.read(ListClasses { owner, filter: ClassFilter::default(), page, after: None }).await.unwrap();
     assert_eq!(list.total, 133);
     assert!(list.items.iter().all(|v| v.class.fields.capacity == Some(10) && v.codes.len() == 1));
     // Newest first, id breaking ties; consecutive pages neither repeat nor skip a row.
     let mut seen: Vec<(jiff::Timestamp, ClassId)> = Vec::new();
     for offset in (0..140).step_by(7) {
         let page = PageRequest { limit: 7, offset };
-        let list = e.store.read(ListClasses { owner, filter: ClassFilter::default(), page }).await.unwrap();
+        let list =
+            e.store.read(ListClasses { owner, filter: ClassFilter::default(), page, after: None }).await.unwrap();
         seen.extend(list.items.iter().map(|v| (v.class.created_at, v.class.id)));
     }
     let mut expected = seen.clone();
@@ -1161,7 +1167,7 @@ async fn racing_duplicates_change_things_once(e: Engine) {
     let deletes = (0..8).map(|_| DeleteClass { ctx: ctx(Some(p)), owner: p, class_id: id, if_match: None }).collect();
     let (won, refused) = settle(race(&e, deletes).await);
     assert_eq!((won.len(), refused), (1, vec![DomainError::NotFound(Entity::Class); 7]));
-    let list = ListClasses { owner: p, filter: ClassFilter::default(), page: PageRequest::default() };
+    let list = ListClasses { owner: p, filter: ClassFilter::default(), page: PageRequest::default(), after: None };
     assert_eq!(e.store.read(list).await.unwrap().total, 0);
     assert_eq!(
         actions(&e, id).await,

@@ -93,7 +93,12 @@ async fn holds_after_upgrade(store: &Store) {
     store.write(DeleteClass { ctx: ctx(), owner: UserId(1), class_id: first.id, if_match: None }).await.unwrap();
     let second = store.write(make()).await.unwrap().class;
     assert_eq!(second.id, ClassId(6), "the deleted class's id is not given again");
-    let page = store.read(ListClasses { owner: UserId(1), filter: ClassFilter::default(), page: Default::default() });
+    let page = store.read(ListClasses {
+        owner: UserId(1),
+        filter: ClassFilter::default(),
+        page: Default::default(),
+        after: None,
+    });
     assert_eq!(page.await.unwrap().total, 2);
     // A duplicate group name is now refused by the database itself (and by the rules first).
     let dup = store.write(classhub_store::ops::ocariot::CreateGroup {

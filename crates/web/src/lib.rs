@@ -2,6 +2,7 @@
 //! and metrics, timeouts answered in the dialect's own envelope, bodies within the size
 //! limit, bearer tokens, `If-Match`, and FastAPI-style errors (partner and admin).
 
+pub mod cursor;
 pub mod fastapi;
 pub mod jwt;
 pub mod throttle;

@@ -584,6 +584,59 @@ async fn history_records_writes(app: TestApp) {
     assert_eq!(r.body["items"][1]["after"]["name"], "x");
 }
 
+async fn lists_continue_after_a_cursor(app: TestApp) {
+    let p = app.partner().await;
+    for i in 1..=5 {
+        let status = if i % 2 == 0 { "active" } else { "planned" };
+        app.class(&p, json!({"name": format!("c{i}"), "status": status})).await;
+    }
+    let base = path(&p);
+    let names = |r: &crate::support::Resp| -> Vec<String> {
+        r.body["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+    };
+    let next = |r: &crate::support::Resp| -> Option<String> {
+        let link = r.header("link")?;
+        let (target, rel) = link.strip_prefix('<')?.split_once('>')?;
+        assert_eq!(rel, "; rel=\"next\"", "{link}");
+        Some(target.to_string())
+    };
+    let r = app.get(&format!("{base}?limit=2")).token(&p.token).send().await;
+    assert_eq!((names(&r), &r.body["page"]), (vec!["c5".into(), "c4".into()], &json!(1)));
+    let link = next(&r).unwrap();
+    assert!(link.starts_with(&format!("{base}?limit=2&after=")), "{link}");
+    // A class made meanwhile: an offset would show c4 again; the cursor goes on after it.
+    app.class(&p, json!({"name": "c6"})).await;
+    let r = app.get(&link).token(&p.token).send().await;
+    assert_eq!(
+        (r.status, names(&r), &r.body["page"], &r.body["size"], &r.body["total"]),
+        (200, vec!["c3".into(), "c2".into()], &json!(2), &json!(2), &json!(6))
+    );
+    let r = app.get(&next(&r).unwrap()).token(&p.token).send().await;
+    assert_eq!((names(&r), &r.body["page"], next(&r)), (vec!["c1".into()], &json!(3), None));
+    // Filters go on in the link.
+    let mut seen = Vec::new();
+    let mut url = Some(format!("{base}?status=planned&limit=1"));
+    while let Some(u) = url {
+        let r = app.get(&u).token(&p.token).send().await;
+        seen.extend(names(&r));
+        url = next(&r);
+        assert!(url.as_ref().is_none_or(|u| u.contains("status=planned")), "{url:?}");
+    }
+    assert_eq!(seen, ["c6", "c5", "c3", "c1"]);
+    // What is not a cursor of this list, or a cursor with an offset, is refused.
+    let r = app.get(&format!("{base}?after=nope")).token(&p.token).send().await;
+    r.expect(422, json!({"detail": [item_ctx("value_error", json!(["query", "after"]), "Value error, not a cursor of this list", json!("nope"), json!({"error": "not a cursor of this list"}))]}));
+    let after = link.split("after=").nth(1).unwrap();
+    let r = app.get(&format!("{base}?after={after}&offset=0")).token(&p.token).send().await;
+    assert_eq!(
+        (r.status, r.body["detail"][0]["msg"].clone()),
+        (422, json!("Value error, offset and after cannot be combined"))
+    );
+    // A page that ends the list names no next one.
+    let r = app.get(&format!("{base}?limit=6")).token(&p.token).send().await;
+    assert_eq!((names(&r).len(), next(&r)), (6, None));
+}
+
 engine_tests!(
     create_minimal_class,
     create_full_class,
@@ -601,5 +654,6 @@ engine_tests!(
     path_parameters_are_validated,
     delete_removes_the_class,
     lists_page_and_filter,
+    lists_continue_after_a_cursor,
     history_records_writes,
 );

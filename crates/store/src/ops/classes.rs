@@ -3,7 +3,7 @@
 use classhub_core::audit::{Action, AuditEvent, Context};
 use classhub_core::class::{self, Class, ClassKind, ClassPatch, IfMatch, PatchFacts};
 use classhub_core::invite::{InviteCode, MemberRole, NewCodeSettings};
-use classhub_core::page::{Page, PageRequest};
+use classhub_core::page::{Cursor, Page, PageRequest};
 use classhub_core::{ClassId, UserId};
 
 use super::audit;
@@ -124,12 +124,14 @@ pub struct ListClasses {
     pub owner: UserId,
     pub filter: ClassFilter,
     pub page: PageRequest,
+    /// Continue after this cursor's row instead of at `page.offset`.
+    pub after: Option<Cursor>,
 }
 
 impl ReadOp for ListClasses {
     type Out = Page<ClassView>;
     async fn run<R: Read>(&self, r: &mut R) -> Result<Page<ClassView>> {
-        let page = r.classes(self.owner, &self.filter, self.page).await?;
+        let page = r.classes(self.owner, &self.filter, self.page, self.after.as_ref()).await?;
         let ids: Vec<ClassId> = page.items.iter().map(|c| c.id).collect();
         let mut codes = if ids.is_empty() { Vec::new() } else { r.codes_of(&ids).await? };
         Ok(page.map(|class| {
