@@ -143,6 +143,8 @@ pub trait Read {
     /// The owner's group with exactly this name.
     async fn group_named(&mut self, owner: UserId, name: &str) -> Result<Option<ClassId>>;
 
+    /// A class with its codes (newest first), read together.
+    async fn class_with_codes(&mut self, id: ClassId) -> Result<Option<(Class, Vec<InviteCode>)>>;
     /// Codes of these classes, each class's newest first.
     async fn codes_of(&mut self, classes: &[ClassId]) -> Result<Vec<InviteCode>>;
     /// A page of one class's codes, newest first; with `active_at`, only codes that are

@@ -572,6 +572,20 @@ fn like_pattern(text: &str) -> String {
 
 // ---- reads ----------------------------------------------------------------------------------
 
+impl<D: Db, W> Sql<'_, D, W> {
+    /// One class's codes, newest first (every single-class read and write: a plain `=`
+    /// keeps one plan).
+    async fn codes_of_class(&self, class: ClassId) -> Result<Vec<InviteCode>> {
+        let q = query!(
+            "SELECT ",
+            code_cols!(),
+            " FROM invite_codes i JOIN classes c ON c.id = i.class_id \
+             WHERE i.class_id = $1 ORDER BY i.created_at DESC, i.id DESC"
+        );
+        self.all(q, &args![class.0], code_row).await
+    }
+}
+
 impl<D: Db, W> Read for Sql<'_, D, W> {
     async fn bearer_token(&mut self, hash: &[u8; 32]) -> Result<Option<BearerToken>> {
         let q = query!(
@@ -627,6 +641,15 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
 
     async fn class(&mut self, id: ClassId) -> Result<Option<Class>> {
         self.one(query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1"), &args![id.0], class_row).await
+    }
+
+    async fn class_with_codes(&mut self, id: ClassId) -> Result<Option<(Class, Vec<InviteCode>)>> {
+        // Both statements at once: PostgreSQL's client sends them together on the
+        // connection (one round trip); SQLite answers one after the other.
+        let args = args![id.0];
+        let class = self.one(query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1"), &args, class_row);
+        let (class, codes) = tokio::try_join!(class, self.codes_of_class(id))?;
+        Ok(class.map(|c| (c, codes)))
     }
 
     async fn classes(
@@ -733,15 +756,8 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn codes_of(&mut self, classes: &[ClassId]) -> Result<Vec<InviteCode>> {
-        // One class (every single-class read and write): a plain `=` keeps one plan.
         if let [class] = classes {
-            let q = query!(
-                "SELECT ",
-                code_cols!(),
-                " FROM invite_codes i JOIN classes c ON c.id = i.class_id \
-                 WHERE i.class_id = $1 ORDER BY i.created_at DESC, i.id DESC"
-            );
-            return self.all(q, &args![class.0], code_row).await;
+            return self.codes_of_class(*class).await;
         }
         let list = ids(classes, |c| c.0);
         let q = query!(

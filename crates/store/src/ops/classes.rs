@@ -113,9 +113,9 @@ pub struct GetClass {
 impl ReadOp for GetClass {
     type Out = ClassView;
     async fn run<R: Read>(&self, r: &mut R) -> Result<ClassView> {
-        let class = class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
-        let codes = r.codes_of(&[class.id]).await?;
-        Ok(ClassView { class, codes })
+        let (found, codes) = r.class_with_codes(self.class_id).await?.unzip();
+        let class = class::owned_by(found, self.owner, ClassKind::Class)?;
+        Ok(ClassView { class, codes: codes.unwrap_or_default() })
     }
 }
 
