@@ -59,6 +59,9 @@ echo "openapi-spec-validator $VALIDATOR_VERSION: $CLASSHUB_URL/openapi.json"
 curl -fsS "$CLASSHUB_URL/openapi.json" -o "$WORK/openapi.json"
 "$VENV/bin/openapi-spec-validator" --schema 3.1 --validation-errors all "$WORK/openapi.json"
 
+# One worker by default: with two, Hypothesis' cache of lambda descriptions (shared by the
+# workers' threads) now and then raises KeyError inside schemathesis's coverage phase, a
+# "Runtime Error" of the tool that says nothing about classhub.
 seed_args=()
 if [ -n "${SCHEMATHESIS_SEED:-}" ]; then seed_args=(--seed "$SCHEMATHESIS_SEED"); fi
 status=0
@@ -72,7 +75,7 @@ mkdir -p target/schemathesis
   --url "$CLASSHUB_URL" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,use_after_free,ensure_resource_availability \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
-  --workers "${SCHEMATHESIS_WORKERS:-2}" \
+  --workers "${SCHEMATHESIS_WORKERS:-1}" \
   --phases examples,coverage,fuzzing,stateful \
   --request-timeout 20 \
   --suppress-health-check too_slow,filter_too_much \

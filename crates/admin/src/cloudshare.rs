@@ -40,9 +40,22 @@ fn failed(body: &JsonBody) -> impl Fn(classhub_store::StoreError) -> ApiError + 
     move |e| ApiError::from_store(e, Some(&body.0))
 }
 
+/// A new project's id (`PR…`).
 #[derive(Serialize, ToSchema)]
-struct Created {
-    /// `PR…`, `PO…` or `TF…`.
+struct AdminProjectCreated {
+    id: String,
+}
+
+/// A new policy's id (`PO…`).
+#[derive(Serialize, ToSchema)]
+struct AdminPolicyCreated {
+    id: String,
+}
+
+/// A new custom field's id (`TF…`): one schema per kind, so that a client (or a test
+/// tool following links) cannot take one kind's id for another's.
+#[derive(Serialize, ToSchema)]
+struct AdminFieldCreated {
     id: String,
 }
 
@@ -216,7 +229,7 @@ struct NewProjectBody {
 #[utoipa::path(post, path = "/admin/v1/cloudshare/projects",
     operation_id = "admin_create_cloudshare_project", tag = "admin", request_body = NewProjectBody,
     responses(
-        (status = 201, description = "The new project's id", body = Created), (status = 401, body = HttpError),
+        (status = 201, description = "The new project's id", body = AdminProjectCreated), (status = 401, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create_project(
@@ -229,7 +242,7 @@ pub async fn create_project(
     let name = body.string(&mut errors, "name");
     errors.check()?;
     let p = app.store.write(CreateProject { ctx: request.context(None), name }).await.map_err(failed(&body))?;
-    Ok(json(StatusCode::CREATED, &Created { id: ids::encode(Kind::Project, p.id.0) }))
+    Ok(json(StatusCode::CREATED, &AdminProjectCreated { id: ids::encode(Kind::Project, p.id.0) }))
 }
 
 #[derive(ToSchema)]
@@ -245,7 +258,7 @@ struct NewPolicyBody {
     operation_id = "admin_create_cloudshare_policy", tag = "admin",
     params(("project_id" = String, Path)), request_body = NewPolicyBody,
     responses(
-        (status = 201, description = "The new policy's id", body = Created), (status = 401, body = HttpError),
+        (status = 201, description = "The new policy's id", body = AdminPolicyCreated), (status = 401, body = HttpError),
         (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create_policy(
@@ -262,7 +275,7 @@ pub async fn create_policy(
     errors.check()?;
     let op = CreatePolicy { ctx: request.context(None), project, name, default_duration_minutes: minutes };
     let p = app.store.write(op).await.map_err(failed(&body))?;
-    Ok(json(StatusCode::CREATED, &Created { id: ids::encode(Kind::Policy, p.id.0) }))
+    Ok(json(StatusCode::CREATED, &AdminPolicyCreated { id: ids::encode(Kind::Policy, p.id.0) }))
 }
 
 #[derive(ToSchema)]
@@ -322,7 +335,7 @@ struct NewFieldBody {
     operation_id = "admin_create_cloudshare_custom_field", tag = "admin",
     params(("project_id" = String, Path)), request_body = NewFieldBody,
     responses(
-        (status = 201, description = "The new custom field's id", body = Created), (status = 401, body = HttpError),
+        (status = 201, description = "The new custom field's id", body = AdminFieldCreated), (status = 401, body = HttpError),
         (status = 404, body = HttpError), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn create_custom_field(
@@ -349,7 +362,7 @@ pub async fn create_custom_field(
     };
     errors.check()?;
     let f = app.store.write(CreateCustomField { ctx: request.context(None), field }).await.map_err(failed(&body))?;
-    Ok(json(StatusCode::CREATED, &Created { id: ids::encode(Kind::Field, f.id.0) }))
+    Ok(json(StatusCode::CREATED, &AdminFieldCreated { id: ids::encode(Kind::Field, f.id.0) }))
 }
 
 #[derive(ToSchema)]
