@@ -573,6 +573,10 @@ fn like_pattern(text: &str) -> String {
 // ---- reads ----------------------------------------------------------------------------------
 
 impl<D: Db, W> Sql<'_, D, W> {
+    async fn class_by_id(&self, id: ClassId) -> Result<Option<Class>> {
+        self.one(query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1"), &args![id.0], class_row).await
+    }
+
     /// One class's codes, newest first (every single-class read and write: a plain `=`
     /// keeps one plan).
     async fn codes_of_class(&self, class: ClassId) -> Result<Vec<InviteCode>> {
@@ -640,15 +644,13 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn class(&mut self, id: ClassId) -> Result<Option<Class>> {
-        self.one(query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1"), &args![id.0], class_row).await
+        self.class_by_id(id).await
     }
 
     async fn class_with_codes(&mut self, id: ClassId) -> Result<Option<(Class, Vec<InviteCode>)>> {
         // Both statements at once: PostgreSQL's client sends them together on the
         // connection (one round trip); SQLite answers one after the other.
-        let args = args![id.0];
-        let class = self.one(query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1"), &args, class_row);
-        let (class, codes) = tokio::try_join!(class, self.codes_of_class(id))?;
+        let (class, codes) = tokio::try_join!(self.class_by_id(id), self.codes_of_class(id))?;
         Ok(class.map(|c| (c, codes)))
     }
 
