@@ -310,6 +310,7 @@ fn run_races(d: Deployment) {
         ("admin: two models renamed to one name, disabled and enabled", admin_model_patches),
         ("admin: delete a model while classes are made to name it", admin_model_delete_vs_classes),
         ("admin: delete a policy, a blueprint, a project while classes are created", admin_catalog_delete_vs_classes),
+        ("admin: change a project's entries while a member is removed", admin_catalog_changes),
         ("partner: create classes", partner_create),
         ("partner: redeem for the last seats", partner_redeem_seats),
         ("partner: redeem a code of max_uses 5", partner_redeem_uses),
@@ -930,6 +931,44 @@ fn admin_catalog_delete_vs_classes(d: &Deployment, c: &mut Checks) {
         let shown = d.one(req("GET", at(""), &admin(), None));
         c.eq(shown.status, 200, "the project in use afterwards");
     }
+}
+
+fn admin_catalog_changes(d: &Deployment, c: &mut Checks) {
+    let p = cs_project(d);
+    let at = |rest: &str| format!("/admin/v1/cloudshare/projects/{}{rest}", p.id);
+    let field = admin_post(d, &at("/custom-fields"), json!({"name": "f", "order": 1, "type": 0, "is_required": false}));
+    let field = field["id"].as_str().unwrap().to_string();
+    let member = at(&format!("/members/{}", p.second.vup));
+    let mut reqs: Vec<Req> = (0..N - 1)
+        .map(|i| match i % 4 {
+            0 => {
+                let body =
+                    json!({"name": format!("P{i}"), "default_duration_minutes": if i % 8 == 0 { 30 } else { 60 }});
+                req("PATCH", at(&format!("/policies/{}", p.policy)), &admin(), Some(body))
+            }
+            1 => req("PATCH", member.clone(), &admin(), Some(json!({"can_manage": i % 8 == 1}))),
+            2 => {
+                req("PATCH", at(&format!("/custom-fields/{field}")), &admin(), Some(json!({"is_required": i % 8 == 2})))
+            }
+            _ => req("PATCH", at(""), &admin(), Some(json!({"name": format!("Project {i}")}))),
+        })
+        .collect();
+    reqs.insert(N / 2, req("DELETE", member.clone(), &admin(), None));
+    let replies = d.burst(reqs);
+    let h = c.burst(&replies, &[200, 204, 404]);
+    c.eq(count(&h, 204), 1, "the member removed");
+    let refused_elsewhere = replies
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| r.status == 404 && !(*i < N / 2 && i % 4 == 1 || *i > N / 2 && (i - 1) % 4 == 1))
+        .count();
+    c.eq(refused_elsewhere, 0, "404s only for the removed member");
+    let shown = d.one(req("GET", at(""), &admin(), None)).body;
+    let vups: Vec<&str> = shown["members"].as_array().unwrap().iter().filter_map(|m| m["vup_id"].as_str()).collect();
+    c.ok(!vups.contains(&p.second.vup.as_str()), format!("the removed member is still listed: {vups:?}"));
+    let minutes = &shown["policies"][0]["default_duration_minutes"];
+    c.ok(*minutes == json!(30) || *minutes == json!(60), format!("policy minutes {minutes}"));
+    c.ok(shown["name"].as_str().is_some_and(|n| n.starts_with("Project ")), format!("project name {}", shown["name"]));
 }
 
 // ---- partner ------------------------------------------------------------------------------
