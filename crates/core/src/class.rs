@@ -125,6 +125,11 @@ impl Class {
     pub fn is_full(&self) -> bool {
         self.fields.capacity.is_some_and(|c| self.member_count >= c)
     }
+
+    /// The class once `fields` replace its own at `now`: its next version.
+    pub fn changed(&self, fields: ClassFields, now: Timestamp) -> Class {
+        Class { fields, version: self.version + 1, updated_at: now, ..self.clone() }
+    }
 }
 
 /// A change to a class as the client asked for it, before validation. Times may be

@@ -591,7 +591,7 @@ impl<D: Db, W> Sql<'_, D, W> {
 }
 
 impl<D: Db, W> Read for Sql<'_, D, W> {
-    async fn bearer_token(&mut self, hash: &[u8; 32]) -> Result<Option<BearerToken>> {
+    async fn bearer_token(&self, hash: &[u8; 32]) -> Result<Option<BearerToken>> {
         let q = query!(
             "SELECT u.id AS id, u.kind AS kind, t.revoked_at AS revoked_at, t.expires_at AS expires_at \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1 AND u.disabled_at IS NULL"
@@ -603,16 +603,16 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(self.one(q, &args![hash], token).await?.flatten())
     }
 
-    async fn user(&mut self, id: UserId) -> Result<Option<User>> {
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
         self.one(query!("SELECT ", user_cols!(), " FROM users u WHERE u.id = $1"), &args![id.0], user_row).await
     }
 
-    async fn users(&mut self, ids: &[UserId]) -> Result<Vec<User>> {
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>> {
         let list = self::ids(ids, |u| u.0);
         self.all(query!("SELECT ", user_cols!(), " FROM users u WHERE u.id {in $1}"), &args![list], user_row).await
     }
 
-    async fn users_page(&mut self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
+    async fn users_page(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
         macro_rules! matching {
             () => {
                 "(CAST($1 AS TEXT) IS NULL OR u.kind = $1) \
@@ -633,21 +633,21 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn user_by_username(&mut self, username: &str) -> Result<Option<(User, Option<String>)>> {
+    async fn user_by_username(&self, username: &str) -> Result<Option<(User, Option<String>)>> {
         let q =
             query!("SELECT ", user_cols!(), ", u.password_hash AS password_hash FROM users u WHERE u.username = $1");
         self.one(q, &args![username], |r| Ok((user_row(r)?, r.opt_text("password_hash")?))).await
     }
 
-    async fn has_users(&mut self) -> Result<bool> {
+    async fn has_users(&self) -> Result<bool> {
         Ok(self.count(query!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM users LIMIT 1) AS any_user"), &[]).await? > 0)
     }
 
-    async fn class(&mut self, id: ClassId) -> Result<Option<Class>> {
+    async fn class(&self, id: ClassId) -> Result<Option<Class>> {
         self.class_by_id(id).await
     }
 
-    async fn class_with_codes(&mut self, id: ClassId) -> Result<Option<(Class, Vec<InviteCode>)>> {
+    async fn class_with_codes(&self, id: ClassId) -> Result<Option<(Class, Vec<InviteCode>)>> {
         // Both statements at once: PostgreSQL's client sends them together on the
         // connection (one round trip); SQLite answers one after the other.
         let (class, codes) = tokio::try_join!(self.class_by_id(id), self.codes_of_class(id))?;
@@ -655,7 +655,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn classes(
-        &mut self,
+        &self,
         owner: UserId,
         filter: &ClassFilter,
         page: PageRequest,
@@ -724,7 +724,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn classes_of_member(&mut self, user: UserId, page: PageRequest) -> Result<Page<Class>> {
+    async fn classes_of_member(&self, user: UserId, page: PageRequest) -> Result<Page<Class>> {
         let (limit, offset) = page_args(page);
         let items = self
             .all(
@@ -743,7 +743,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn classes_owned(&mut self, owner: UserId) -> Result<Vec<Class>> {
+    async fn classes_owned(&self, owner: UserId) -> Result<Vec<Class>> {
         let q = query!(
             "SELECT ",
             class_cols!(),
@@ -752,12 +752,12 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.all(q, &args![owner.0], class_row).await
     }
 
-    async fn group_named(&mut self, owner: UserId, name: &str) -> Result<Option<ClassId>> {
+    async fn group_named(&self, owner: UserId, name: &str) -> Result<Option<ClassId>> {
         let q = query!("SELECT id FROM classes WHERE owner_id = $1 AND name = $2 AND kind = 'group'");
         self.one(q, &args![owner.0, name], |r| Ok(ClassId(r.int("id")?))).await
     }
 
-    async fn codes_of(&mut self, classes: &[ClassId]) -> Result<Vec<InviteCode>> {
+    async fn codes_of(&self, classes: &[ClassId]) -> Result<Vec<InviteCode>> {
         if let [class] = classes {
             return self.codes_of_class(*class).await;
         }
@@ -772,7 +772,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn codes_page(
-        &mut self,
+        &self,
         class: ClassId,
         active_at: Option<Timestamp>,
         page: PageRequest,
@@ -803,13 +803,13 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn code(&mut self, id: InviteCodeId) -> Result<Option<InviteCode>> {
+    async fn code(&self, id: InviteCodeId) -> Result<Option<InviteCode>> {
         let q =
             query!("SELECT ", code_cols!(), " FROM invite_codes i JOIN classes c ON c.id = i.class_id WHERE i.id = $1");
         self.one(q, &args![id.0], code_row).await
     }
 
-    async fn code_by_value(&mut self, code: &str) -> Result<Option<InviteCode>> {
+    async fn code_by_value(&self, code: &str) -> Result<Option<InviteCode>> {
         let q = query!(
             "SELECT ",
             code_cols!(),
@@ -818,18 +818,18 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.one(q, &args![code], code_row).await
     }
 
-    async fn membership(&mut self, class: ClassId, user: UserId) -> Result<Option<Membership>> {
+    async fn membership(&self, class: ClassId, user: UserId) -> Result<Option<Membership>> {
         let q = query!("SELECT ", membership_cols!(), " FROM memberships m WHERE m.class_id = $1 AND m.user_id = $2");
         self.one(q, &args![class.0, user.0], membership_row).await
     }
 
-    async fn memberships_of(&mut self, user: UserId) -> Result<Vec<Membership>> {
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>> {
         let q =
             query!("SELECT ", membership_cols!(), " FROM memberships m WHERE m.user_id = $1 ORDER BY m.class_id, m.id");
         self.all(q, &args![user.0], membership_row).await
     }
 
-    async fn members(&mut self, class: ClassId, page: PageRequest) -> Result<Page<Member>> {
+    async fn members(&self, class: ClassId, page: PageRequest) -> Result<Page<Member>> {
         let (limit, offset) = page_args(page);
         let items = self
             .all(
@@ -855,7 +855,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn members_by_role(&mut self, class: ClassId, role: MemberRole) -> Result<Vec<Member>> {
+    async fn members_by_role(&self, class: ClassId, role: MemberRole) -> Result<Vec<Member>> {
         let q = query!(
             "SELECT ",
             membership_cols!(),
@@ -867,7 +867,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.all(q, &args![class.0, role.as_str()], member_row).await
     }
 
-    async fn member(&mut self, id: MembershipId) -> Result<Option<Member>> {
+    async fn member(&self, id: MembershipId) -> Result<Option<Member>> {
         let q = query!(
             "SELECT ",
             membership_cols!(),
@@ -878,7 +878,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.one(q, &args![id.0], member_row).await
     }
 
-    async fn member_by_email(&mut self, class: ClassId, email: &str) -> Result<Option<Member>> {
+    async fn member_by_email(&self, class: ClassId, email: &str) -> Result<Option<Member>> {
         let q = query!(
             "SELECT ",
             membership_cols!(),
@@ -889,7 +889,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.one(q, &args![class.0, email], member_row).await
     }
 
-    async fn history(&mut self, class: ClassId, page: PageRequest) -> Result<Page<AuditEvent>> {
+    async fn history(&self, class: ClassId, page: PageRequest) -> Result<Page<AuditEvent>> {
         let (limit, offset) = page_args(page);
         let items = self
             .all(
@@ -906,7 +906,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn existing_models(&mut self, ids: &[ModelId]) -> Result<Vec<ModelId>> {
+    async fn existing_models(&self, ids: &[ModelId]) -> Result<Vec<ModelId>> {
         let list = self::ids(ids, |m| m.0);
         // Shared locks: a model's deletion waits for the class writes that name it, and
         // they for it (`classes_naming_model_for_update`).
@@ -914,11 +914,11 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.all(q, &args![list], |r| Ok(ModelId(r.int("id")?))).await
     }
 
-    async fn course(&mut self, id: CourseId) -> Result<Option<Course>> {
+    async fn course(&self, id: CourseId) -> Result<Option<Course>> {
         self.one(query!("SELECT ", course_cols!(), " FROM courses co WHERE co.id = $1"), &args![id.0], course_row).await
     }
 
-    async fn api_credential(&mut self, api_id: &str) -> Result<Option<ApiCredential>> {
+    async fn api_credential(&self, api_id: &str) -> Result<Option<ApiCredential>> {
         let q = query!(
             "SELECT u.id AS id, u.kind AS kind, a.sealed_key AS sealed_key FROM api_credentials a \
              JOIN users u ON u.id = a.user_id WHERE a.api_id = $1 AND a.revoked_at IS NULL \
@@ -928,12 +928,12 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(found.and_then(|(p, sealed_key)| Some(ApiCredential { principal: p?, sealed_key })))
     }
 
-    async fn project(&mut self, id: ProjectId) -> Result<Option<Project>> {
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
         self.one(query!("SELECT ", project_cols!(), " FROM projects p WHERE p.id = $1"), &args![id.0], project_row)
             .await
     }
 
-    async fn projects_page(&mut self, page: PageRequest) -> Result<Page<Project>> {
+    async fn projects_page(&self, page: PageRequest) -> Result<Page<Project>> {
         let (limit, offset) = page_args(page);
         let q = query!("SELECT ", project_cols!(), " FROM projects p ORDER BY p.id LIMIT $1 OFFSET $2");
         let items = self.all(q, &args![limit, offset], project_row).await?;
@@ -941,7 +941,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn projects_of(&mut self, user: UserId) -> Result<Vec<(Project, ProjectMember)>> {
+    async fn projects_of(&self, user: UserId) -> Result<Vec<(Project, ProjectMember)>> {
         let q = query!(
             "SELECT ",
             project_cols!(),
@@ -952,7 +952,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.all(q, &args![user.0], |r| Ok((project_row(r)?, project_member_row(r)?))).await
     }
 
-    async fn project_membership(&mut self, user: UserId, project: ProjectId) -> Result<Option<ProjectMember>> {
+    async fn project_membership(&self, user: UserId, project: ProjectId) -> Result<Option<ProjectMember>> {
         let q = query!(
             "SELECT ",
             project_member_cols!(),
@@ -961,37 +961,37 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.one(q, &args![user.0, project.0], project_member_row).await
     }
 
-    async fn policies(&mut self, project: ProjectId) -> Result<Vec<Policy>> {
+    async fn policies(&self, project: ProjectId) -> Result<Vec<Policy>> {
         let q = query!("SELECT ", policy_cols!(), " FROM policies po WHERE po.project_id = $1 ORDER BY po.id");
         self.all(q, &args![project.0], policy_row).await
     }
 
-    async fn policy(&mut self, id: PolicyId) -> Result<Option<Policy>> {
+    async fn policy(&self, id: PolicyId) -> Result<Option<Policy>> {
         self.one(query!("SELECT ", policy_cols!(), " FROM policies po WHERE po.id = $1"), &args![id.0], policy_row)
             .await
     }
 
-    async fn blueprints(&mut self, project: ProjectId) -> Result<Vec<Blueprint>> {
+    async fn blueprints(&self, project: ProjectId) -> Result<Vec<Blueprint>> {
         let q = query!("SELECT ", blueprint_cols!(), " FROM blueprints b WHERE b.project_id = $1 ORDER BY b.id");
         self.all(q, &args![project.0], blueprint_row).await
     }
 
-    async fn blueprint(&mut self, id: BlueprintId) -> Result<Option<Blueprint>> {
+    async fn blueprint(&self, id: BlueprintId) -> Result<Option<Blueprint>> {
         let q = query!("SELECT ", blueprint_cols!(), " FROM blueprints b WHERE b.id = $1");
         self.one(q, &args![id.0], blueprint_row).await
     }
 
-    async fn blueprint_token_exists(&mut self, token: &str) -> Result<bool> {
+    async fn blueprint_token_exists(&self, token: &str) -> Result<bool> {
         Ok(self.count(query!("SELECT COUNT(*) AS n FROM blueprints WHERE token = $1"), &args![token]).await? > 0)
     }
 
-    async fn custom_fields(&mut self, project: ProjectId) -> Result<Vec<CustomField>> {
+    async fn custom_fields(&self, project: ProjectId) -> Result<Vec<CustomField>> {
         let q =
             query!("SELECT ", field_cols!(), " FROM custom_fields f WHERE f.project_id = $1 ORDER BY f.position, f.id");
         self.all(q, &args![project.0], field_row).await
     }
 
-    async fn project_member(&mut self, id: ProjectMemberId) -> Result<Option<(ProjectMember, User)>> {
+    async fn project_member(&self, id: ProjectMemberId) -> Result<Option<(ProjectMember, User)>> {
         let q = query!(
             "SELECT ",
             project_member_cols!(),
@@ -1002,7 +1002,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.one(q, &args![id.0], |r| Ok((project_member_row(r)?, user_row(r)?))).await
     }
 
-    async fn project_members(&mut self, project: ProjectId) -> Result<Vec<(ProjectMember, User)>> {
+    async fn project_members(&self, project: ProjectId) -> Result<Vec<(ProjectMember, User)>> {
         let q = query!(
             "SELECT ",
             project_member_cols!(),
@@ -1013,11 +1013,11 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.all(q, &args![project.0], |r| Ok((project_member_row(r)?, user_row(r)?))).await
     }
 
-    async fn lab(&mut self, class: ClassId) -> Result<Option<LabSettings>> {
+    async fn lab(&self, class: ClassId) -> Result<Option<LabSettings>> {
         self.one(query!("SELECT ", lab_cols!(), " FROM labs l WHERE l.class_id = $1"), &args![class.0], lab_row).await
     }
 
-    async fn labs_of(&mut self, user: UserId) -> Result<Vec<LabSummary>> {
+    async fn labs_of(&self, user: UserId) -> Result<Vec<LabSummary>> {
         // One statement for the whole list: the lead instructor is the first by position,
         // shown while they are still a member of the project.
         let q = query!(
@@ -1038,12 +1038,12 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         .await
     }
 
-    async fn class_by_short_id(&mut self, short_id: &str) -> Result<Option<ClassId>> {
+    async fn class_by_short_id(&self, short_id: &str) -> Result<Option<ClassId>> {
         let q = query!("SELECT class_id FROM labs WHERE short_id = $1");
         self.one(q, &args![short_id], |r| Ok(ClassId(r.int("class_id")?))).await
     }
 
-    async fn sponsored_link(&mut self, hash: &[u8; 32]) -> Result<Option<Link>> {
+    async fn sponsored_link(&self, hash: &[u8; 32]) -> Result<Option<Link>> {
         let q = query!("SELECT class_id, email, disabled_at FROM sponsored_links WHERE token_hash = $1");
         self.one(q, &args![hash], |r| {
             Ok(Link {
@@ -1055,21 +1055,21 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         .await
     }
 
-    async fn institution(&mut self, id: InstitutionId) -> Result<Option<Institution>> {
+    async fn institution(&self, id: InstitutionId) -> Result<Option<Institution>> {
         let q = query!("SELECT ", institution_cols!(), " FROM institutions n WHERE n.id = $1");
         self.one(q, &args![id.0], institution_row).await
     }
 
-    async fn institution_named(&mut self, name: &str) -> Result<Option<Institution>> {
+    async fn institution_named(&self, name: &str) -> Result<Option<Institution>> {
         let q = query!("SELECT ", institution_cols!(), " FROM institutions n WHERE n.name = $1");
         self.one(q, &args![name], institution_row).await
     }
 
-    async fn setting(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
         self.one(query!("SELECT value FROM settings WHERE name = $1"), &args![name], |r| r.bytes("value")).await
     }
 
-    async fn broken_invariants(&mut self) -> Result<Vec<String>> {
+    async fn broken_invariants(&self) -> Result<Vec<String>> {
         // Each check names what breaks; the first few offending rows are shown.
         let checks: [(&Query, &str); 11] = [
             (
@@ -1161,12 +1161,12 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(broken)
     }
 
-    async fn any_sealed_api_key(&mut self) -> Result<Option<Vec<u8>>> {
+    async fn any_sealed_api_key(&self) -> Result<Option<Vec<u8>>> {
         let q = query!("SELECT sealed_key FROM api_credentials ORDER BY api_id LIMIT 1");
         self.one(q, &[], |r| r.bytes("sealed_key")).await
     }
 
-    async fn outbox_stats(&mut self) -> Result<OutboxStats> {
+    async fn outbox_stats(&self) -> Result<OutboxStats> {
         let q = query!(
             "SELECT COUNT(*) AS pending, COUNT(CASE WHEN attempts > 0 THEN 1 END) AS retrying, \
              MIN(created_at) AS oldest FROM outbox WHERE sent_at IS NULL"
@@ -1183,7 +1183,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(stats.unwrap_or_default())
     }
 
-    async fn throttle_stats(&mut self, now: Timestamp) -> Result<ThrottleStats> {
+    async fn throttle_stats(&self, now: Timestamp) -> Result<ThrottleStats> {
         let q = query!(
             "SELECT COUNT(*) AS tracked, COUNT(CASE WHEN blocked_until > $1 THEN 1 END) AS blocked FROM throttles"
         );
@@ -1193,7 +1193,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(stats.unwrap_or_default())
     }
 
-    async fn throttles(&mut self, keys: &[[u8; 32]]) -> Result<Vec<Option<Counter>>> {
+    async fn throttles(&self, keys: &[[u8; 32]]) -> Result<Vec<Option<Counter>>> {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             out.push(
@@ -1210,7 +1210,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
 
     // Accounts (GrowFit)
 
-    async fn account(&mut self, user: UserId) -> Result<Option<Account>> {
+    async fn account(&self, user: UserId) -> Result<Option<Account>> {
         self.one(
             query!("SELECT ", account_cols!(), " FROM accounts ac WHERE ac.user_id = $1"),
             &args![user.0],
@@ -1219,7 +1219,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         .await
     }
 
-    async fn account_by_email(&mut self, email: &str) -> Result<Option<(User, Account, String)>> {
+    async fn account_by_email(&self, email: &str) -> Result<Option<(User, Account, String)>> {
         let q = query!(
             "SELECT ",
             user_cols!(),
@@ -1232,7 +1232,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn email_verification(
-        &mut self,
+        &self,
         email: &str,
         since: Timestamp,
         token: Option<&[u8; 32]>,
@@ -1260,13 +1260,13 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
 
     // Enrollments (GrowFit)
 
-    async fn code_length_in_use(&mut self, len: usize) -> Result<bool> {
+    async fn code_length_in_use(&self, len: usize) -> Result<bool> {
         let len = i64::try_from(len).unwrap_or(i64::MAX);
         let q = query!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM invite_codes WHERE length(code) = $1 LIMIT 1) AS one");
         Ok(self.count(q, &args![len]).await? > 0)
     }
 
-    async fn membership_by_id(&mut self, id: MembershipId) -> Result<Option<Membership>> {
+    async fn membership_by_id(&self, id: MembershipId) -> Result<Option<Membership>> {
         self.one(
             query!("SELECT ", membership_cols!(), " FROM memberships m WHERE m.id = $1"),
             &args![id.0],
@@ -1276,7 +1276,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn student_classes(
-        &mut self,
+        &self,
         user: UserId,
         statuses: &[EnrollmentStatus],
         page: PageRequest,
@@ -1323,7 +1323,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn partner_student(&mut self, partner: UserId, user: UserId) -> Result<Option<PartnerStudent>> {
+    async fn partner_student(&self, partner: UserId, user: UserId) -> Result<Option<PartnerStudent>> {
         let q = query!(
             "SELECT ",
             student_cols!(),
@@ -1333,7 +1333,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn partner_students(
-        &mut self,
+        &self,
         partner: UserId,
         filter: &StudentFilter,
         page: PageRequest,
@@ -1352,11 +1352,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.all(q, &args![partner.0, filter.status, pattern, limit, offset], student_row).await
     }
 
-    async fn enrollments_in_classes_of(
-        &mut self,
-        partner: UserId,
-        users: &[UserId],
-    ) -> Result<Vec<(Membership, String)>> {
+    async fn enrollments_in_classes_of(&self, partner: UserId, users: &[UserId]) -> Result<Vec<(Membership, String)>> {
         let list = ids(users, |u| u.0);
         let q = query!(
             "SELECT ",
@@ -1368,7 +1364,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
     }
 
     async fn student_enrollments(
-        &mut self,
+        &self,
         partner: UserId,
         user: UserId,
         status: Option<&str>,
@@ -1386,7 +1382,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         self.all(q, &args![partner.0, user.0, status, limit, offset], membership_row).await
     }
 
-    async fn student_stats(&mut self, partner: UserId) -> Result<StudentStats> {
+    async fn student_stats(&self, partner: UserId) -> Result<StudentStats> {
         let q = query!(
             "SELECT (SELECT COUNT(*) FROM partner_students WHERE partner_id = $1) AS total, \
              (SELECT COUNT(*) FROM partner_students WHERE partner_id = $1 AND status = 'active') AS active, \
@@ -1406,7 +1402,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(stats.unwrap_or_default())
     }
 
-    async fn classes_with_student(&mut self, partner: UserId, user: UserId) -> Result<Vec<ClassId>> {
+    async fn classes_with_student(&self, partner: UserId, user: UserId) -> Result<Vec<ClassId>> {
         let q = query!(
             "SELECT m.class_id AS id FROM memberships m JOIN classes c ON c.id = m.class_id \
              WHERE c.owner_id = $1 AND c.kind = 'class' AND m.role = 'student' AND m.user_id = $2 ORDER BY m.class_id"
@@ -1416,7 +1412,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
 
     // Catalogue and courses (GrowFit)
 
-    async fn models_page(&mut self, f: &ModelFilter, page: PageRequest) -> Result<Page<Model>> {
+    async fn models_page(&self, f: &ModelFilter, page: PageRequest) -> Result<Page<Model>> {
         let (limit, offset) = page_args(page);
         let name = f.name_contains.as_deref().map(contains_pattern);
         let (provider, modality) = (f.provider.as_deref(), f.modality.as_deref());
@@ -1449,21 +1445,16 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn model(&mut self, id: ModelId) -> Result<Option<Model>> {
+    async fn model(&self, id: ModelId) -> Result<Option<Model>> {
         self.one(query!("SELECT ", model_cols!(), " FROM models mo WHERE mo.id = $1"), &args![id.0], model_row).await
     }
 
-    async fn model_named(&mut self, provider: &str, name: &str) -> Result<Option<ModelId>> {
+    async fn model_named(&self, provider: &str, name: &str) -> Result<Option<ModelId>> {
         let q = query!("SELECT id FROM models WHERE provider = $1 AND name = $2");
         self.one(q, &args![provider, name], |r| Ok(ModelId(r.int("id")?))).await
     }
 
-    async fn courses_page(
-        &mut self,
-        partner: Option<UserId>,
-        f: &CourseFilter,
-        page: PageRequest,
-    ) -> Result<Page<Course>> {
+    async fn courses_page(&self, partner: Option<UserId>, f: &CourseFilter, page: PageRequest) -> Result<Page<Course>> {
         let (limit, offset) = page_args(page);
         let partner = partner.map(|p| p.0);
         let search = f.search.as_deref().map(contains_pattern);
@@ -1497,7 +1488,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         Ok(Page { total, items })
     }
 
-    async fn course_by_key(&mut self, partner: UserId, key: &str) -> Result<Option<CourseId>> {
+    async fn course_by_key(&self, partner: UserId, key: &str) -> Result<Option<CourseId>> {
         let q = query!("SELECT id FROM courses WHERE partner_id = $1 AND course_key = $2");
         self.one(q, &args![partner.0, key], |r| Ok(CourseId(r.int("id")?))).await
     }
@@ -1534,18 +1525,18 @@ impl ClassValues<'_> {
 }
 
 impl<D: Db> Tx for Sql<'_, D, Write> {
-    async fn class_for_update(&mut self, id: ClassId) -> Result<Option<Class>> {
+    async fn class_for_update(&self, id: ClassId) -> Result<Option<Class>> {
         let q = query!("SELECT ", class_cols!(), " FROM classes c WHERE c.id = $1 {for update}");
         self.one(q, &args![id.0], class_row).await
     }
 
-    async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>> {
+    async fn user_for_update(&self, id: UserId) -> Result<Option<User>> {
         self.one(query!("SELECT ", user_cols!(), " FROM users u WHERE u.id = $1 {for update}"), &args![id.0], user_row)
             .await
     }
 
     async fn insert_class(
-        &mut self,
+        &self,
         owner: UserId,
         kind: ClassKind,
         fields: &ClassFields,
@@ -1595,14 +1586,14 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         })
     }
 
-    async fn update_class(&mut self, id: ClassId, fields: &ClassFields, now: Timestamp) -> Result<Class> {
-        let (f, v) = (fields, ClassValues::of(fields)?);
+    async fn update_class(&self, current: &Class, next: &Class) -> Result<()> {
+        let (f, v) = (&next.fields, ClassValues::of(&next.fields)?);
         self.exec_one(
             query!(
                 "UPDATE classes SET name = $1, status = $2, description = $3, start_at = $4, end_at = $5, \
                  capacity = $6, timezone = $7, location = $8, online_url = $9, invite_only = $10, \
                  primary_model_id = $11, allowed_model_ids = $12, course_id = $13, school_class = $14, \
-                 updated_at = $15, version = version + 1, budget_cents = $17 WHERE id = $16"
+                 updated_at = $15, version = $16, budget_cents = $17 WHERE id = $18 AND version = $19"
             ),
             &args![
                 f.name,
@@ -1619,18 +1610,18 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
                 v.allowed,
                 v.course,
                 f.school_class,
-                now,
-                id.0,
-                v.budget
+                next.updated_at,
+                next.version,
+                v.budget,
+                current.id.0,
+                current.version
             ],
             "updating a class",
         )
-        .await?;
-        let class = self.class(id).await?;
-        class.ok_or_else(|| StoreError::Retry(format!("class {id} vanished during its update")))
+        .await
     }
 
-    async fn touch_class(&mut self, id: ClassId) -> Result<()> {
+    async fn touch_class(&self, id: ClassId) -> Result<()> {
         self.exec_one(
             query!("UPDATE classes SET version = version + 1 WHERE id = $1"),
             &args![id.0],
@@ -1639,11 +1630,11 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn delete_class(&mut self, id: ClassId) -> Result<()> {
+    async fn delete_class(&self, id: ClassId) -> Result<()> {
         self.exec_one(query!("DELETE FROM classes WHERE id = $1"), &args![id.0], "deleting a class").await
     }
 
-    async fn add_to_class_count(&mut self, owner: UserId, delta: i64) -> Result<()> {
+    async fn add_to_class_count(&self, owner: UserId, delta: i64) -> Result<()> {
         self.exec_one(
             query!("UPDATE users SET class_count = class_count + $2 WHERE id = $1"),
             &args![owner.0, delta],
@@ -1652,7 +1643,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn take_seat(&mut self, class: ClassId) -> Result<bool> {
+    async fn take_seat(&self, class: ClassId) -> Result<bool> {
         let n = self
             .exec(
                 query!(
@@ -1665,7 +1656,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(n == 1)
     }
 
-    async fn free_seat(&mut self, class: ClassId) -> Result<()> {
+    async fn free_seat(&self, class: ClassId) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE classes SET member_count = member_count - 1, version = version + 1 \
@@ -1677,11 +1668,11 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn code_exists(&mut self, code: &str) -> Result<bool> {
+    async fn code_exists(&self, code: &str) -> Result<bool> {
         Ok(self.count(query!("SELECT COUNT(*) AS n FROM invite_codes WHERE code = $1"), &args![code]).await? > 0)
     }
 
-    async fn insert_code(&mut self, code: NewCode<'_>, now: Timestamp) -> Result<InviteCode> {
+    async fn insert_code(&self, code: NewCode<'_>, now: Timestamp) -> Result<InviteCode> {
         let id = self
             .insert(
                 query!(
@@ -1702,7 +1693,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.code(InviteCodeId(id)).await?.ok_or_else(|| StoreError::Internal("an inserted code vanished".into()))
     }
 
-    async fn update_code(&mut self, code: &InviteCode) -> Result<()> {
+    async fn update_code(&self, code: &InviteCode) -> Result<()> {
         self.exec_one(
             query!("UPDATE invite_codes SET max_uses = $2, expires_at = $3, disabled = $4 WHERE id = $1"),
             &args![code.id.0, code.max_uses, code.expires_at, code.disabled],
@@ -1711,7 +1702,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn use_code(&mut self, id: InviteCodeId, now: Timestamp) -> Result<bool> {
+    async fn use_code(&self, id: InviteCodeId, now: Timestamp) -> Result<bool> {
         let n = self
             .exec(
                 query!(
@@ -1724,15 +1715,15 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(n == 1)
     }
 
-    async fn insert_membership(&mut self, m: NewMember<'_>, now: Timestamp) -> Result<Membership> {
+    async fn insert_membership(&self, m: NewMember<'_>, now: Timestamp) -> Result<Membership> {
         self.insert_enrollment(m, EnrollmentStatus::Active, now).await
     }
 
-    async fn delete_membership(&mut self, id: MembershipId) -> Result<bool> {
+    async fn delete_membership(&self, id: MembershipId) -> Result<bool> {
         Ok(self.exec(query!("DELETE FROM memberships WHERE id = $1"), &args![id.0]).await? == 1)
     }
 
-    async fn order_members(&mut self, class: ClassId, role: MemberRole, users: &[UserId]) -> Result<()> {
+    async fn order_members(&self, class: ClassId, role: MemberRole, users: &[UserId]) -> Result<()> {
         for (position, user) in users.iter().enumerate() {
             let position = i64::try_from(position + 1).unwrap_or(i64::MAX);
             self.exec_one(
@@ -1745,13 +1736,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(())
     }
 
-    async fn replace_members(
-        &mut self,
-        class: ClassId,
-        role: MemberRole,
-        users: &[UserId],
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn replace_members(&self, class: ClassId, role: MemberRole, users: &[UserId], now: Timestamp) -> Result<()> {
         self.exec(query!("DELETE FROM memberships WHERE class_id = $1 AND role = $2"), &args![class.0, role.as_str()])
             .await?;
         for (position, user) in users.iter().enumerate() {
@@ -1777,7 +1762,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn set_env_creation_disabled(&mut self, id: MembershipId, disabled: bool) -> Result<()> {
+    async fn set_env_creation_disabled(&self, id: MembershipId, disabled: bool) -> Result<()> {
         self.exec_one(
             query!("UPDATE memberships SET env_creation_disabled = $2 WHERE id = $1"),
             &args![id.0, disabled],
@@ -1787,7 +1772,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     }
 
     async fn set_member_times(
-        &mut self,
+        &self,
         id: MembershipId,
         invited_at: Option<Timestamp>,
         logged_in_at: Option<Timestamp>,
@@ -1800,7 +1785,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_user(&mut self, user: &NewUser, now: Timestamp) -> Result<User> {
+    async fn insert_user(&self, user: &NewUser, now: Timestamp) -> Result<User> {
         let profile = user.profile.as_ref().map(|p| JsonText(p.to_string()));
         let id = self
             .insert(
@@ -1837,12 +1822,12 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         })
     }
 
-    async fn delete_user(&mut self, user: UserId) -> Result<()> {
+    async fn delete_user(&self, user: UserId) -> Result<()> {
         self.exec_one(query!("DELETE FROM users WHERE id = $1"), &args![user.0], "deleting a user").await
     }
 
     async fn update_student(
-        &mut self,
+        &self,
         membership: MembershipId,
         user: UserId,
         name: &str,
@@ -1862,7 +1847,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn set_user_profile(&mut self, user: UserId, profile: &serde_json::Value) -> Result<()> {
+    async fn set_user_profile(&self, user: UserId, profile: &serde_json::Value) -> Result<()> {
         self.exec_one(
             query!("UPDATE users SET profile = $2 WHERE id = $1"),
             &args![user.0, JsonText(profile.to_string())],
@@ -1871,7 +1856,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_token(&mut self, user: UserId, hash: &[u8; 32], kind: TokenKind, now: Timestamp) -> Result<()> {
+    async fn insert_token(&self, user: UserId, hash: &[u8; 32], kind: TokenKind, now: Timestamp) -> Result<()> {
         self.exec_one(
             query!("INSERT INTO tokens (hash, user_id, created_at, kind, expires_at) VALUES ($1, $2, $3, $4, $5)"),
             &args![hash, user.0, now, kind.as_str(), kind.expires_at()],
@@ -1880,12 +1865,12 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn revoke_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<Option<UserId>> {
+    async fn revoke_token(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<UserId>> {
         let q = query!("UPDATE tokens SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL RETURNING user_id");
         self.one(q, &args![hash, now], |r| Ok(UserId(r.int("user_id")?))).await
     }
 
-    async fn insert_model(&mut self, m: &NewModel, now: Timestamp) -> Result<Model> {
+    async fn insert_model(&self, m: &NewModel, now: Timestamp) -> Result<Model> {
         let q = query!(
             "INSERT INTO models (name, provider, modality, supports_parallel, default_pricing, is_active, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id"
@@ -1907,7 +1892,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         })
     }
 
-    async fn insert_course(&mut self, partner: UserId, f: &CourseFields, now: Timestamp) -> Result<Course> {
+    async fn insert_course(&self, partner: UserId, f: &CourseFields, now: Timestamp) -> Result<Course> {
         let q = query!(
             "INSERT INTO courses (partner_id, title, course_key, status, start_date, end_date, description, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id"
@@ -1919,7 +1904,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(Course { id: CourseId(id), partner_id: partner, fields: f.clone(), created_at: now, updated_at: now })
     }
 
-    async fn insert_audit(&mut self, ctx: &Context, e: &NewAuditEvent) -> Result<()> {
+    async fn insert_audit(&self, ctx: &Context, e: &NewAuditEvent) -> Result<()> {
         let before = e.before.as_ref().map(|v| JsonText(v.to_string()));
         let after = e.after.as_ref().map(|v| JsonText(v.to_string()));
         self.exec_one(
@@ -1942,7 +1927,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_project(&mut self, name: &str, now: Timestamp) -> Result<Project> {
+    async fn insert_project(&self, name: &str, now: Timestamp) -> Result<Project> {
         let id = self
             .insert(query!("INSERT INTO projects (name, created_at) VALUES ($1, $2) RETURNING id"), &args![name, now])
             .await?;
@@ -1950,7 +1935,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     }
 
     async fn insert_policy(
-        &mut self,
+        &self,
         project: ProjectId,
         name: &str,
         minutes: u32,
@@ -1979,7 +1964,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     }
 
     async fn insert_blueprint(
-        &mut self,
+        &self,
         project: ProjectId,
         name: &str,
         description: Option<&str>,
@@ -2000,7 +1985,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         })
     }
 
-    async fn insert_custom_field(&mut self, f: &CustomField, now: Timestamp) -> Result<CustomField> {
+    async fn insert_custom_field(&self, f: &CustomField, now: Timestamp) -> Result<CustomField> {
         let q = query!(
             "INSERT INTO custom_fields (project_id, name, position, kind, is_required, regex, default_value, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
@@ -2011,7 +1996,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     }
 
     async fn insert_project_member(
-        &mut self,
+        &self,
         project: ProjectId,
         user: UserId,
         role: MemberRights,
@@ -2031,18 +2016,12 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         })
     }
 
-    async fn revoke_api_credentials(&mut self, user: UserId, now: Timestamp) -> Result<u64> {
+    async fn revoke_api_credentials(&self, user: UserId, now: Timestamp) -> Result<u64> {
         let q = query!("UPDATE api_credentials SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL");
         self.exec(q, &args![user.0, now]).await
     }
 
-    async fn insert_api_credential(
-        &mut self,
-        api_id: &str,
-        user: UserId,
-        sealed_key: &[u8],
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn insert_api_credential(&self, api_id: &str, user: UserId, sealed_key: &[u8], now: Timestamp) -> Result<()> {
         self.exec_one(
             query!("INSERT INTO api_credentials (api_id, user_id, sealed_key, created_at) VALUES ($1, $2, $3, $4)"),
             &args![api_id, user.0, sealed_key, now],
@@ -2051,7 +2030,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_lab(&mut self, class: ClassId, l: &LabSettings) -> Result<()> {
+    async fn insert_lab(&self, class: ClassId, l: &LabSettings) -> Result<()> {
         let (address, values) = (l.address.as_ref().map(json_text), json_text(&l.field_values));
         self.exec_one(
             query!(
@@ -2083,7 +2062,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn update_lab(&mut self, class: ClassId, l: &LabSettings) -> Result<()> {
+    async fn update_lab(&self, class: ClassId, l: &LabSettings) -> Result<()> {
         let (address, values) = (l.address.as_ref().map(json_text), json_text(&l.field_values));
         self.exec_one(
             query!(
@@ -2111,17 +2090,11 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn short_id_exists(&mut self, short_id: &str) -> Result<bool> {
+    async fn short_id_exists(&self, short_id: &str) -> Result<bool> {
         Ok(self.count(query!("SELECT COUNT(*) AS n FROM labs WHERE short_id = $1"), &args![short_id]).await? > 0)
     }
 
-    async fn insert_sponsored_link(
-        &mut self,
-        hash: &[u8; 32],
-        class: ClassId,
-        email: &str,
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn insert_sponsored_link(&self, hash: &[u8; 32], class: ClassId, email: &str, now: Timestamp) -> Result<()> {
         self.exec_one(
             query!("INSERT INTO sponsored_links (token_hash, class_id, email, created_at) VALUES ($1, $2, $3, $4)"),
             &args![hash, class.0, email, now],
@@ -2130,7 +2103,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn disable_sponsored_links(&mut self, class: ClassId, email: &str, now: Timestamp) -> Result<u64> {
+    async fn disable_sponsored_links(&self, class: ClassId, email: &str, now: Timestamp) -> Result<u64> {
         self.exec(
             query!(
                 "UPDATE sponsored_links SET disabled_at = $3 WHERE class_id = $1 AND email = $2 AND disabled_at IS NULL"
@@ -2140,7 +2113,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_outbox(&mut self, email: &Email, now: Timestamp) -> Result<OutboxId> {
+    async fn insert_outbox(&self, email: &Email, now: Timestamp) -> Result<OutboxId> {
         let q = query!(
             "INSERT INTO outbox (recipient, subject, body, html, created_at, next_attempt_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id"
@@ -2148,7 +2121,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(OutboxId(self.insert(q, &args![email.to, email.subject, email.text, email.html, now]).await?))
     }
 
-    async fn claim_outbox(&mut self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>> {
+    async fn claim_outbox(&self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>> {
         // SKIP LOCKED lets several processes' senders share the outbox without waiting on
         // each other or taking the same message.
         let q = query!(
@@ -2176,7 +2149,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(claimed)
     }
 
-    async fn outbox_sent(&mut self, id: OutboxId, now: Timestamp) -> Result<()> {
+    async fn outbox_sent(&self, id: OutboxId, now: Timestamp) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE outbox SET sent_at = $2, attempts = attempts + 1, claimed_until = NULL, last_error = NULL, \
@@ -2188,7 +2161,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn outbox_failed(&mut self, id: OutboxId, error: &str, next: Timestamp) -> Result<()> {
+    async fn outbox_failed(&self, id: OutboxId, error: &str, next: Timestamp) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, claimed_until = NULL \
@@ -2200,7 +2173,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_institution(&mut self, i: &Institution, now: Timestamp) -> Result<Institution> {
+    async fn insert_institution(&self, i: &Institution, now: Timestamp) -> Result<Institution> {
         let q = query!(
             "INSERT INTO institutions (type, name, address, latitude, longitude, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
@@ -2209,11 +2182,11 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(Institution { id: InstitutionId(id), ..i.clone() })
     }
 
-    async fn delete_setting(&mut self, name: &str) -> Result<()> {
+    async fn delete_setting(&self, name: &str) -> Result<()> {
         self.exec(query!("DELETE FROM settings WHERE name = $1"), &args![name]).await.map(drop)
     }
 
-    async fn throttles_for_update(&mut self, keys: &[[u8; 32]], now: Timestamp) -> Result<Vec<Counter>> {
+    async fn throttles_for_update(&self, keys: &[[u8; 32]], now: Timestamp) -> Result<Vec<Counter>> {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             // Made first, so that the row exists to be locked: two first attempts at a key
@@ -2233,7 +2206,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(out)
     }
 
-    async fn put_throttle(&mut self, key: &[u8; 32], c: &Counter, now: Timestamp) -> Result<()> {
+    async fn put_throttle(&self, key: &[u8; 32], c: &Counter, now: Timestamp) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE throttles SET failures = $2, window_start = $3, strikes = $4, blocked_until = $5, touched_at = $6 \
@@ -2245,12 +2218,12 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_nonce(&mut self, key: &[u8; 32], expires_at: Timestamp) -> Result<bool> {
+    async fn insert_nonce(&self, key: &[u8; 32], expires_at: Timestamp) -> Result<bool> {
         let q = query!("INSERT INTO nonces (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING");
         Ok(self.exec(q, &args![key, expires_at]).await? == 1)
     }
 
-    async fn prune_security(&mut self, now: Timestamp, idle_before: Timestamp) -> Result<(u64, u64)> {
+    async fn prune_security(&self, now: Timestamp, idle_before: Timestamp) -> Result<(u64, u64)> {
         let nonces = self.exec(query!("DELETE FROM nonces WHERE expires_at < $1"), &args![now]).await?;
         let throttles = self
             .exec(
@@ -2261,7 +2234,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok((nonces, throttles))
     }
 
-    async fn setting_or_insert(&mut self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+    async fn setting_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
         self.exec(
             query!("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"),
             &args![name, value],
@@ -2273,7 +2246,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     // Accounts (GrowFit)
 
     async fn email_verification_for_update(
-        &mut self,
+        &self,
         email: &str,
         since: Timestamp,
         token: Option<&[u8; 32]>,
@@ -2300,12 +2273,12 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         }
     }
 
-    async fn email_code_for_update(&mut self, token_hash: &[u8; 32]) -> Result<Option<EmailCode>> {
+    async fn email_code_for_update(&self, token_hash: &[u8; 32]) -> Result<Option<EmailCode>> {
         let q = query!("SELECT ", email_code_cols!(), " FROM email_codes ec WHERE ec.token_hash = $1 {for update}");
         self.one(q, &args![token_hash], email_code_row).await
     }
 
-    async fn insert_email_code(&mut self, c: &NewEmailCode, now: Timestamp) -> Result<EmailCodeId> {
+    async fn insert_email_code(&self, c: &NewEmailCode, now: Timestamp) -> Result<EmailCodeId> {
         let q = query!(
             "INSERT INTO email_codes (token_hash, email, code_hash, attempts, created_at, expires_at) \
              VALUES ($1, $2, $3, 0, $4, $5) RETURNING id"
@@ -2313,7 +2286,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(EmailCodeId(self.insert(q, &args![c.token_hash, c.email, c.code_hash, now, c.expires_at]).await?))
     }
 
-    async fn count_code_attempt(&mut self, id: EmailCodeId, seen: u32) -> Result<()> {
+    async fn count_code_attempt(&self, id: EmailCodeId, seen: u32) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE email_codes SET attempts = attempts + 1 \
@@ -2325,7 +2298,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn mark_code_verified(&mut self, id: EmailCodeId, verified_hash: &[u8; 32], now: Timestamp) -> Result<()> {
+    async fn mark_code_verified(&self, id: EmailCodeId, verified_hash: &[u8; 32], now: Timestamp) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE email_codes SET verified_at = $2, verified_hash = $3 \
@@ -2337,7 +2310,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn consume_verification(&mut self, id: EmailCodeId, now: Timestamp) -> Result<()> {
+    async fn consume_verification(&self, id: EmailCodeId, now: Timestamp) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE email_codes SET consumed_at = $2 WHERE id = $1 AND verified_at IS NOT NULL AND consumed_at IS NULL"
@@ -2348,13 +2321,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn insert_account(
-        &mut self,
-        user: UserId,
-        email: &str,
-        password_hash: &str,
-        now: Timestamp,
-    ) -> Result<Account> {
+    async fn insert_account(&self, user: UserId, email: &str, password_hash: &str, now: Timestamp) -> Result<Account> {
         self.exec_one(
             query!(
                 "INSERT INTO accounts (user_id, email, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)"
@@ -2367,7 +2334,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     }
 
     async fn update_account(
-        &mut self,
+        &self,
         user: UserId,
         email: &str,
         password_hash: Option<&str>,
@@ -2384,7 +2351,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn record_account_login(&mut self, user: UserId, now: Timestamp) -> Result<()> {
+    async fn record_account_login(&self, user: UserId, now: Timestamp) -> Result<()> {
         self.exec_one(
             query!("UPDATE accounts SET last_login_at = $2, updated_at = $2 WHERE user_id = $1"),
             &args![user.0, now],
@@ -2393,32 +2360,32 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn set_user_email(&mut self, user: UserId, email: &str) -> Result<()> {
+    async fn set_user_email(&self, user: UserId, email: &str) -> Result<()> {
         self.exec_one(query!("UPDATE users SET email = $2 WHERE id = $1"), &args![user.0, email], "changing an email")
             .await
     }
 
-    async fn set_user_name(&mut self, user: UserId, name: &str) -> Result<()> {
+    async fn set_user_name(&self, user: UserId, name: &str) -> Result<()> {
         self.exec_one(query!("UPDATE users SET name = $2 WHERE id = $1"), &args![user.0, name], "renaming a user").await
     }
 
-    async fn replace_password_hash(&mut self, user: UserId, expected: &str, hash: &str) -> Result<bool> {
+    async fn replace_password_hash(&self, user: UserId, expected: &str, hash: &str) -> Result<bool> {
         let q = query!("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2");
         Ok(self.exec(q, &args![user.0, expected, hash]).await? == 1)
     }
 
-    async fn set_user_disabled(&mut self, user: UserId, disabled_at: Option<Timestamp>) -> Result<()> {
+    async fn set_user_disabled(&self, user: UserId, disabled_at: Option<Timestamp>) -> Result<()> {
         let q = query!("UPDATE users SET disabled_at = $2 WHERE id = $1");
         self.exec_one(q, &args![user.0, disabled_at], "disabling or enabling a user").await
     }
 
-    async fn revoke_api_tokens(&mut self, user: UserId, now: Timestamp) -> Result<u64> {
+    async fn revoke_api_tokens(&self, user: UserId, now: Timestamp) -> Result<u64> {
         let q = query!("UPDATE tokens SET revoked_at = $2 WHERE user_id = $1 AND kind = 'api' AND revoked_at IS NULL");
         self.exec(q, &args![user.0, now]).await
     }
 
     async fn insert_refresh_token(
-        &mut self,
+        &self,
         hash: &[u8; 32],
         user: UserId,
         access_hash: &[u8; 32],
@@ -2436,7 +2403,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn refresh_token_for_update(&mut self, hash: &[u8; 32]) -> Result<Option<RefreshGrant>> {
+    async fn refresh_token_for_update(&self, hash: &[u8; 32]) -> Result<Option<RefreshGrant>> {
         let q =
             query!("SELECT user_id, access_hash, used_at, expires_at FROM refresh_tokens WHERE hash = $1 {for update}");
         self.one(q, &args![hash], |r| {
@@ -2450,7 +2417,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn use_refresh_token(&mut self, hash: &[u8; 32], now: Timestamp) -> Result<()> {
+    async fn use_refresh_token(&self, hash: &[u8; 32], now: Timestamp) -> Result<()> {
         self.exec_one(
             query!("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL"),
             &args![hash, now],
@@ -2459,7 +2426,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn revoke_user_sessions(&mut self, user: UserId, except: Option<&[u8; 32]>, now: Timestamp) -> Result<u64> {
+    async fn revoke_user_sessions(&self, user: UserId, except: Option<&[u8; 32]>, now: Timestamp) -> Result<u64> {
         // A hash no token has stands for "no exception".
         let keep: &[u8] = match except {
             Some(h) => h,
@@ -2475,7 +2442,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn prune_accounts(&mut self, before: Timestamp) -> Result<u64> {
+    async fn prune_accounts(&self, before: Timestamp) -> Result<u64> {
         let codes = self.exec(query!("DELETE FROM email_codes WHERE created_at < $1"), &args![before]).await?;
         let refresh = self
             .exec(
@@ -2503,7 +2470,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     // Enrollments (GrowFit)
 
     async fn insert_enrollment(
-        &mut self,
+        &self,
         m: NewMember<'_>,
         status: EnrollmentStatus,
         now: Timestamp,
@@ -2534,7 +2501,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         })
     }
 
-    async fn update_enrollment(&mut self, before: &Membership, after: &Membership) -> Result<()> {
+    async fn update_enrollment(&self, before: &Membership, after: &Membership) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE memberships SET status = $3, joined_at = $4, completed_at = $5, invite_code_id = $6 \
@@ -2553,7 +2520,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn partner_student_for_update(&mut self, partner: UserId, user: UserId) -> Result<Option<PartnerStudent>> {
+    async fn partner_student_for_update(&self, partner: UserId, user: UserId) -> Result<Option<PartnerStudent>> {
         let q = query!(
             "SELECT ",
             student_cols!(),
@@ -2562,7 +2529,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.one(q, &args![partner.0, user.0], student_row).await
     }
 
-    async fn insert_partner_student(&mut self, s: &PartnerStudent) -> Result<bool> {
+    async fn insert_partner_student(&self, s: &PartnerStudent) -> Result<bool> {
         let q = query!(
             "INSERT INTO partner_students (partner_id, user_id, full_name, email, status, joined_at, primary_contact, \
              notes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (partner_id, user_id) DO NOTHING"
@@ -2573,7 +2540,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         Ok(self.exec(q, &a).await? == 1)
     }
 
-    async fn update_partner_student(&mut self, s: &PartnerStudent) -> Result<()> {
+    async fn update_partner_student(&self, s: &PartnerStudent) -> Result<()> {
         self.exec_one(
             query!(
                 "UPDATE partner_students SET full_name = $3, email = $4, status = $5, primary_contact = $6, notes = $7 \
@@ -2585,19 +2552,19 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn delete_partner_student(&mut self, partner: UserId, user: UserId) -> Result<bool> {
+    async fn delete_partner_student(&self, partner: UserId, user: UserId) -> Result<bool> {
         let q = query!("DELETE FROM partner_students WHERE partner_id = $1 AND user_id = $2");
         Ok(self.exec(q, &args![partner.0, user.0]).await? == 1)
     }
 
     // Catalogue and courses (GrowFit)
 
-    async fn model_for_update(&mut self, id: ModelId) -> Result<Option<Model>> {
+    async fn model_for_update(&self, id: ModelId) -> Result<Option<Model>> {
         let q = query!("SELECT ", model_cols!(), " FROM models mo WHERE mo.id = $1 {for update}");
         self.one(q, &args![id.0], model_row).await
     }
 
-    async fn update_model(&mut self, id: ModelId, m: &NewModel, now: Timestamp) -> Result<Model> {
+    async fn update_model(&self, id: ModelId, m: &NewModel, now: Timestamp) -> Result<Model> {
         let pricing = m.default_pricing.as_ref().map(|p| JsonText(serde_json::Value::Object(p.clone()).to_string()));
         self.exec_one(
             query!(
@@ -2612,11 +2579,11 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         model.ok_or_else(|| StoreError::Retry(format!("model {} vanished during its update", id.0)))
     }
 
-    async fn delete_model(&mut self, id: ModelId) -> Result<()> {
+    async fn delete_model(&self, id: ModelId) -> Result<()> {
         self.exec_one(query!("DELETE FROM models WHERE id = $1"), &args![id.0], "deleting a model").await
     }
 
-    async fn classes_naming_model_for_update(&mut self, model: ModelId) -> Result<Vec<Class>> {
+    async fn classes_naming_model_for_update(&self, model: ModelId) -> Result<Vec<Class>> {
         let q = query!(
             "SELECT ",
             class_cols!(),
@@ -2625,12 +2592,12 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.all(q, &args![model.0], class_row).await
     }
 
-    async fn course_for_update(&mut self, id: CourseId) -> Result<Option<Course>> {
+    async fn course_for_update(&self, id: CourseId) -> Result<Option<Course>> {
         let q = query!("SELECT ", course_cols!(), " FROM courses co WHERE co.id = $1 {for update}");
         self.one(q, &args![id.0], course_row).await
     }
 
-    async fn update_course(&mut self, id: CourseId, f: &CourseFields, now: Timestamp) -> Result<Course> {
+    async fn update_course(&self, id: CourseId, f: &CourseFields, now: Timestamp) -> Result<Course> {
         let (start, end) = (date_text(f.start_date), date_text(f.end_date));
         self.exec_one(
             query!(
@@ -2645,58 +2612,58 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         course.ok_or_else(|| StoreError::Retry(format!("course {id} vanished during its update")))
     }
 
-    async fn delete_course(&mut self, id: CourseId) -> Result<()> {
+    async fn delete_course(&self, id: CourseId) -> Result<()> {
         self.exec_one(query!("DELETE FROM courses WHERE id = $1"), &args![id.0], "deleting a course").await
     }
 
-    async fn classes_of_course_for_update(&mut self, course: CourseId) -> Result<Vec<Class>> {
+    async fn classes_of_course_for_update(&self, course: CourseId) -> Result<Vec<Class>> {
         let q = query!("SELECT ", class_cols!(), " FROM classes c WHERE c.course_id = $1 ORDER BY c.id {for update}");
         self.all(q, &args![course.0], class_row).await
     }
 
     // CloudShare catalogs (admin)
 
-    async fn project_for_update(&mut self, id: ProjectId) -> Result<Option<Project>> {
+    async fn project_for_update(&self, id: ProjectId) -> Result<Option<Project>> {
         let q = query!("SELECT ", project_cols!(), " FROM projects p WHERE p.id = $1 {for update}");
         self.one(q, &args![id.0], project_row).await
     }
 
-    async fn policy_for_update(&mut self, id: PolicyId) -> Result<Option<Policy>> {
+    async fn policy_for_update(&self, id: PolicyId) -> Result<Option<Policy>> {
         let q = query!("SELECT ", policy_cols!(), " FROM policies po WHERE po.id = $1 {for update}");
         self.one(q, &args![id.0], policy_row).await
     }
 
-    async fn blueprint_for_update(&mut self, id: BlueprintId) -> Result<Option<Blueprint>> {
+    async fn blueprint_for_update(&self, id: BlueprintId) -> Result<Option<Blueprint>> {
         let q = query!("SELECT ", blueprint_cols!(), " FROM blueprints b WHERE b.id = $1 {for update}");
         self.one(q, &args![id.0], blueprint_row).await
     }
 
-    async fn custom_field_for_update(&mut self, id: CustomFieldId) -> Result<Option<CustomField>> {
+    async fn custom_field_for_update(&self, id: CustomFieldId) -> Result<Option<CustomField>> {
         let q = query!("SELECT ", field_cols!(), " FROM custom_fields f WHERE f.id = $1 {for update}");
         self.one(q, &args![id.0], field_row).await
     }
 
-    async fn project_member_for_update(&mut self, id: ProjectMemberId) -> Result<Option<ProjectMember>> {
+    async fn project_member_for_update(&self, id: ProjectMemberId) -> Result<Option<ProjectMember>> {
         let q = query!("SELECT ", project_member_cols!(), " FROM project_members pm WHERE pm.id = $1 {for update}");
         self.one(q, &args![id.0], project_member_row).await
     }
 
-    async fn update_project(&mut self, p: &Project) -> Result<()> {
+    async fn update_project(&self, p: &Project) -> Result<()> {
         let q = query!("UPDATE projects SET name = $2, is_active = $3 WHERE id = $1");
         self.exec_one(q, &args![p.id.0, p.name, p.is_active], "updating a project").await
     }
 
-    async fn update_policy(&mut self, p: &Policy) -> Result<()> {
+    async fn update_policy(&self, p: &Policy) -> Result<()> {
         let q = query!("UPDATE policies SET name = $2, default_duration_minutes = $3 WHERE id = $1");
         self.exec_one(q, &args![p.id.0, p.name, p.default_duration_minutes], "updating a policy").await
     }
 
-    async fn update_blueprint(&mut self, b: &Blueprint) -> Result<()> {
+    async fn update_blueprint(&self, b: &Blueprint) -> Result<()> {
         let q = query!("UPDATE blueprints SET name = $2, description = $3 WHERE id = $1");
         self.exec_one(q, &args![b.id.0, b.name, b.description], "updating a blueprint").await
     }
 
-    async fn update_custom_field(&mut self, f: &CustomField) -> Result<()> {
+    async fn update_custom_field(&self, f: &CustomField) -> Result<()> {
         let q = query!(
             "UPDATE custom_fields SET name = $2, position = $3, kind = $4, is_required = $5, regex = $6, \
              default_value = $7 WHERE id = $1"
@@ -2705,12 +2672,12 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.exec_one(q, &a, "updating a custom field").await
     }
 
-    async fn update_project_member(&mut self, m: &ProjectMember) -> Result<()> {
+    async fn update_project_member(&self, m: &ProjectMember) -> Result<()> {
         let q = query!("UPDATE project_members SET can_instruct = $2, can_manage = $3 WHERE id = $1");
         self.exec_one(q, &args![m.id.0, m.can_instruct, m.can_manage], "updating a project member").await
     }
 
-    async fn classes_using(&mut self, entry: CatalogEntry) -> Result<u64> {
+    async fn classes_using(&self, entry: CatalogEntry) -> Result<u64> {
         let (q, id) = match entry {
             CatalogEntry::Project(id) => (query!("SELECT COUNT(*) AS n FROM labs WHERE project_id = $1"), id.0),
             CatalogEntry::Policy(id) => (query!("SELECT COUNT(*) AS n FROM labs WHERE policy_id = $1"), id.0),
@@ -2720,7 +2687,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.count(q, &args![id]).await
     }
 
-    async fn delete_catalog_entry(&mut self, entry: CatalogEntry) -> Result<()> {
+    async fn delete_catalog_entry(&self, entry: CatalogEntry) -> Result<()> {
         let (q, id) = match entry {
             CatalogEntry::Project(id) => (query!("DELETE FROM projects WHERE id = $1"), id.0),
             CatalogEntry::Policy(id) => (query!("DELETE FROM policies WHERE id = $1"), id.0),

@@ -823,6 +823,89 @@ async fn committed_writes_survive_reopening(e: Engine) {
     reopened.close().await;
 }
 
+/// A lock on one class taken by a connection of its own: the class's row on PostgreSQL,
+/// the database's write lock on SQLite.
+enum Holder {
+    Pg(tokio_postgres::Client),
+    Lite(rusqlite::Connection),
+}
+
+impl Holder {
+    async fn lock(e: &Engine, class: ClassId) -> Holder {
+        match e.sqlite_path() {
+            Some(path) => {
+                let conn = Engine::sqlite_connection(path);
+                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                Holder::Lite(conn)
+            }
+            None => {
+                let client = e.pg_client().await;
+                client.batch_execute("BEGIN").await.unwrap();
+                client.execute("SELECT id FROM classes WHERE id = $1 FOR UPDATE", &[&class.0]).await.unwrap();
+                Holder::Pg(client)
+            }
+        }
+    }
+
+    /// Whether the lock can be taken now, without waiting (and is let go at once).
+    async fn free(e: &Engine, class: ClassId) -> bool {
+        match e.sqlite_path() {
+            Some(path) => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                let free = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+                let _ = conn.execute_batch("ROLLBACK");
+                free
+            }
+            None => {
+                let client = e.pg_client().await;
+                client.batch_execute("BEGIN").await.unwrap();
+                let sql = "SELECT id FROM classes WHERE id = $1 FOR UPDATE NOWAIT";
+                let free = client.execute(sql, &[&class.0]).await.is_ok();
+                client.batch_execute("ROLLBACK").await.unwrap();
+                free
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Holder::Pg(client) => client.batch_execute("COMMIT").await.unwrap(),
+            Holder::Lite(conn) => conn.execute_batch("COMMIT").unwrap(),
+        }
+    }
+}
+
+async fn an_abandoned_write_leaves_nothing_locked(e: Engine) {
+    let (owner, _) = partner(&e.store).await;
+    let created = e.store.write(create(owner, named("held"))).await.unwrap().class;
+    let holder = Holder::lock(&e, created.id).await;
+    // The caller goes away while its write waits for the lock (a client that hung up).
+    let write = e.store.write(update(owner, created.id, named("abandoned")));
+    assert!(tokio::time::timeout(Duration::from_millis(300), write).await.is_err(), "the write did not wait");
+    holder.release().await;
+    // The abandoned transaction ends (rolled back on PostgreSQL, where its connection went
+    // back to the pool; run to its end by SQLite's writer): nothing holds the class after.
+    let mut free = false;
+    for _ in 0..50 {
+        free = Holder::free(&e, created.id).await;
+        if free {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(free, "the abandoned write still holds the class");
+    // The store goes on, with every pooled connection: as many writes as the pool has.
+    for i in 0..20 {
+        e.store.write(update(owner, created.id, named(&format!("again {i}")))).await.unwrap();
+    }
+    let now = e.store.read(GetClass { owner, class_id: created.id }).await.unwrap().class;
+    assert_eq!(now.fields.name, "again 19");
+    // Each version is one recorded change: the abandoned one, if it counted, wholly.
+    let updates = class_actions(&e, owner, created.id).await.iter().filter(|a| *a == "class.update").count();
+    assert_eq!(now.version - created.version, i64::try_from(updates).unwrap());
+    sound(&e).await;
+}
+
 // ---- invite codes ---------------------------------------------------------------------------
 
 async fn codes_are_made_changed_and_listed(e: Engine) {
@@ -3509,6 +3592,7 @@ conformance!(
     ids_are_never_reused,
     a_refused_write_does_not_spoil_its_group,
     committed_writes_survive_reopening,
+    an_abandoned_write_leaves_nothing_locked,
     codes_are_made_changed_and_listed,
     redemption_refusals_come_in_the_documented_order,
     redemptions_race_for_seats_and_uses,

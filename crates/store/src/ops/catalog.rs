@@ -15,7 +15,7 @@ use classhub_core::{
 };
 use rand::Rng;
 
-use super::audit;
+use super::{audit, update_class};
 use crate::engine::{CatalogEntry, Read, Tx};
 use crate::{ReadOp, Result, StoreError, WriteOp};
 
@@ -96,9 +96,8 @@ impl WriteOp for DeleteModel {
         // locked next.
         let model = tx.model_for_update(self.id).await?.ok_or(DomainError::NotFound(Entity::Model))?;
         for class in tx.classes_naming_model_for_update(model.id).await? {
-            let fields = catalog::without_model(&class.fields, model.id);
-            let updated = tx.update_class(class.id, &fields, self.ctx.now).await?;
-            audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&class), Some(&updated)).await?;
+            let updated = class.changed(catalog::without_model(&class.fields, model.id), self.ctx.now);
+            update_class(tx, &self.ctx, &class, &updated).await?;
         }
         tx.delete_model(model.id).await?;
         audit(tx, &self.ctx, Action::ModelDelete, None, model.id.0, Some(&model), None).await
@@ -195,8 +194,7 @@ impl WriteOp for DeleteCourse {
         for class in tx.classes_of_course_for_update(course.id).await? {
             let mut fields = class.fields.clone();
             fields.course_id = None;
-            let updated = tx.update_class(class.id, &fields, self.ctx.now).await?;
-            audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&class), Some(&updated)).await?;
+            update_class(tx, &self.ctx, &class, &class.changed(fields, self.ctx.now)).await?;
         }
         tx.delete_course(course.id).await?;
         audit(tx, &self.ctx, Action::CourseDelete, None, course.id.0, Some(&course), None).await

@@ -6,7 +6,7 @@ use classhub_core::invite::{InviteCode, MemberRole, NewCodeSettings};
 use classhub_core::page::{Cursor, Page, PageRequest};
 use classhub_core::{ClassId, UserId};
 
-use super::audit;
+use super::{audit, update_class};
 use crate::engine::{ClassFilter, Read, Tx};
 use crate::{ReadOp, Result, WriteOp};
 
@@ -28,11 +28,16 @@ async fn patch_facts<R: Read>(r: &mut R, patch: &ClassPatch, owner: UserId, enro
     Ok(PatchFacts { owner, known_models, course_owner, enrolled })
 }
 
-/// The owner's class, locked, if the caller's precondition holds.
-async fn owned_for_update<T: Tx>(tx: &mut T, owner: UserId, id: ClassId, if_match: Option<&IfMatch>) -> Result<Class> {
-    let class = class::owned_by(tx.class_for_update(id).await?, owner, ClassKind::Class)?;
+/// The owner's class, if the caller's precondition holds.
+fn owned(found: Option<Class>, owner: UserId, if_match: Option<&IfMatch>) -> Result<Class> {
+    let class = class::owned_by(found, owner, ClassKind::Class)?;
     class::check_version(class.version, if_match)?;
     Ok(class)
+}
+
+/// The owner's class, locked, if the caller's precondition holds.
+async fn owned_for_update<T: Tx>(tx: &mut T, owner: UserId, id: ClassId, if_match: Option<&IfMatch>) -> Result<Class> {
+    owned(tx.class_for_update(id).await?, owner, if_match)
 }
 
 /// Creates a class and, in the same transaction, its default student invite code.
@@ -69,19 +74,21 @@ pub struct UpdateClass {
 impl WriteOp for UpdateClass {
     type Out = ClassView;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<ClassView> {
-        let current = owned_for_update(tx, self.owner, self.class_id, self.if_match.as_ref()).await?;
+        // The codes are read with the lock (on PostgreSQL in the same round trip, after the
+        // lock is granted): no code changes without the class's lock.
+        let ids = [self.class_id];
+        let (locked, codes) = tokio::try_join!(tx.class_for_update(self.class_id), tx.codes_of(&ids))?;
+        let current = owned(locked, self.owner, self.if_match.as_ref())?;
         let facts = patch_facts(tx, &self.patch, self.owner, current.member_count).await?;
         let fields = class::apply_patch(&current.fields, self.patch.clone(), &facts)?;
         // A patch that changes nothing writes nothing: same version, no audit event.
         let class = if fields == current.fields {
             current
         } else {
-            let updated = tx.update_class(self.class_id, &fields, self.ctx.now).await?;
-            audit(tx, &self.ctx, Action::ClassUpdate, Some(updated.id), updated.id.0, Some(&current), Some(&updated))
-                .await?;
+            let updated = current.changed(fields, self.ctx.now);
+            update_class(tx, &self.ctx, &current, &updated).await?;
             updated
         };
-        let codes = tx.codes_of(&[self.class_id]).await?;
         Ok(ClassView { class, codes })
     }
 }

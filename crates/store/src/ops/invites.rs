@@ -138,21 +138,29 @@ impl Redeem {
         let now = self.ctx.now;
         // A refusal the unlocked facts show was true when they were read: answered without
         // the class's lock, so a storm on a full class does not queue behind each commit.
-        // (The class is read before the membership: a member it missed must have left.)
-        if let Some(class) = tx.class(found.class_id).await? {
-            let existing = tx.membership(class.id, self.student).await?;
+        // (The class is read before the membership: a member it missed must have left. Both
+        // statements go out together, in that order: one round trip on PostgreSQL.)
+        let (class, existing) =
+            tokio::try_join!(tx.class(found.class_id), tx.membership(found.class_id, self.student))?;
+        if let Some(class) = class {
             invite::decide_redemption(&found, &class, existing, now)?;
         }
-        let class = tx.class_for_update(found.class_id).await?.ok_or_else(unknown)?;
-        // The code as it is now that its class is locked.
-        let code = tx.code(found.id).await?.ok_or_else(unknown)?;
-        let existing = tx.membership(class.id, self.student).await?;
+        // The code and the membership as they are once the class is locked (read after the
+        // lock is granted, in the same round trip).
+        let (class, code, existing) = tokio::try_join!(
+            tx.class_for_update(found.class_id),
+            tx.code(found.id),
+            tx.membership(found.class_id, self.student)
+        )?;
+        let class = class.ok_or_else(unknown)?;
+        let code = code.ok_or_else(unknown)?;
         if let Redemption::AlreadyMember(membership) = invite::decide_redemption(&code, &class, existing, now)? {
             return Ok(Enrollment { membership, created: false });
         }
         // The guards hold what the decision saw; under the class's lock they cannot fail
         // unless the facts changed, and then the transaction decides again.
-        if !tx.take_seat(class.id).await? || !tx.use_code(code.id, now).await? {
+        let (seated, used) = tokio::try_join!(tx.take_seat(class.id), tx.use_code(code.id, now))?;
+        if !(seated && used) {
             return Err(StoreError::Retry("the seat or the code changed under the class's lock".into()));
         }
         let new = NewMember {

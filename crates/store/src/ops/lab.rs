@@ -51,61 +51,84 @@ fn or_not_found(e: StoreError, to: impl FnOnce() -> DomainError) -> StoreError {
 }
 
 /// A lab class the caller may see (or, with `manage`, change), unlocked: for reads.
-async fn visible<R: Read>(r: &mut R, caller: UserId, id: ClassId, manage: bool) -> Result<(Class, LabSettings)> {
-    let class = r.class(id).await?.filter(|c| c.kind == ClassKind::Lab).ok_or_else(not_found)?;
-    allowed(r, caller, class, manage).await
+async fn visible<R: Read>(r: &R, caller: UserId, id: ClassId, manage: bool) -> Result<(Class, LabSettings)> {
+    let (class, settings) = tokio::try_join!(r.class(id), r.lab(id))?;
+    let class = class.filter(|c| c.kind == ClassKind::Lab).ok_or_else(not_found)?;
+    allowed(r, caller, class, settings, manage).await
 }
 
 /// A lab class the caller may change, locked: every write about a lab class starts here.
-async fn locked<T: Tx>(tx: &mut T, caller: UserId, id: ClassId) -> Result<(Class, LabSettings)> {
-    let class = tx.class_for_update(id).await?.filter(|c| c.kind == ClassKind::Lab).ok_or_else(not_found)?;
-    allowed(tx, caller, class, true).await
+async fn locked<T: Tx>(tx: &T, caller: UserId, id: ClassId) -> Result<(Class, LabSettings)> {
+    // The settings are read after the lock is granted (on PostgreSQL in the same round trip).
+    let (class, settings) = tokio::try_join!(tx.class_for_update(id), tx.lab(id))?;
+    let class = class.filter(|c| c.kind == ClassKind::Lab).ok_or_else(not_found)?;
+    allowed(tx, caller, class, settings, true).await
 }
 
-async fn allowed<R: Read>(r: &mut R, caller: UserId, class: Class, manage: bool) -> Result<(Class, LabSettings)> {
-    let settings = r.lab(class.id).await?.ok_or_else(not_found)?;
+async fn allowed<R: Read>(
+    r: &R,
+    caller: UserId,
+    class: Class,
+    settings: Option<LabSettings>,
+    manage: bool,
+) -> Result<(Class, LabSettings)> {
+    let settings = settings.ok_or_else(not_found)?;
     let member = r.project_membership(caller, settings.project_id).await?;
     lab::access(member.as_ref(), manage)?;
     Ok((class, settings))
 }
 
-async fn view<R: Read>(r: &mut R, class: Class, lab: LabSettings) -> Result<LabView> {
+async fn view<R: Read>(r: &R, class: Class, lab: LabSettings) -> Result<LabView> {
     let missing = || StoreError::Internal(format!("lab class {} lost a catalog entry", class.id));
-    let project = r.project(lab.project_id).await?.ok_or_else(missing)?;
-    let blueprint = r.blueprint(lab.blueprint_id).await?.ok_or_else(missing)?;
-    let policy = r.policy(lab.policy_id).await?.ok_or_else(missing)?;
-    let creator = r.user(class.owner_id).await?;
-    let instructor = match r.members_by_role(class.id, MemberRole::Instructor).await?.into_iter().next() {
+    // Independent reads, sent together (one round trip on PostgreSQL).
+    let (project, blueprint, policy, creator, instructors, fields) = tokio::try_join!(
+        r.project(lab.project_id),
+        r.blueprint(lab.blueprint_id),
+        r.policy(lab.policy_id),
+        r.user(class.owner_id),
+        r.members_by_role(class.id, MemberRole::Instructor),
+        r.custom_fields(lab.project_id),
+    )?;
+    let instructor = match instructors.into_iter().next() {
         Some(lead) => {
             let member = r.project_membership(lead.user.id, lab.project_id).await?;
             member.map(|m| (m, lead.user))
         }
         None => None,
     };
-    let fields = r.custom_fields(lab.project_id).await?;
+    let (project, blueprint, policy) =
+        (project.ok_or_else(missing)?, blueprint.ok_or_else(missing)?, policy.ok_or_else(missing)?);
     Ok(LabView { class, lab, project, blueprint, policy, creator, instructor, fields })
 }
 
 /// What the rules need to know about the catalog entries a request names.
-async fn facts<R: Read>(r: &mut R, project: ProjectId, req: &LabRequest, enrolled: u32) -> Result<LabFacts> {
-    let policy = match req.policy_id {
-        Some(id) => r.policy(id).await?.filter(|p| p.project_id == project),
-        None => None,
+async fn facts<R: Read>(r: &R, project: ProjectId, req: &LabRequest, enrolled: u32) -> Result<LabFacts> {
+    // Independent reads, sent together (one round trip on PostgreSQL).
+    let policy = async {
+        Ok::<_, StoreError>(match req.policy_id {
+            Some(id) => r.policy(id).await?.filter(|p| p.project_id == project),
+            None => None,
+        })
     };
-    let blueprint = match req.blueprint_id {
-        Some(id) => r.blueprint(id).await?.filter(|b| b.project_id == project),
-        None => None,
+    let blueprint = async {
+        Ok(match req.blueprint_id {
+            Some(id) => r.blueprint(id).await?.filter(|b| b.project_id == project),
+            None => None,
+        })
     };
-    let instructor = match req.instructor {
-        Some(id) => r.project_member(id).await?.map(|(m, _)| m).filter(|m| m.project_id == project),
-        None => None,
+    let instructor = async {
+        Ok(match req.instructor {
+            Some(id) => r.project_member(id).await?.map(|(m, _)| m).filter(|m| m.project_id == project),
+            None => None,
+        })
     };
-    let fields = r.custom_fields(project).await?;
+    let (policy, blueprint, instructor, fields) =
+        tokio::try_join!(policy, blueprint, instructor, r.custom_fields(project))?;
     Ok(LabFacts { policy, blueprint, instructor, fields, enrolled })
 }
 
 /// The lead instructor of a lab class, as its history records it.
-async fn lead<R: Read>(r: &mut R, class: ClassId) -> Result<Option<UserId>> {
+async fn lead<R: Read>(r: &R, class: ClassId) -> Result<Option<UserId>> {
     Ok(r.members_by_role(class, MemberRole::Instructor).await?.first().map(|m| m.user.id))
 }
 
@@ -171,29 +194,44 @@ impl WriteOp for ModifyLab {
     type Out = LabView;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<LabView> {
         let (class, settings) = locked(tx, self.caller, self.class_id).await?;
-        let facts = facts(tx, settings.project_id, &self.request, class.member_count).await?;
+        let (facts, lead_before) =
+            tokio::try_join!(facts(tx, settings.project_id, &self.request, class.member_count), lead(tx, class.id))?;
         let current = LabClass { fields: class.fields.clone(), lab: settings.clone() };
         let next = lab::modify(&current, &self.request, &facts)?;
-        let lead_before = lead(tx, class.id).await?;
-        if let Some(new_lead) = &facts.instructor {
-            set_lead(tx, &self.ctx, &class, new_lead.user_id).await?;
-        }
-        let lead_after = lead(tx, class.id).await?;
+        let lead_after = match &facts.instructor {
+            Some(new_lead) => {
+                set_lead(tx, &self.ctx, &class, new_lead.user_id).await?;
+                lead(tx, class.id).await?
+            }
+            None => lead_before,
+        };
         if next == current && lead_after == lead_before {
             return view(tx, class, settings).await;
         }
         let updated = if next.fields == class.fields {
             tx.touch_class(class.id).await?;
-            tx.class(class.id).await?.ok_or_else(not_found)?
+            Class { version: class.version + 1, ..class.clone() }
         } else {
-            tx.update_class(class.id, &next.fields, self.ctx.now).await?
+            class.changed(next.fields.clone(), self.ctx.now)
         };
-        if next.lab != settings {
-            tx.update_lab(class.id, &next.lab).await?;
-        }
         let before = (&class, &settings, lead_before);
         let after = (&updated, &next.lab, lead_after);
-        audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&before), Some(&after)).await?;
+        // The class, its settings and the record of the change, sent together.
+        let class_written = async {
+            if next.fields != class.fields {
+                tx.update_class(&class, &updated).await?;
+            }
+            Ok::<_, StoreError>(())
+        };
+        let lab_written = async {
+            if next.lab != settings {
+                tx.update_lab(class.id, &next.lab).await?;
+            }
+            Ok::<_, StoreError>(())
+        };
+        let recorded =
+            audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&before), Some(&after));
+        tokio::try_join!(class_written, lab_written, recorded)?;
         view(tx, updated, next.lab).await
     }
 }

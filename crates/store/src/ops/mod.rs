@@ -39,6 +39,7 @@ pub mod students;
 pub mod users;
 
 use classhub_core::audit::{Action, Context, NewAuditEvent};
+use classhub_core::class::Class;
 use classhub_core::invite::{self, InviteCode, Membership, NewCodeSettings};
 use classhub_core::{ClassId, UserId};
 use serde::Serialize;
@@ -48,7 +49,7 @@ use crate::{Result, StoreError};
 
 /// Records an event with snapshots of `before` and `after`.
 pub(crate) async fn audit<T: Tx, S: Serialize>(
-    tx: &mut T,
+    tx: &T,
     ctx: &Context,
     action: Action,
     class: Option<ClassId>,
@@ -57,6 +58,13 @@ pub(crate) async fn audit<T: Tx, S: Serialize>(
     after: Option<&S>,
 ) -> Result<()> {
     tx.insert_audit(ctx, &NewAuditEvent::of(action, class, entity, before, after)).await
+}
+
+/// Replaces the locked `current` class by `next` and records the change; both statements
+/// go out together (one round trip on PostgreSQL).
+pub(crate) async fn update_class<T: Tx>(tx: &T, ctx: &Context, current: &Class, next: &Class) -> Result<()> {
+    let recorded = audit(tx, ctx, Action::ClassUpdate, Some(current.id), current.id.0, Some(current), Some(next));
+    tokio::try_join!(tx.update_class(current, next), recorded).map(drop)
 }
 
 /// Creates an invite code with a fresh random value and records it. Values are unique

@@ -10,8 +10,8 @@ use classhub_core::user::{self, NewUser, User, UserKind};
 use classhub_core::{ClassId, DomainError, UserId};
 
 use super::audit;
-use crate::engine::{Read, Tx};
-use crate::{ReadOp, Result, WriteOp};
+use crate::engine::{Member, Read, Tx};
+use crate::{ReadOp, Result, StoreError, WriteOp};
 
 /// The user kinds OCARIoT manages (and may delete).
 pub const KINDS: [UserKind; 6] = [
@@ -218,9 +218,13 @@ pub struct GroupView {
     pub children: Vec<User>,
 }
 
-async fn group_view<R: Read>(r: &mut R, class: Class) -> Result<GroupView> {
-    let children = r.members_by_role(class.id, MemberRole::Student).await?.into_iter().map(|m| m.user).collect();
+async fn group_view<R: Read>(r: &R, class: Class) -> Result<GroupView> {
+    let children = children(r.members_by_role(class.id, MemberRole::Student).await?);
     Ok(GroupView { class, children })
+}
+
+fn children(members: Vec<Member>) -> Vec<User> {
+    members.into_iter().map(|m| m.user).collect()
 }
 
 fn ids(v: &GroupView) -> Vec<UserId> {
@@ -229,20 +233,26 @@ fn ids(v: &GroupView) -> Vec<UserId> {
 
 /// What the rules need to know about a group being made or changed.
 async fn group_facts<R: Read>(
-    r: &mut R,
+    r: &R,
     owner: UserId,
     this: Option<ClassId>,
     name: Option<&str>,
     children: Option<&[UserId]>,
 ) -> Result<GroupFacts> {
-    let name_taken = match name {
-        Some(n) => r.group_named(owner, n).await?.is_some_and(|id| Some(id) != this),
-        None => false,
+    // Both reads sent together (one round trip on PostgreSQL).
+    let name_taken = async {
+        Ok::<_, StoreError>(match name {
+            Some(n) => r.group_named(owner, n).await?.is_some_and(|id| Some(id) != this),
+            None => false,
+        })
     };
-    let registered = match children {
-        Some(c) => r.users(c).await?.into_iter().filter(|u| u.kind == UserKind::Child).map(|u| u.id).collect(),
-        None => Vec::new(),
+    let registered = async {
+        Ok(match children {
+            Some(c) => r.users(c).await?.into_iter().filter(|u| u.kind == UserKind::Child).map(|u| u.id).collect(),
+            None => Vec::new(),
+        })
     };
+    let (name_taken, registered) = tokio::try_join!(name_taken, registered)?;
     Ok(GroupFacts { name_taken, registered })
 }
 
@@ -287,14 +297,18 @@ impl WriteOp for UpdateGroup {
     type Out = GroupView;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<GroupView> {
         ocariot::check_group_text(self.name.as_deref(), self.school_class.as_deref())?;
-        let class = ocariot::owned_group(tx.class_for_update(self.group).await?, self.owner);
+        // The children are read after the lock is granted (on PostgreSQL in the same round
+        // trip).
+        let (locked, members) =
+            tokio::try_join!(tx.class_for_update(self.group), tx.members_by_role(self.group, MemberRole::Student))?;
+        let class = ocariot::owned_group(locked, self.owner);
         let facts =
             group_facts(tx, self.owner, Some(self.group), self.name.as_deref(), self.children.as_deref()).await?;
         // The spec's order: a taken name (409) and unregistered children (400) answer before
         // a group that is not there (404).
         let children = ocariot::decide_group(self.children.as_deref(), &facts)?;
         let class = class?;
-        let before = group_view(tx, class.clone()).await?;
+        let before = GroupView { class: class.clone(), children: self::children(members) };
         let mut fields = class.fields.clone();
         if let Some(n) = &self.name {
             fields.name = n.clone();
@@ -302,16 +316,20 @@ impl WriteOp for UpdateGroup {
         if let Some(s) = &self.school_class {
             fields.school_class = Some(s.clone());
         }
-        if fields != class.fields {
-            tx.update_class(class.id, &fields, self.ctx.now).await?;
+        let updated = if fields == class.fields { class.clone() } else { class.changed(fields, self.ctx.now) };
+        if updated != class {
+            tx.update_class(&class, &updated).await?;
         }
-        if let Some(c) = &children
-            && *c != ids(&before)
-        {
-            tx.replace_members(class.id, MemberRole::Student, c, self.ctx.now).await?;
-        }
-        let stored = tx.class(class.id).await?.ok_or(DomainError::NotFound(Entity::Group))?;
-        let after = group_view(tx, stored).await?;
+        let after = match &children {
+            Some(c) if *c != ids(&before) => {
+                tx.replace_members(class.id, MemberRole::Student, c, self.ctx.now).await?;
+                let (stored, members) =
+                    tokio::try_join!(tx.class(class.id), tx.members_by_role(class.id, MemberRole::Student))?;
+                let stored = stored.ok_or(DomainError::NotFound(Entity::Group))?;
+                GroupView { class: stored, children: self::children(members) }
+            }
+            _ => GroupView { class: updated, children: before.children.clone() },
+        };
         if after != before {
             let (b, a) = ((&before.class, ids(&before)), (&after.class, ids(&after)));
             audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&b), Some(&a)).await?;
