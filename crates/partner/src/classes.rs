@@ -9,13 +9,14 @@ use classhub_core::class::{self, ClassPatch, ClassStatus, Usage};
 use classhub_core::page::Cursor;
 use classhub_core::patch::Patch;
 use classhub_core::time::now;
-use classhub_core::{ClassId, CourseId};
+use classhub_core::{ClassId, CourseId, UserId};
 use classhub_store::StoreError;
 use classhub_store::engine::ClassFilter;
 use classhub_store::ops::catalog::DailyFees;
 use classhub_store::ops::classes::{
     ClassHistory, ClassView, CreateClass, DeleteClass, GetClass, ListClasses, UpdateClass,
 };
+use classhub_store::ops::users::AsCaller;
 use classhub_web::cursor;
 use classhub_web::fastapi::{ApiError, Errors, HttpError, HttpValidationError, query_params};
 use classhub_web::{AppState, BearerSecurity, PathText, RequestId, etag, if_match, json};
@@ -24,7 +25,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::request::{Body, Caller, ids, page, with_body};
+use crate::request::{Body, Caller, Token, ids, page, with_body};
 use crate::view::{ClassOut, ClassSummaryOut, CostEstimateOut, EventOut, InviteCodeOut, PageOut};
 
 const STATUSES: [(&str, ClassStatus); 3] =
@@ -343,13 +344,17 @@ fn create_error(e: StoreError, body: &Value, query_course: Option<&String>) -> A
         (status = 401, body = HttpError), (status = 403, body = HttpError), (status = 404, body = HttpError),
         (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
-pub async fn get(State(app): State<AppState>, caller: Caller, path: PathText) -> Result<Response, ApiError> {
+pub async fn get(State(app): State<AppState>, Token(token): Token, path: PathText) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let [partner_id, class_id] = ids(&path, ["partner_id", "class_id"], &mut errors);
+    // The class is read with the token's check (one round trip), and shown only to the
+    // partner of the path, once the token is known to be theirs.
+    let op = GetClass { owner: UserId(partner_id), class_id: ClassId(class_id) };
+    let (principal, view) = app.store.read(AsCaller { token: &token, now: now(), op }).await?;
+    let caller = Caller::named(principal)?;
     errors.check()?;
-    let owner = caller.as_partner(partner_id)?;
-    let view = app.store.read(GetClass { owner, class_id: ClassId(class_id) }).await?;
-    Ok(class_response(StatusCode::OK, &view))
+    caller.as_partner(partner_id)?;
+    Ok(class_response(StatusCode::OK, &view?))
 }
 
 /// Change a class with a JSON merge patch. With `If-Match`, only if the class is still at

@@ -40,11 +40,28 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
         let principal = state.store.read(Authenticate { token, now: classhub_core::time::now() }).await?;
-        principal.map(Caller).ok_or_else(unauthorized)
+        Caller::named(principal)
+    }
+}
+
+/// The bearer token a request came with, not yet checked: for a read sent together with
+/// its check (`AsCaller`). 401 without one.
+pub struct Token(pub String);
+
+impl FromRequestParts<AppState> for Token {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        bearer(&parts.headers).map(|t| Token(t.to_string())).ok_or_else(unauthorized)
     }
 }
 
 impl Caller {
+    /// The caller a token names: 401 for a token that names no one (unknown, expired or
+    /// revoked).
+    pub fn named(principal: Option<Principal>) -> Result<Caller, ApiError> {
+        principal.map(Caller).ok_or_else(unauthorized)
+    }
+
     /// The partner named by the path, if the caller is that partner: 403 `not_a_partner`
     /// for a caller who is no partner, `forbidden` for another partner.
     pub fn as_partner(&self, partner_id: i64) -> Result<UserId, ApiError> {

@@ -58,7 +58,7 @@ pub trait WriteOp: Send + 'static {
 /// A read, run against one consistent snapshot.
 pub trait ReadOp {
     type Out;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Self::Out>;
+    async fn run<R: Read>(&self, r: &R) -> Result<Self::Out>;
 }
 
 /// How to open a store.

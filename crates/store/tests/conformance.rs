@@ -150,7 +150,7 @@ struct History(ClassId);
 
 impl ReadOp for History {
     type Out = Vec<String>;
-    async fn run<R: Read>(&self, r: &mut R) -> classhub_store::Result<Vec<String>> {
+    async fn run<R: Read>(&self, r: &R) -> classhub_store::Result<Vec<String>> {
         let page = r.history(self.0, PageRequest { limit: 100, offset: 0 }).await?;
         Ok(page.items.into_iter().map(|e| e.action).collect())
     }
@@ -161,7 +161,7 @@ struct StoredSetting(&'static str);
 
 impl ReadOp for StoredSetting {
     type Out = Option<Vec<u8>>;
-    async fn run<R: Read>(&self, r: &mut R) -> classhub_store::Result<Option<Vec<u8>>> {
+    async fn run<R: Read>(&self, r: &R) -> classhub_store::Result<Option<Vec<u8>>> {
         r.setting(self.0).await
     }
 }
@@ -3460,7 +3460,7 @@ struct TokenKept([u8; 32]);
 
 impl ReadOp for TokenKept {
     type Out = bool;
-    async fn run<R: Read>(&self, r: &mut R) -> classhub_store::Result<bool> {
+    async fn run<R: Read>(&self, r: &R) -> classhub_store::Result<bool> {
         Ok(r.bearer_token(&self.0).await?.is_some())
     }
 }

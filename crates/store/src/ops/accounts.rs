@@ -102,7 +102,7 @@ pub struct SignupGate<'a> {
 
 impl ReadOp for SignupGate<'_> {
     type Out = AccountOutcome<()>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<AccountOutcome<()>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<AccountOutcome<()>> {
         let verification = r.email_verification(self.email, since(self.now), self.token.as_ref()).await?;
         let taken = r.account_by_email(self.email).await?.is_some();
         Ok(account::decide_signup(verification.as_ref(), self.token.is_some(), taken, self.now).map(drop))
@@ -150,7 +150,7 @@ pub struct AccountByEmail<'a> {
 
 impl ReadOp for AccountByEmail<'_> {
     type Out = Option<(User, Account, String)>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Self::Out> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Self::Out> {
         if user::valid_email(self.email).is_err() {
             return Ok(None);
         }
@@ -233,7 +233,7 @@ pub struct MyAccount {
 
 impl ReadOp for MyAccount {
     type Out = Option<(User, Option<Account>)>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Self::Out> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Self::Out> {
         let Some(user) = r.user(self.user).await? else { return Ok(None) };
         let account = r.account(user.id).await?;
         Ok(Some((user, account)))

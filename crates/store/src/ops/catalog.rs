@@ -43,7 +43,7 @@ pub struct GetModel {
 
 impl ReadOp for GetModel {
     type Out = Model;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Model> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Model> {
         Ok(r.model(self.id).await?.ok_or(DomainError::NotFound(Entity::Model))?)
     }
 }
@@ -208,7 +208,7 @@ pub struct CourseById {
 
 impl ReadOp for CourseById {
     type Out = Course;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Course> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Course> {
         Ok(r.course(self.course_id).await?.ok_or(DomainError::NotFound(Entity::Course))?)
     }
 }
@@ -221,7 +221,7 @@ pub struct GetCourse {
 
 impl ReadOp for GetCourse {
     type Out = Course;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Course> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Course> {
         Ok(catalog::course_owned_by(r.course(self.course_id).await?, self.partner_id)?)
     }
 }
@@ -235,7 +235,7 @@ pub struct ListCourses {
 
 impl ReadOp for ListCourses {
     type Out = Page<Course>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Course>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<Course>> {
         r.courses_page(self.partner_id, &self.filter, self.page).await
     }
 }
@@ -248,7 +248,7 @@ pub struct ListModels {
 
 impl ReadOp for ListModels {
     type Out = Page<Model>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Model>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<Model>> {
         r.models_page(&self.filter, self.page).await
     }
 }
@@ -259,7 +259,7 @@ pub struct DailyFees;
 
 impl ReadOp for DailyFees {
     type Out = Vec<Decimal>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<Decimal>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<Decimal>> {
         let every = PageRequest { limit: u32::MAX, offset: 0 };
         let models = r.models_page(&ModelFilter::default(), every).await?;
         Ok(models.items.iter().filter_map(Model::daily_fee).collect())

@@ -11,7 +11,7 @@ pub struct BrokenInvariants;
 
 impl ReadOp for BrokenInvariants {
     type Out = Vec<String>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<String>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<String>> {
         r.broken_invariants().await
     }
 }

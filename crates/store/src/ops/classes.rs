@@ -18,7 +18,7 @@ pub struct ClassView {
 }
 
 /// What the rules need to know about the catalog entries a patch names.
-async fn patch_facts<R: Read>(r: &mut R, patch: &ClassPatch, owner: UserId, enrolled: u32) -> Result<PatchFacts> {
+async fn patch_facts<R: Read>(r: &R, patch: &ClassPatch, owner: UserId, enrolled: u32) -> Result<PatchFacts> {
     let referenced = patch.referenced_models();
     let known_models = if referenced.is_empty() { Vec::new() } else { r.existing_models(&referenced).await? };
     let course_owner = match patch.referenced_course() {
@@ -119,7 +119,7 @@ pub struct GetClass {
 
 impl ReadOp for GetClass {
     type Out = ClassView;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<ClassView> {
+    async fn run<R: Read>(&self, r: &R) -> Result<ClassView> {
         let (found, codes) = r.class_with_codes(self.class_id).await?.unzip();
         let class = class::owned_by(found, self.owner, ClassKind::Class)?;
         Ok(ClassView { class, codes: codes.unwrap_or_default() })
@@ -137,7 +137,7 @@ pub struct ListClasses {
 
 impl ReadOp for ListClasses {
     type Out = Page<ClassView>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<ClassView>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<ClassView>> {
         let page = r.classes(self.owner, &self.filter, self.page, self.after.as_ref()).await?;
         let ids: Vec<ClassId> = page.items.iter().map(|c| c.id).collect();
         let mut codes = if ids.is_empty() { Vec::new() } else { r.codes_of(&ids).await? };
@@ -158,7 +158,7 @@ pub struct ClassHistory {
 
 impl ReadOp for ClassHistory {
     type Out = Page<AuditEvent>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<AuditEvent>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<AuditEvent>> {
         class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
         r.history(self.class_id, self.page).await
     }

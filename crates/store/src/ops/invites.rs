@@ -68,7 +68,7 @@ pub struct ListCodes {
 
 impl ReadOp for ListCodes {
     type Out = Page<InviteCode>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<InviteCode>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<InviteCode>> {
         class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
         let active_at = self.active_only.then(classhub_core::time::now);
         r.codes_page(self.class_id, active_at, self.page).await

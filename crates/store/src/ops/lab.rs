@@ -283,7 +283,7 @@ pub struct GetLab {
 
 impl ReadOp for GetLab {
     type Out = LabView;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<LabView> {
+    async fn run<R: Read>(&self, r: &R) -> Result<LabView> {
         let (class, settings) = visible(r, self.caller, self.class_id, false).await?;
         view(r, class, settings).await
     }
@@ -296,7 +296,7 @@ pub struct ListLabs {
 
 impl ReadOp for ListLabs {
     type Out = Vec<LabSummary>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<LabSummary>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<LabSummary>> {
         r.labs_of(self.caller).await
     }
 }
@@ -308,7 +308,7 @@ pub struct CallerProjects {
 
 impl ReadOp for CallerProjects {
     type Out = Vec<(Project, ProjectMember)>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<(Project, ProjectMember)>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<(Project, ProjectMember)>> {
         r.projects_of(self.caller).await
     }
 }
@@ -320,7 +320,7 @@ pub struct ListProjects {
 
 impl ReadOp for ListProjects {
     type Out = Page<Project>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Project>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<Project>> {
         r.projects_page(self.page).await
     }
 }
@@ -341,7 +341,7 @@ pub struct ProjectContents {
 
 impl ReadOp for ProjectDetail {
     type Out = ProjectContents;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<ProjectContents> {
+    async fn run<R: Read>(&self, r: &R) -> Result<ProjectContents> {
         let project = r.project(self.project).await?.ok_or(DomainError::NotFound(Entity::Project))?;
         Ok(ProjectContents {
             project,
@@ -370,7 +370,7 @@ pub struct Catalog {
 
 impl ReadOp for ProjectCatalog {
     type Out = Catalog;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Catalog> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Catalog> {
         let gone = || DomainError::NotFound(Entity::Project);
         let member = r.project_membership(self.caller, self.project).await?.ok_or_else(gone)?;
         let project = r.project(self.project).await?.ok_or_else(gone)?;
@@ -392,7 +392,7 @@ pub struct PolicyInstructors {
 
 impl ReadOp for PolicyInstructors {
     type Out = Vec<(ProjectMember, User)>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<(ProjectMember, User)>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<(ProjectMember, User)>> {
         let gone = || DomainError::NotFound(Entity::Policy);
         let policy = r.policy(self.policy).await?.ok_or_else(gone)?;
         r.project_membership(self.caller, policy.project_id).await?.ok_or_else(gone)?;
@@ -410,7 +410,7 @@ pub struct LabMembers {
 
 impl ReadOp for LabMembers {
     type Out = (LabView, Vec<Member>);
-    async fn run<R: Read>(&self, r: &mut R) -> Result<(LabView, Vec<Member>)> {
+    async fn run<R: Read>(&self, r: &R) -> Result<(LabView, Vec<Member>)> {
         let (class, settings) = visible(r, self.caller, self.class_id, false).await?;
         let members = r.members_by_role(class.id, self.role).await?;
         Ok((view(r, class, settings).await?, members))
@@ -418,7 +418,7 @@ impl ReadOp for LabMembers {
 }
 
 /// One student of a class.
-async fn student_of<R: Read>(r: &mut R, class: ClassId, student: MembershipId) -> Result<Member> {
+async fn student_of<R: Read>(r: &R, class: ClassId, student: MembershipId) -> Result<Member> {
     let m =
         r.member(student).await?.filter(|m| m.membership.class_id == class && m.membership.role == MemberRole::Student);
     Ok(m.ok_or(DomainError::NotFound(Entity::Student))?)
@@ -432,7 +432,7 @@ pub struct GetStudent {
 
 impl ReadOp for GetStudent {
     type Out = Member;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Member> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Member> {
         visible(r, self.caller, self.class_id, false).await?;
         student_of(r, self.class_id, self.student).await
     }
@@ -781,7 +781,7 @@ pub struct LabInstructors {
 
 impl ReadOp for LabInstructors {
     type Out = Vec<(Member, Option<ProjectMember>)>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<(Member, Option<ProjectMember>)>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<(Member, Option<ProjectMember>)>> {
         let (class, settings) = visible(r, self.caller, self.class_id, false).await?;
         let instructors = r.members_by_role(class.id, MemberRole::Instructor).await?;
         let mut out = Vec::with_capacity(instructors.len());
@@ -800,7 +800,7 @@ pub struct ApiKeyOf<'a> {
 
 impl ReadOp for ApiKeyOf<'_> {
     type Out = Option<crate::engine::ApiCredential>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Option<crate::engine::ApiCredential>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Option<crate::engine::ApiCredential>> {
         r.api_credential(self.api_id).await
     }
 }

@@ -90,7 +90,7 @@ pub struct AccountByUsername<'a> {
 
 impl ReadOp for AccountByUsername<'_> {
     type Out = Option<(User, Option<String>)>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Self::Out> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Self::Out> {
         if user::valid_username(self.username).is_err() {
             return Ok(None);
         }
@@ -106,7 +106,7 @@ pub struct AccountOf {
 
 impl ReadOp for AccountOf {
     type Out = Option<User>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Option<User>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Option<User>> {
         Ok(r.user(self.id).await?.filter(|u| self.kinds.contains(&u.kind)))
     }
 }
@@ -367,7 +367,7 @@ pub struct GetGroup {
 
 impl ReadOp for GetGroup {
     type Out = GroupView;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<GroupView> {
+    async fn run<R: Read>(&self, r: &R) -> Result<GroupView> {
         let class = ocariot::owned_group(r.class(self.group).await?, self.owner)?;
         group_view(r, class).await
     }
@@ -380,7 +380,7 @@ pub struct ListGroups {
 
 impl ReadOp for ListGroups {
     type Out = Vec<GroupView>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<GroupView>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<GroupView>> {
         let mut out = Vec::new();
         for class in r.classes_owned(self.owner).await?.into_iter().filter(|c| c.kind == ClassKind::Group) {
             out.push(group_view(r, class).await?);
@@ -396,7 +396,7 @@ pub struct AccountsById {
 
 impl ReadOp for AccountsById {
     type Out = Vec<User>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<User>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<User>> {
         let found = r.users(&self.ids).await?;
         Ok(self.ids.iter().filter_map(|id| found.iter().find(|u| u.id == *id).cloned()).collect())
     }

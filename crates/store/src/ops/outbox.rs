@@ -12,7 +12,7 @@ pub struct OutboxBacklog;
 
 impl ReadOp for OutboxBacklog {
     type Out = OutboxStats;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<OutboxStats> {
+    async fn run<R: Read>(&self, r: &R) -> Result<OutboxStats> {
         r.outbox_stats().await
     }
 }

@@ -22,7 +22,7 @@ pub struct ListStudents {
 
 impl ReadOp for ListStudents {
     type Out = Page<Member>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Member>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<Member>> {
         class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
         r.members(self.class_id, self.page).await
     }
@@ -71,7 +71,7 @@ pub struct MyClasses {
 
 impl ReadOp for MyClasses {
     type Out = Page<Class>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<Class>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<Class>> {
         r.classes_of_member(self.user, self.page).await
     }
 }
@@ -86,7 +86,7 @@ pub struct MyEnrollments {
 
 impl ReadOp for MyEnrollments {
     type Out = Page<StudentClass>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<StudentClass>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<StudentClass>> {
         r.student_classes(self.user, &self.statuses, self.page).await
     }
 }

@@ -164,7 +164,7 @@ pub struct SignatureGate<'a> {
 
 impl ReadOp for SignatureGate<'_> {
     type Out = (Option<ApiCredential>, std::result::Result<(), DomainError>);
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Self::Out> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Self::Out> {
         let hashes: Vec<[u8; 32]> = self.keys.iter().map(|k| k.key).collect();
         let counters = r.throttles(&hashes).await?;
         let open =
@@ -234,7 +234,7 @@ pub struct ThrottleCounters {
 
 impl ReadOp for ThrottleCounters {
     type Out = Vec<Option<Counter>>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<Option<Counter>>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<Option<Counter>>> {
         let hashes: Vec<[u8; 32]> = self.keys.iter().map(|k| k.key).collect();
         r.throttles(&hashes).await
     }
@@ -250,7 +250,7 @@ pub struct HoldsSealedSecrets;
 
 impl ReadOp for HoldsSealedSecrets {
     type Out = bool;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<bool> {
+    async fn run<R: Read>(&self, r: &R) -> Result<bool> {
         Ok(r.setting(KEY_CHECK).await?.is_some() || r.any_sealed_api_key().await?.is_some())
     }
 }
@@ -324,7 +324,7 @@ pub struct ThrottleState {
 
 impl ReadOp for ThrottleState {
     type Out = ThrottleStats;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<ThrottleStats> {
+    async fn run<R: Read>(&self, r: &R) -> Result<ThrottleStats> {
         r.throttle_stats(self.now).await
     }
 }

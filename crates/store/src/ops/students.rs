@@ -54,7 +54,7 @@ pub struct ListPartnerStudents {
 
 impl ReadOp for ListPartnerStudents {
     type Out = Vec<PartnerStudent>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<PartnerStudent>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<PartnerStudent>> {
         r.partner_students(self.partner, &self.filter, self.page).await
     }
 }
@@ -75,7 +75,7 @@ pub struct PartnerStudentDetails {
 
 impl ReadOp for PartnerStudentDetails {
     type Out = Vec<StudentDetail>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<StudentDetail>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<StudentDetail>> {
         let students = r.partner_students(self.partner, &self.filter, self.page).await?;
         if students.is_empty() {
             return Ok(Vec::new());
@@ -99,7 +99,7 @@ pub struct PartnerStudentStats {
 
 impl ReadOp for PartnerStudentStats {
     type Out = StudentStats;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<StudentStats> {
+    async fn run<R: Read>(&self, r: &R) -> Result<StudentStats> {
         r.student_stats(self.partner).await
     }
 }
@@ -112,7 +112,7 @@ pub struct GetPartnerStudent {
 
 impl ReadOp for GetPartnerStudent {
     type Out = PartnerStudent;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<PartnerStudent> {
+    async fn run<R: Read>(&self, r: &R) -> Result<PartnerStudent> {
         r.partner_student(self.partner, self.user).await?.ok_or_else(student_not_found)
     }
 }
@@ -191,7 +191,7 @@ pub struct StudentEnrollments {
 
 impl ReadOp for StudentEnrollments {
     type Out = Vec<Membership>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Vec<Membership>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Vec<Membership>> {
         r.partner_student(self.partner, self.user).await?.ok_or_else(student_not_found)?;
         r.student_enrollments(self.partner, self.user, self.status.as_deref(), self.page).await
     }

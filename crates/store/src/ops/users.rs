@@ -39,9 +39,29 @@ pub struct Authenticate<'a> {
 
 impl ReadOp for Authenticate<'_> {
     type Out = Option<Principal>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Option<Principal>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Option<Principal>> {
         let token = r.bearer_token(&user::token_hash(self.token)).await?;
         Ok(token.filter(|t| t.live_at(self.now)).map(|t| t.principal))
+    }
+}
+
+/// A read on behalf of a bearer token's holder, sent with the token's check (one round
+/// trip on PostgreSQL, one connection). The read is made before its caller is known, so
+/// it must be one whose answer the caller's rights decide after: the handler shows it
+/// only to a caller the token names and the route allows, and refuses anyone else.
+pub struct AsCaller<'a, O> {
+    pub token: &'a str,
+    pub now: Timestamp,
+    pub op: O,
+}
+
+impl<O: ReadOp> ReadOp for AsCaller<'_, O> {
+    /// The token's holder, and the read's answer.
+    type Out = (Option<Principal>, Result<O::Out>);
+    async fn run<R: Read>(&self, r: &R) -> Result<Self::Out> {
+        let check = Authenticate { token: self.token, now: self.now };
+        let (caller, answer) = tokio::join!(check.run(r), self.op.run(r));
+        Ok((caller?, answer))
     }
 }
 
@@ -66,7 +86,7 @@ pub struct IsEmpty;
 
 impl ReadOp for IsEmpty {
     type Out = bool;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<bool> {
+    async fn run<R: Read>(&self, r: &R) -> Result<bool> {
         Ok(!r.has_users().await?)
     }
 }
@@ -79,7 +99,7 @@ pub struct ListUsers {
 
 impl ReadOp for ListUsers {
     type Out = Page<User>;
-    async fn run<R: Read>(&self, r: &mut R) -> Result<Page<User>> {
+    async fn run<R: Read>(&self, r: &R) -> Result<Page<User>> {
         r.users_page(&self.filter, self.page).await
     }
 }

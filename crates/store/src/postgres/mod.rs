@@ -144,7 +144,7 @@ impl PgEngine {
 
     pub(crate) async fn read<O: ReadOp>(&self, op: O) -> Result<O::Out> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        op.run(&mut Sql::reader(&Pg(&client))).await
+        op.run(&Sql::reader(&Pg(&client))).await
     }
 
     /// A connection of the pool, for work outside the transactions of [`WriteOp`]s.

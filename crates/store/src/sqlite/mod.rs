@@ -84,7 +84,7 @@ impl SqliteEngine {
     pub(crate) fn read<O: ReadOp>(&self, op: O) -> Result<O::Out> {
         self.readers.with(|conn| {
             conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map_err(error)?;
-            let out = run_now(op.run(&mut Sql::reader(conn)));
+            let out = run_now(op.run(&Sql::reader(conn)));
             let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
             conn.prepare_cached(end).and_then(|mut s| s.execute([])).map_err(error)?;
             out
