@@ -3,6 +3,8 @@
 # then seeds, serves and measures each engine against the bare axum ceiling.
 #   scripts/bench.sh                         # both engines, 10 s per run
 #   scripts/bench.sh --engines sqlite --duration 5
+#   scripts/bench.sh --growth 1000000,10000000   # GET, PATCH, history again after growing the
+#                                                # database by 1M classes and 10M audit events
 # Needs wrk (apt-get install wrk) and oha (cargo install oha), and for PostgreSQL a server
 # on 127.0.0.1:5432 with trust auth (the database classhub_bench is dropped and re-created).
 set -euo pipefail

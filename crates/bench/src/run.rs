@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Classes of the list partner: measured at the first size, then grown to the second.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     list_sizes: Vec<usize>,
+    /// Classes and audit events to add before GET, PATCH and a class's history are measured
+    /// again (e.g. `1000000,10000000`); none by default.
+    #[arg(long, value_delimiter = ',')]
+    growth: Vec<usize>,
     /// Scratch directory (databases, request files, server logs).
     #[arg(long, default_value = "target/bench-work")]
     work_dir: PathBuf,
@@ -117,6 +121,9 @@ struct Engine {
 }
 
 pub async fn run(args: RunArgs) -> Result<(), String> {
+    if !matches!(args.growth.len(), 0 | 2) {
+        return Err("--growth takes two numbers: classes and events (e.g. 1000000,10000000)".into());
+    }
     let classhub = crate::sibling_binary("classhub");
     let bench = crate::sibling_binary("classhub-bench");
     let mut ceiling: Option<(Server, Vec<Outcome>, Vec<Outcome>)> = None;
@@ -234,6 +241,20 @@ fn patch_requests(seeded: &Seeded, count: usize) -> Vec<Request> {
         .collect()
 }
 
+/// The history of the first partner's classes (their creation and whatever PATCH did).
+fn history_requests(seeded: &Seeded) -> Result<Vec<Request>, String> {
+    let p = seeded.partners.first().ok_or("no partners")?;
+    Ok(p.classes
+        .iter()
+        .map(|c| Request {
+            method: "GET",
+            path: format!("/partner/{}/classes/{c}/history", p.id),
+            auth: bearer(&p.token),
+            body: String::new(),
+        })
+        .collect())
+}
+
 /// The fixed-rate runs use one partner (oha sends one token): any of its classes.
 fn partner_regex(p: &seed::Partner) -> String {
     let ids: Vec<String> = p.classes.iter().map(|c| c.to_string()).collect();
@@ -304,6 +325,8 @@ async fn scenarios(
     }
     let patch = load::wrk(addr, &patch_requests(seeded, 20_000), Order::Random, c, d, dir)?;
     row("2. PATCH /partner/{p}/classes/{c} (name, capacity)", patch, Some(1));
+    let history = history_requests(seeded)?;
+    row("3. GET /partner/{p}/classes/{c}/history", load::wrk(addr, &history, Order::Random, c, d, dir)?, Some(0));
 
     let p = seeded.partners.first().ok_or("no partners")?;
     let auth = bearer(&p.token);
@@ -396,6 +419,26 @@ async fn scenarios(
         load::oha(addr, &fixed, oc.per_second / 2.0, c, d)?,
         None,
     );
+
+    if let [classes, events] = args.growth[..] {
+        let started = Instant::now();
+        seed::grow(store, &engine.url, classes, events).await?;
+        refresh_statistics(&engine.url).await?;
+        seed::checkpoint(&engine.url).await?;
+        eprintln!("   grew by {classes} classes and {events} events in {:.1} s", started.elapsed().as_secs_f64());
+        let grown = format!("{classes} more classes, {events} more events");
+        // The bulk insert and VACUUM went through every page of the database: one run of
+        // each read first, not counted, so that both sets of figures are made on warm caches
+        // as the first set (right after seeding) was.
+        load::wrk(addr, &get_requests(seeded), Order::Random, c, d, dir)?;
+        load::wrk(addr, &history, Order::Random, c, d, dir)?;
+        let get = load::wrk(addr, &get_requests(seeded), Order::Random, c, d, dir)?;
+        row(&format!("1. GET, {grown}"), get, Some(0));
+        let patch = load::wrk(addr, &patch_requests(seeded, 20_000), Order::Random, c, d, dir)?;
+        row(&format!("2. PATCH, {grown}"), patch, Some(1));
+        let history = load::wrk(addr, &history, Order::Random, c, d, dir)?;
+        row(&format!("3. GET history, {grown}"), history, Some(0));
+    }
 
     if engine.name == "SQLite" {
         drop(server);

@@ -215,3 +215,75 @@ async fn educator(store: &Store) -> Result<((i64, String), i64), String> {
     let child = store.write(CreateAccount { ctx: ctx(), user: child, children: Vec::new() }).await.map_err(err)?;
     Ok(((educator.id.0, username), child.id.0))
 }
+
+/// Grows the database by `classes` classes of a partner of their own and `events` audit
+/// events spread evenly over those classes (each event a class change, as PATCH records
+/// it). One statement each, straight into the database: through the store's operations a
+/// million classes and ten million events would take hours on this machine; these rows
+/// only need to be there, as a deployment's years of history would be.
+pub async fn grow(store: &Store, url: &str, classes: usize, events: usize) -> Result<(), String> {
+    let (owner, _) = person(store, UserKind::Partner, "Crowd Partner".into()).await?;
+    let per_class = i64::try_from(events / classes.max(1)).map_err(|e| e.to_string())?;
+    let classes = i64::try_from(classes).map_err(|e| e.to_string())?;
+    let after = r#"{"name":"Crowd class","status":null,"description":"Grown by the benchmark","capacity":30}"#;
+    match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).map_err(|e| format!("{path}: {e}"))?;
+            let now = jiff::Timestamp::now().as_microsecond();
+            let series = "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < ?1) ";
+            let sql = [
+                format!(
+                    "{series}INSERT INTO classes (owner_id, kind, name, capacity, created_at, updated_at) \
+                     SELECT ?2, 'class', 'Crowd class ' || x, 30, ?3, ?3 FROM g"
+                ),
+                "UPDATE users SET class_count = class_count + ?1 WHERE id = ?2".into(),
+                format!(
+                    "{series}INSERT INTO audit_events (at, actor_id, action, class_id, entity_id, before, after) \
+                     SELECT ?3, ?2, 'class.update', c.id, c.id, ?4, ?4 FROM classes c, g WHERE c.owner_id = ?2"
+                ),
+            ];
+            let tx = conn.unchecked_transaction().map_err(|e| e.to_string())?;
+            tx.execute(&sql[0], rusqlite::params![classes, owner, now]).map_err(|e| e.to_string())?;
+            tx.execute(&sql[1], rusqlite::params![classes, owner]).map_err(|e| e.to_string())?;
+            tx.execute(&sql[2], rusqlite::params![per_class, owner, now, after]).map_err(|e| e.to_string())?;
+            tx.commit().map_err(|e| e.to_string())?;
+            conn.execute_batch("ANALYZE").map_err(|e| e.to_string())
+        }
+        None => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("connecting to {url}: {e}"))?;
+            tokio::spawn(connection);
+            let sql = format!(
+                "BEGIN; \
+                 INSERT INTO classes (owner_id, kind, name, capacity, created_at, updated_at) \
+                 SELECT {owner}, 'class', 'Crowd class ' || x, 30, now(), now() FROM generate_series(1, {classes}) x; \
+                 UPDATE users SET class_count = class_count + {classes} WHERE id = {owner}; \
+                 INSERT INTO audit_events (at, actor_id, action, class_id, entity_id, before, after) \
+                 SELECT now(), {owner}, 'class.update', c.id, c.id, '{after}', '{after}' \
+                 FROM classes c, generate_series(1, {per_class}) WHERE c.owner_id = {owner}; \
+                 COMMIT"
+            );
+            client.batch_execute(&sql).await.map_err(|e| format!("growing the database: {e}"))
+        }
+    }
+}
+
+/// Writes out what a bulk load left dirty (PostgreSQL's `CHECKPOINT`, SQLite's WAL
+/// checkpoint): otherwise its gigabytes would be flushed while the grown database is
+/// measured, and its steady state is what counts, not loading's aftermath.
+pub async fn checkpoint(url: &str) -> Result<(), String> {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).map_err(|e| format!("{path}: {e}"))?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(|e| e.to_string())
+        }
+        None => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("connecting to {url}: {e}"))?;
+            tokio::spawn(connection);
+            client.batch_execute("CHECKPOINT").await.map_err(|e| format!("CHECKPOINT: {e}"))
+        }
+    }
+}

@@ -891,18 +891,16 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
 
     async fn history(&self, class: ClassId, page: PageRequest) -> Result<Page<AuditEvent>> {
         let (limit, offset) = page_args(page);
-        let items = self
-            .all(
-                query!(
-                    "SELECT id, at, actor_id, action, class_id, entity_id, before, after, request_id \
-                     FROM audit_events WHERE class_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
-                ),
-                &args![class.0, limit, offset],
-                event_row,
-            )
-            .await?;
-        let total =
-            self.count(query!("SELECT COUNT(*) AS n FROM audit_events WHERE class_id = $1"), &args![class.0]).await?;
+        let q = query!(
+            "SELECT id, at, actor_id, action, class_id, entity_id, before, after, request_id \
+             FROM audit_events WHERE class_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
+        );
+        let (items_args, count_args) = (args![class.0, limit, offset], args![class.0]);
+        // Both statements at once (one round trip on PostgreSQL).
+        let (items, total) = tokio::try_join!(
+            self.all(q, &items_args, event_row),
+            self.count(query!("SELECT COUNT(*) AS n FROM audit_events WHERE class_id = $1"), &count_args)
+        )?;
         Ok(Page { total, items })
     }
 

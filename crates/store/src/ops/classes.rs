@@ -159,7 +159,10 @@ pub struct ClassHistory {
 impl ReadOp for ClassHistory {
     type Out = Page<AuditEvent>;
     async fn run<R: Read>(&self, r: &R) -> Result<Page<AuditEvent>> {
-        class::owned_by(r.class(self.class_id).await?, self.owner, ClassKind::Class)?;
-        r.history(self.class_id, self.page).await
+        // The events are read with the class (one round trip on PostgreSQL), and returned
+        // only when the class is the owner's.
+        let (class, events) = tokio::try_join!(r.class(self.class_id), r.history(self.class_id, self.page))?;
+        class::owned_by(class, self.owner, ClassKind::Class)?;
+        Ok(events)
     }
 }
