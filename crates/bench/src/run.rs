@@ -180,10 +180,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
 }
 
 async fn fresh_pg_database(server: &str) -> Result<String, String> {
-    let (client, connection) = tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls)
-        .await
-        .map_err(|e| format!("connecting to {server}: {e}"))?;
-    tokio::spawn(connection);
+    let client = seed::pg_client(&format!("{server}/postgres")).await?;
     client.batch_execute("DROP DATABASE IF EXISTS classhub_bench WITH (FORCE)").await.map_err(|e| e.to_string())?;
     client.batch_execute("CREATE DATABASE classhub_bench").await.map_err(|e| e.to_string())?;
     // Without TLS, as the benchmark's own connections are: on loopback, encryption would
@@ -199,9 +196,7 @@ async fn refresh_statistics(url: &str) -> Result<(), String> {
     if !url.starts_with("postgres") {
         return Ok(());
     }
-    let (client, connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| format!("connecting to {url}: {e}"))?;
-    tokio::spawn(connection);
+    let client = seed::pg_client(url).await?;
     client.batch_execute("VACUUM ANALYZE").await.map_err(|e| format!("VACUUM ANALYZE: {e}"))
 }
 

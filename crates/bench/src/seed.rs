@@ -250,10 +250,7 @@ pub async fn grow(store: &Store, url: &str, classes: usize, events: usize) -> Re
             conn.execute_batch("ANALYZE").map_err(|e| e.to_string())
         }
         None => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .map_err(|e| format!("connecting to {url}: {e}"))?;
-            tokio::spawn(connection);
+            let client = pg_client(url).await?;
             let sql = format!(
                 "BEGIN; \
                  INSERT INTO classes (owner_id, kind, name, capacity, created_at, updated_at) \
@@ -279,11 +276,16 @@ pub async fn checkpoint(url: &str) -> Result<(), String> {
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(|e| e.to_string())
         }
         None => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .map_err(|e| format!("connecting to {url}: {e}"))?;
-            tokio::spawn(connection);
+            let client = pg_client(url).await?;
             client.batch_execute("CHECKPOINT").await.map_err(|e| format!("CHECKPOINT: {e}"))
         }
     }
+}
+
+/// A connection of the benchmark's own to a PostgreSQL database, without TLS.
+pub async fn pg_client(url: &str) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| format!("connecting to {url}: {e}"))?;
+    tokio::spawn(connection);
+    Ok(client)
 }

@@ -126,6 +126,12 @@ impl Class {
         self.fields.capacity.is_some_and(|c| self.member_count >= c)
     }
 
+    /// The class once something that hangs off it (its codes, its settings) changed: its next
+    /// version, with its fields as they are.
+    pub fn touched(&self) -> Class {
+        Class { version: self.version + 1, ..self.clone() }
+    }
+
     /// The class once `fields` replace its own at `now`: its next version.
     pub fn changed(&self, fields: ClassFields, now: Timestamp) -> Class {
         Class { fields, version: self.version + 1, updated_at: now, ..self.clone() }

@@ -19,7 +19,7 @@ use classhub_core::{ClassId, DomainError, MembershipId, PolicyId, ProjectId, Pro
 use jiff::Timestamp;
 use rand::Rng;
 
-use super::audit;
+use super::{audit, read_if, write_if};
 use crate::engine::{LabSummary, Member, NewMember, Read, Tx};
 use crate::{ReadOp, Result, StoreError, WriteOp};
 
@@ -104,26 +104,15 @@ async fn view<R: Read>(r: &R, class: Class, lab: LabSettings) -> Result<LabView>
 /// What the rules need to know about the catalog entries a request names.
 async fn facts<R: Read>(r: &R, project: ProjectId, req: &LabRequest, enrolled: u32) -> Result<LabFacts> {
     // Independent reads, sent together (one round trip on PostgreSQL).
-    let policy = async {
-        Ok::<_, StoreError>(match req.policy_id {
-            Some(id) => r.policy(id).await?.filter(|p| p.project_id == project),
-            None => None,
-        })
-    };
-    let blueprint = async {
-        Ok(match req.blueprint_id {
-            Some(id) => r.blueprint(id).await?.filter(|b| b.project_id == project),
-            None => None,
-        })
-    };
-    let instructor = async {
-        Ok(match req.instructor {
-            Some(id) => r.project_member(id).await?.map(|(m, _)| m).filter(|m| m.project_id == project),
-            None => None,
-        })
-    };
-    let (policy, blueprint, instructor, fields) =
-        tokio::try_join!(policy, blueprint, instructor, r.custom_fields(project))?;
+    let (policy, blueprint, instructor, fields) = tokio::try_join!(
+        read_if(req.policy_id.map(|id| r.policy(id))),
+        read_if(req.blueprint_id.map(|id| r.blueprint(id))),
+        read_if(req.instructor.map(|id| r.project_member(id))),
+        r.custom_fields(project)
+    )?;
+    let policy = policy.filter(|p| p.project_id == project);
+    let blueprint = blueprint.filter(|b| b.project_id == project);
+    let instructor = instructor.map(|(m, _)| m).filter(|m| m.project_id == project);
     Ok(LabFacts { policy, blueprint, instructor, fields, enrolled })
 }
 
@@ -210,28 +199,18 @@ impl WriteOp for ModifyLab {
         }
         let updated = if next.fields == class.fields {
             tx.touch_class(class.id).await?;
-            Class { version: class.version + 1, ..class.clone() }
+            class.touched()
         } else {
             class.changed(next.fields.clone(), self.ctx.now)
         };
         let before = (&class, &settings, lead_before);
         let after = (&updated, &next.lab, lead_after);
         // The class, its settings and the record of the change, sent together.
-        let class_written = async {
-            if next.fields != class.fields {
-                tx.update_class(&class, &updated).await?;
-            }
-            Ok::<_, StoreError>(())
-        };
-        let lab_written = async {
-            if next.lab != settings {
-                tx.update_lab(class.id, &next.lab).await?;
-            }
-            Ok::<_, StoreError>(())
-        };
-        let recorded =
-            audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&before), Some(&after));
-        tokio::try_join!(class_written, lab_written, recorded)?;
+        tokio::try_join!(
+            write_if(next.fields != class.fields, tx.update_class(&class, &updated)),
+            write_if(next.lab != settings, tx.update_lab(class.id, &next.lab)),
+            audit(tx, &self.ctx, Action::ClassUpdate, Some(class.id), class.id.0, Some(&before), Some(&after))
+        )?;
         view(tx, updated, next.lab).await
     }
 }

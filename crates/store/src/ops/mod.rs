@@ -60,6 +60,20 @@ pub(crate) async fn audit<T: Tx, S: Serialize>(
     tx.insert_audit(ctx, &NewAuditEvent::of(action, class, entity, before, after)).await
 }
 
+/// A read made only when there is something to read (an id the request named), for reads
+/// sent together with others.
+pub(crate) async fn read_if<T>(read: Option<impl Future<Output = Result<Option<T>>>>) -> Result<Option<T>> {
+    match read {
+        Some(read) => read.await,
+        None => Ok(None),
+    }
+}
+
+/// A write made only when `needed`, for writes sent together with others.
+pub(crate) async fn write_if(needed: bool, write: impl Future<Output = Result<()>>) -> Result<()> {
+    if needed { write.await } else { Ok(()) }
+}
+
 /// Replaces the locked `current` class by `next` and records the change; both statements
 /// go out together (one round trip on PostgreSQL).
 pub(crate) async fn update_class<T: Tx>(tx: &T, ctx: &Context, current: &Class, next: &Class) -> Result<()> {
