@@ -8,6 +8,9 @@
 //!   writer already excludes every other writer, so there it is nothing);
 //! - `{skip locked}` likewise (`FOR UPDATE SKIP LOCKED`, for queues several processes share);
 //! - `{for share}` likewise (`FOR SHARE`: the rows must not change or go until the end);
+//! - `{xact lock $n}` takes a lock named by the integer `$n` until the transaction ends
+//!   (PostgreSQL `pg_advisory_xact_lock`, which writes nothing; on SQLite just `$n`): for a
+//!   row that may not exist yet, so its first writers take turns without making it first;
 //! - `{in $n}` tests membership in a list argument (`= ANY($n)`, or SQLite's
 //!   `IN (SELECT value FROM json_each(?n))`), and `{has list $n}` the other way round;
 //! - `{lower x}` lower-cases ASCII letters only, as SQLite's `lower` does (PostgreSQL's
@@ -86,6 +89,13 @@ fn translate(text: &str, engine: Engine) -> String {
                 out.push_str("IN (SELECT value FROM json_each(");
                 out.push_str(f[3..].trim());
                 out.push_str("))");
+            }
+            (f, engine) if f.starts_with("xact lock ") => {
+                let n = f["xact lock ".len()..].trim();
+                match engine {
+                    Engine::Postgres => out.push_str(&format!("pg_advisory_xact_lock({n})")),
+                    Engine::Sqlite => out.push_str(n),
+                }
             }
             (f, engine) if f.starts_with("has ") => {
                 // `{has list $n}`: the list column holds the value `$n`.

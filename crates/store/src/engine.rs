@@ -406,10 +406,11 @@ pub trait Tx: Read {
     async fn setting_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
     async fn delete_setting(&self, name: &str) -> Result<()>;
 
-    /// The throttle counters of these keys, each made if missing, locked until the
-    /// transaction ends, in their order (callers sort them, so locks are always taken in
-    /// one order).
+    /// The throttle counters of these keys (a fresh one where none is kept), each key locked
+    /// until the transaction ends, in their order (callers sort them, so locks are always
+    /// taken in one order). Nothing is written: a key's lock is not its row's.
     async fn throttles_for_update(&self, keys: &[[u8; 32]], now: Timestamp) -> Result<Vec<Counter>>;
+    /// Keeps a key's counter (making its row if it had none).
     async fn put_throttle(&self, key: &[u8; 32], counter: &Counter, now: Timestamp) -> Result<()>;
     /// Records a nonce until `expires_at`; false when it was already recorded (a replay).
     async fn insert_nonce(&self, key: &[u8; 32], expires_at: Timestamp) -> Result<bool>;

@@ -685,33 +685,57 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
         // reads entries of the (owner, created_at, id) index alone; the filter terms name
         // columns outside it, so a statement with them (even when its parameters are null)
         // reads every skipped row.
-        let items = if let Some(items) = items {
-            items
-        } else if *filter == ClassFilter::default() {
-            let q = query!(
-                "SELECT ",
-                class_cols!(),
-                " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
-                 ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3) \
-                 ORDER BY c.created_at DESC, c.id DESC"
-            );
-            self.all(q, &args![owner.0, limit, offset], class_row).await?
-        } else {
-            let q = query!(
-                "SELECT ",
-                class_cols!(),
-                " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
-                 AND (CAST($2 AS BIGINT) IS NULL OR k.course_id = $2) \
-                 AND (CAST($3 AS TEXT) IS NULL OR k.status = $3) \
-                 ORDER BY k.created_at DESC, k.id DESC LIMIT $4 OFFSET $5) \
-                 ORDER BY c.created_at DESC, c.id DESC"
-            );
-            self.all(q, &args![owner.0, course, status, limit, offset], class_row).await?
+        if *filter == ClassFilter::default() {
+            let total = self.count(query!("SELECT class_count AS n FROM users WHERE id = $1"), &args![owner.0]).await?;
+            let items = match items {
+                Some(items) => items,
+                // A page past the middle is read from the other end, oldest first, so the
+                // last page costs what the first does. The statement places it by the count
+                // it reads itself (the count above may be a moment old): the page is the one
+                // at `offset` in one state of the list.
+                None if offset.unsigned_abs().saturating_mul(2) > total => {
+                    let q = query!(
+                        "WITH t AS (SELECT class_count - $3 AS tail FROM users WHERE id = $1) \
+                         SELECT ",
+                        class_cols!(),
+                        " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
+                         ORDER BY k.created_at, k.id \
+                         LIMIT (SELECT CASE WHEN tail <= 0 THEN 0 WHEN tail < $2 THEN tail ELSE $2 END FROM t) \
+                         OFFSET (SELECT CASE WHEN tail > $2 THEN tail - $2 ELSE 0 END FROM t)) \
+                         ORDER BY c.created_at DESC, c.id DESC"
+                    );
+                    self.all(q, &args![owner.0, limit, offset], class_row).await?
+                }
+                None => {
+                    let q = query!(
+                        "SELECT ",
+                        class_cols!(),
+                        " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
+                         ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3) \
+                         ORDER BY c.created_at DESC, c.id DESC"
+                    );
+                    self.all(q, &args![owner.0, limit, offset], class_row).await?
+                }
+            };
+            return Ok(Page { total, items });
+        }
+        let items = match items {
+            Some(items) => items,
+            None => {
+                let q = query!(
+                    "SELECT ",
+                    class_cols!(),
+                    " FROM classes c WHERE c.id IN (SELECT k.id FROM classes k WHERE k.owner_id = $1 \
+                     AND (CAST($2 AS BIGINT) IS NULL OR k.course_id = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR k.status = $3) \
+                     ORDER BY k.created_at DESC, k.id DESC LIMIT $4 OFFSET $5) \
+                     ORDER BY c.created_at DESC, c.id DESC"
+                );
+                self.all(q, &args![owner.0, course, status, limit, offset], class_row).await?
+            }
         };
-        let total = if *filter == ClassFilter::default() {
-            self.count(query!("SELECT class_count AS n FROM users WHERE id = $1"), &args![owner.0]).await?
-        } else {
-            self.count(
+        let total = self
+            .count(
                 query!(
                     "SELECT COUNT(*) AS n FROM classes k WHERE k.owner_id = $1 \
                      AND (CAST($2 AS BIGINT) IS NULL OR k.course_id = $2) \
@@ -719,8 +743,7 @@ impl<D: Db, W> Read for Sql<'_, D, W> {
                 ),
                 &args![owner.0, course, status],
             )
-            .await?
-        };
+            .await?;
         Ok(Page { total, items })
     }
 
@@ -2187,19 +2210,23 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     async fn throttles_for_update(&self, keys: &[[u8; 32]], now: Timestamp) -> Result<Vec<Counter>> {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            // Made first, so that the row exists to be locked: two first attempts at a key
-            // then take turns instead of both counting from nothing.
-            self.exec(
-                query!(
-                    "INSERT INTO throttles (key, failures, window_start, strikes, touched_at) VALUES ($1, 0, $2, 0, $2) \
-                     ON CONFLICT (key) DO NOTHING"
-                ),
-                &args![key, now],
-            )
-            .await?;
-            let q = query!("SELECT ", throttle_cols!(), " FROM throttles WHERE key = $1 {for update}");
-            let counter = self.one(q, &args![key], throttle_row).await?;
-            out.push(counter.ok_or_else(|| StoreError::Retry("a throttle counter vanished".into()))?);
+            // The key's lock, not its row's: a first attempt at a key has no row to lock, and
+            // making one would commit a write (a WAL flush) for every attempt that changes
+            // nothing, such as each refusal of a storm on a full class. The lock is taken
+            // before the row is read (two statements, sent together), so the read sees what
+            // the last holder committed. Keys are hashes; two that share their first eight
+            // bytes only take turns.
+            let name = i64::from_be_bytes(std::array::from_fn(|i| key[i]));
+            let (lock_args, row_args) = (args![name], args![key]);
+            let (_, counter) = tokio::try_join!(
+                self.one(query!("SELECT {xact lock $1} AS locked"), &lock_args, |_| Ok(())),
+                self.one(
+                    query!("SELECT ", throttle_cols!(), " FROM throttles WHERE key = $1"),
+                    &row_args,
+                    throttle_row
+                )
+            )?;
+            out.push(counter.unwrap_or_else(|| Counter::fresh(now)));
         }
         Ok(out)
     }
@@ -2207,8 +2234,10 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
     async fn put_throttle(&self, key: &[u8; 32], c: &Counter, now: Timestamp) -> Result<()> {
         self.exec_one(
             query!(
-                "UPDATE throttles SET failures = $2, window_start = $3, strikes = $4, blocked_until = $5, touched_at = $6 \
-                 WHERE key = $1"
+                "INSERT INTO throttles (key, failures, window_start, strikes, blocked_until, touched_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, \
+                 strikes = excluded.strikes, blocked_until = excluded.blocked_until, touched_at = excluded.touched_at"
             ),
             &args![key, c.failures, c.window_start, c.strikes, c.blocked_until, now],
             "counting an attempt",

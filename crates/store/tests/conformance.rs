@@ -805,6 +805,15 @@ async fn a_refused_write_does_not_spoil_its_group(e: Engine) {
     expected.dedup();
     assert_eq!(seen, expected);
     assert_eq!(seen.len(), 133);
+    // Any window at all, whichever end it is read from (past the middle, the far one).
+    for offset in [1, 60, 66, 67, 100, 123, 124, 130, 132, 133, 134, 500] {
+        let page = PageRequest { limit: 10, offset };
+        let list =
+            e.store.read(ListClasses { owner, filter: ClassFilter::default(), page, after: None }).await.unwrap();
+        let got: Vec<_> = list.items.iter().map(|v| (v.class.created_at, v.class.id)).collect();
+        let want: Vec<_> = expected.iter().skip(offset as usize).take(10).copied().collect();
+        assert_eq!((list.total, got), (133, want), "offset {offset}");
+    }
     sound(&e).await;
 }
 
@@ -1105,6 +1114,32 @@ async fn redemption_refusals_come_in_the_documented_order(e: Engine) {
 }
 
 /// Concurrent redemptions take exactly the free seats and uses; nobody joins twice.
+/// A throttle keeps a counter only for a key whose count changed: a redemption that
+/// succeeds, or is refused for a full class, writes none; a guess counts at every key.
+async fn only_guesses_keep_throttle_counters(e: Engine) {
+    use classhub_core::throttle::Policy;
+    use classhub_store::ops::security::{ThrottleKey, ThrottleState};
+    let policy = Policy { name: "redeem", limit: 2, window: jiff::SignedDuration::from_mins(10) };
+    let keys = |who: &str| vec![ThrottleKey::new(policy, &[who]), ThrottleKey::new(policy, &["10.0.0.1"]).shared()];
+    let at = |s: UserId, who: &str, code: &str| Redeem { throttle: keys(who), ..redeem(s, code) };
+    let tracked = || async { e.store.read(ThrottleState { now: jiff::Timestamp::now() }).await.unwrap().tracked };
+    let (p, _) = partner(&e.store).await;
+    let (s1, s2) = (student(&e.store, 1).await, student(&e.store, 2).await);
+    let class = e.store.write(create(p, ClassPatch { capacity: Patch::Set(1), ..named("one") })).await.unwrap();
+    let code = class.codes[0].code.clone();
+    assert!(enroll(&e.store, at(s1, "s1", &code)).await.unwrap().created);
+    assert_eq!(domain(enroll(&e.store, at(s2, "s2", &code)).await.unwrap_err()), DomainError::ClassFull);
+    assert_eq!(tracked().await, 0);
+    let unknown = DomainError::NotFound(Entity::InviteCode);
+    assert_eq!(domain(enroll(&e.store, at(s2, "s2", "ZZZZ-ZZZZ")).await.unwrap_err()), unknown);
+    assert_eq!(tracked().await, 2);
+    // The counter is kept: the second guess exhausts the budget, the third is refused unseen.
+    assert_eq!(domain(enroll(&e.store, at(s2, "s2", "ZZZZ-ZZZY")).await.unwrap_err()), unknown);
+    let refused = domain(enroll(&e.store, at(s2, "s2", &code)).await.unwrap_err());
+    assert!(matches!(refused, DomainError::Throttled(_)), "{refused:?}");
+    sound(&e).await;
+}
+
 async fn redemptions_race_for_seats_and_uses(e: Engine) {
     let (owner, _) = partner(&e.store).await;
     let mut patch = named("race");
@@ -3591,6 +3626,7 @@ conformance!(
     classes_are_listed_by_filter_and_deleted_with_their_rows,
     ids_are_never_reused,
     a_refused_write_does_not_spoil_its_group,
+    only_guesses_keep_throttle_counters,
     committed_writes_survive_reopening,
     an_abandoned_write_leaves_nothing_locked,
     codes_are_made_changed_and_listed,

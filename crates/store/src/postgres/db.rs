@@ -113,20 +113,48 @@ impl ToSql for Arg<'_> {
 }
 
 /// A connection or transaction of the pool.
-pub(crate) struct Pg<'a, C>(pub &'a C);
+pub(crate) struct Pg<'a, C> {
+    client: &'a C,
+    /// Statements sent together run in the order they were issued, which scripts rely on
+    /// (a read after the lock it waits for). A statement prepared on first use would
+    /// otherwise go out after its successors: each takes its turn until it is on the wire.
+    sending: tokio::sync::Mutex<()>,
+}
+
+impl<'a, C> Pg<'a, C> {
+    pub(crate) fn new(client: &'a C) -> Pg<'a, C> {
+        Pg { client, sending: tokio::sync::Mutex::new(()) }
+    }
+}
+
+/// Sends `$call` (a request on the statement `$stmt`) in its turn and awaits its reply: the
+/// turn (a fair, first-come lock) is kept while the statement is prepared and until the
+/// request's first poll has sent it, then passed on before the reply is awaited.
+macro_rules! in_turn {
+    ($pg:expr, $q:expr, |$stmt:ident| $call:expr) => {{
+        let turn = $pg.sending.lock().await;
+        let $stmt = $pg.client.prepare_cached($q.postgres()).await.map_err(error)?;
+        let mut reply = std::pin::pin!($call);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(reply.as_mut().poll(cx))).await;
+        drop(turn);
+        match first {
+            std::task::Poll::Ready(done) => done,
+            std::task::Poll::Pending => reply.await,
+        }
+        .map_err(error)
+    }};
+}
 
 impl<C: GenericClient + Sync> Db for Pg<'_, C> {
     async fn rows<T>(&self, q: &Query, args: &[Arg<'_>], mut f: impl FnMut(&dyn Row) -> Result<T>) -> Result<Vec<T>> {
-        let stmt = self.0.prepare_cached(q.postgres()).await.map_err(error)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        let rows = self.0.query(&stmt, &params).await.map_err(error)?;
+        let rows = in_turn!(self, q, |stmt| self.client.query(&stmt, &params))?;
         rows.iter().map(|r| f(&PgRow(r))).collect()
     }
 
     async fn exec(&self, q: &Query, args: &[Arg<'_>]) -> Result<u64> {
-        let stmt = self.0.prepare_cached(q.postgres()).await.map_err(error)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        self.0.execute(&stmt, &params).await.map_err(error)
+        in_turn!(self, q, |stmt| self.client.execute(&stmt, &params))
     }
 }
 

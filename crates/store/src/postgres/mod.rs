@@ -129,7 +129,7 @@ impl PgEngine {
         // BEGIN goes out with the transaction's first statements: tokio-postgres sends a
         // request when its future is first polled, and `join!` polls BEGIN first. One round
         // trip fewer for every write.
-        let pg = Pg(&client);
+        let pg = Pg::new(&client);
         let mut sql = Sql::writer(&pg);
         let (begun, out) = tokio::join!(client.batch_execute("BEGIN"), op.run(&mut sql));
         begun.map_err(error)?;
@@ -144,7 +144,7 @@ impl PgEngine {
 
     pub(crate) async fn read<O: ReadOp>(&self, op: O) -> Result<O::Out> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        op.run(&Sql::reader(&Pg(&client))).await
+        op.run(&Sql::reader(&Pg::new(&client))).await
     }
 
     /// A connection of the pool, for work outside the transactions of [`WriteOp`]s.
