@@ -76,6 +76,7 @@ fn cors(origins: &[http::HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
                 header::IF_MATCH,
                 header::IF_NONE_MATCH,
                 x("x-request-id"),
+                x("idempotency-key"),
             ])
             .expose_headers([
                 header::ETAG,
@@ -85,6 +86,7 @@ fn cors(origins: &[http::HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
                 x("x-total-count"),
                 x("ratelimit"),
                 x("ratelimit-policy"),
+                x("idempotent-replayed"),
             ])
             .max_age(Duration::from_secs(600)),
     )

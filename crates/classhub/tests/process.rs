@@ -143,7 +143,7 @@ fn admin_commands_work_on_the_database() {
     // Migrations say what they did, logged once, without the migration library's own lines.
     let out = Command::new(BIN).args(["--database-url", &db_url(d), "migrate"]).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.starts_with("applied 11 migration(s): V1__initial, V2__cloudshare,"), "{stdout}");
+    assert!(stdout.starts_with("applied 12 migration(s): V1__initial, V2__cloudshare,"), "{stdout}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("migrated the database") && !stderr.contains("refinery"), "{stderr}");
     assert_eq!(run(d, &["migrate"]).trim(), "the database was already up to date");
@@ -351,6 +351,7 @@ fn readme_quickstart_works(tls: bool) {
         "\"default_role\":\"partner\"",
         "\"name\":\"Evening cohort\"",
         "etag: \"1\"",
+        "idempotent-replayed: true",
         "\"action\":\"class.update\"",
         "\"status\":\"active\",\"enrolled_at\"",
         "\"completed_at\":null} 201\n{\"id\":1,",
@@ -927,7 +928,7 @@ fn start_up_waits_for_postgres() {
         Command::new(BIN).args(["--database-url", &via(port), "--database-wait", "30", "migrate"]).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.starts_with("applied 11 migration(s)"), "{stdout}");
+    assert!(stdout.starts_with("applied 12 migration(s)"), "{stdout}");
     assert!(
         stderr.contains("PostgreSQL is not reachable yet") && stderr.contains(&format!("127.0.0.1:{port}/")),
         "{stderr}"

@@ -196,10 +196,11 @@ struct Req {
     auth: Auth,
     body: Option<Value>,
     if_match: Option<String>,
+    idempotency_key: Option<&'static str>,
 }
 
 fn req(method: &'static str, path: impl Into<String>, auth: &Auth, body: Option<Value>) -> Req {
-    Req { method, path: path.into(), auth: auth.clone(), body, if_match: None }
+    Req { method, path: path.into(), auth: auth.clone(), body, if_match: None, idempotency_key: None }
 }
 
 impl Req {
@@ -213,6 +214,9 @@ impl Req {
         }
         if let Some(v) = &self.if_match {
             b = b.header("if-match", v);
+        }
+        if let Some(k) = self.idempotency_key {
+            b = b.header("idempotency-key", k);
         }
         let body = match &self.body {
             Some(v) => {
@@ -320,11 +324,13 @@ fn run_races(d: Deployment) {
         ("partner: capacity lowered while students redeem", partner_capacity_vs_redeem),
         ("partner: delete a class while students redeem", partner_delete_vs_redeem),
         ("partner: create invite codes", partner_codes),
+        ("partner: one class created again and again under one Idempotency-Key", partner_create_retried),
         ("partner: code max_uses lowered while students redeem", partner_code_limit_vs_redeem),
         ("GrowFit: a student and a partner redeem one code 50 times each", growfit_duplicate_redeems),
         ("GrowFit: leave, drop, complete and redeem on the last seats", growfit_last_seats),
         ("GrowFit: a partner enrolls its students while members leave", growfit_add_vs_leave),
         ("cloudshare: create classes", cs_create),
+        ("cloudshare: one class created again and again under one Idempotency-Key", cs_create_retried),
         ("cloudshare: add one email", cs_same_email),
         ("cloudshare: add students for the last seats", cs_seats),
         ("cloudshare: remove one student", cs_remove_student),
@@ -342,6 +348,7 @@ fn run_races(d: Deployment) {
         ("ocariot: a child signs in and is changed", oc_child_login_and_patch),
         ("ocariot: one password changed with the same old one", oc_password_changes),
         ("ocariot: groups with one name", oc_group_create),
+        ("ocariot: one group created again and again under one Idempotency-Key", oc_group_create_retried),
         ("ocariot: groups renamed to one name", oc_group_rename),
         ("ocariot: a group's children replaced", oc_group_children),
         ("ocariot: delete a group", oc_group_delete),
@@ -988,6 +995,33 @@ fn partner_create(d: &Deployment, c: &mut Checks) {
     c.eq(r.body["total"].as_i64(), Some(N as i64), "list total");
 }
 
+/// The retries of one request under one key, through every process at once: the change is
+/// made once; every answer is the first one (made or replayed) or 409 while it runs; a
+/// repeat afterwards replays it. Returns the answer made.
+fn retried(d: &Deployment, c: &mut Checks, retry: impl Fn() -> Req, made: u16, id: &str) -> Option<Value> {
+    let keyed = || Req { idempotency_key: Some("retry-1"), ..retry() };
+    let replies = d.burst((0..N).map(|_| keyed()).collect());
+    c.burst(&replies, &[made, 409]);
+    let bodies: HashSet<String> = replies.iter().filter(|r| r.status == made).map(|r| r.body.to_string()).collect();
+    c.eq(bodies.len(), 1, "answers made or replayed, all one");
+    let first = replies.iter().find(|r| r.status == made).map(|r| r.body.clone());
+    let again = d.one(keyed());
+    c.eq(
+        (again.status, again.body[id].clone()),
+        (made, first.as_ref().map_or(Value::Null, |b| b[id].clone())),
+        "a repeat replays",
+    );
+    first
+}
+
+fn partner_create_retried(d: &Deployment, c: &mut Checks) {
+    let p = partner(d);
+    let url = format!("/partner/{}/classes", p.id);
+    retried(d, c, || req("POST", url.clone(), &p.auth, Some(json!({"name": "once"}))), 201, "id");
+    let r = d.one(req("GET", format!("{url}?limit=1"), &p.auth, None));
+    c.eq(r.body["total"].as_i64(), Some(1), "list total");
+}
+
 fn partner_redeem_seats(d: &Deployment, c: &mut Checks) {
     let p = partner(d);
     let k = class(d, &p, json!({"name": "seats", "capacity": 30}));
@@ -1342,6 +1376,14 @@ fn cs_create(d: &Deployment, c: &mut Checks) {
     c.eq(list.body.as_array().map(Vec::len), Some(N), "classes listed");
 }
 
+fn cs_create_retried(d: &Deployment, c: &mut Checks) {
+    let p = cs_project(d);
+    let body = cs_class_body(&p, "Lab", Some(10));
+    retried(d, c, || req("POST", "/api/v3/class", &p.lead.auth, Some(body.clone())), 200, "id");
+    let list = d.one(req("GET", "/api/v3/class", &p.lead.auth, None));
+    c.eq(list.body.as_array().map(Vec::len), Some(1), "classes listed");
+}
+
 fn cs_same_email(d: &Deployment, c: &mut Checks) {
     let p = cs_project(d);
     let k = cs_class(d, &p, None);
@@ -1671,6 +1713,15 @@ fn oc_group_create(d: &Deployment, c: &mut Checks) {
         .collect();
     let h = c.burst(&d.burst(reqs), &[201, 409]);
     c.eq(count(&h, 201), 1, "groups created");
+    c.eq(groups_of(d, &edu).len(), 1, "groups listed");
+}
+
+fn oc_group_create_retried(d: &Deployment, c: &mut Checks) {
+    let o = oc(d);
+    let edu = o.educator(d);
+    let kids = o.children(d, 2);
+    let url = format!("/v1/educators/{}/children/groups", edu.0);
+    retried(d, c, || req("POST", url.clone(), &edu.1, Some(json!({"name": "Once", "children": kids}))), 201, "id");
     c.eq(groups_of(d, &edu).len(), 1, "groups listed");
 }
 

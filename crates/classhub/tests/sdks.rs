@@ -461,6 +461,16 @@ fn a_sqlite_deployment_copied_to_postgres_serves_every_dialect() {
     assert_eq!(code.status, 201, "{}", code.text);
     let joined = post("/user/class/invites/redeem", Some(&stoken), json!({"code": code.body["code"]}));
     assert_eq!(joined.status, 201, "{}", joined.text);
+    // A create under an Idempotency-Key: the kept answer moves with the rest.
+    let keyed = http::Request::builder()
+        .method("POST")
+        .uri(f.server.url(&format!("/partner/{pid}/classes")))
+        .header("authorization", format!("Bearer {ptoken}"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", "moved-1")
+        .body(json!({"name": "Made once"}).to_string())
+        .unwrap();
+    assert_eq!(agent.run(keyed).unwrap().status().as_u16(), 201);
     assert_eq!(post("/user/login", None, json!({"email": "pat@example.com", "password": "patpw"})).status, 200);
     assert_eq!(post("/user/login", None, json!({"email": "pat@example.com", "password": "wrong"})).status, 401);
     assert_eq!(post("/user/email/send-code", None, json!({"email": "new@example.com"})).status, 200);

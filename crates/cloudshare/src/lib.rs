@@ -23,7 +23,7 @@ use classhub_core::UserId;
 use classhub_core::user::UserKind;
 use classhub_store::ops::security::{Admission, AdmitSignature, SignatureGate};
 use classhub_web::fastapi::query_params;
-use classhub_web::{AppState, Deadline, PeerAddr, RequestId, deadline, read_body};
+use classhub_web::{AppState, Deadline, PeerAddr, RequestId, deadline, idempotency, read_body};
 use http::{HeaderMap, Method, StatusCode, header};
 use std::collections::BTreeSet;
 use std::sync::{Arc, LazyLock};
@@ -49,6 +49,38 @@ pub fn router(state: AppState) -> Router {
         .route("/class/{short_id}", get(login::sponsored))
         .layer(from_fn_with_state(limit, deadline))
         .with_state(state)
+}
+
+fn body_error(e: classhub_web::BodyError) -> CsError {
+    match e {
+        classhub_web::BodyError::TooLarge => {
+            CsError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
+        }
+        classhub_web::BodyError::Unreadable => CsError::bad_request("the request body could not be read"),
+    }
+}
+
+/// CloudShare's `Idempotency-Key`s: held per API id's user, on the posts that create or add
+/// (a class, a student, an instructor, a policy).
+struct Keys;
+
+impl idempotency::Keyed for Keys {
+    const NAME: &'static str = "cloudshare";
+
+    fn refuse(refusal: idempotency::KeyRefusal) -> Response {
+        match refusal {
+            idempotency::KeyRefusal::Store(e) => CsError::from(e),
+            idempotency::KeyRefusal::Body(e) => body_error(e),
+        }
+        .into_response()
+    }
+}
+
+/// The segments (after `/api/v3`) of a post that creates or adds.
+fn takes_key(segments: &[String]) -> bool {
+    let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    matches!(lower.as_slice(), ["class"] | ["class", _, "students"] | ["instructors"] | ["policies"])
 }
 
 fn timeout() -> CsError {
@@ -121,12 +153,7 @@ async fn handle(app: AppState, req: Request) -> Result<Response, CsError> {
     let segments: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let caller = authenticate(&app, &headers, &uri, peer).await?;
     let (mut parts, body) = req.into_parts();
-    let bytes: Bytes = read_body(Request::from_parts(parts.clone(), body), &app).await.map_err(|e| match e {
-        classhub_web::BodyError::TooLarge => {
-            CsError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
-        }
-        classhub_web::BodyError::Unreadable => CsError::bad_request("the request body could not be read"),
-    })?;
+    let bytes: Bytes = read_body(Request::from_parts(parts.clone(), body), &app).await.map_err(body_error)?;
     let input = Input::read(&bytes, &query_params(uri.query()))?;
     if out_of_scope(&segments) {
         return Err(CsError::out_of_scope());
@@ -140,11 +167,17 @@ async fn handle(app: AppState, req: Request) -> Result<Response, CsError> {
     }
     .parse()
     .map_err(|_| CsError::bad_request("the request URL is not valid"))?;
-    let cx = Cs(Arc::new(Cx { app, caller, input, request, segments }));
+    let keyed = parts.method == Method::POST && takes_key(&segments);
+    let cx = Cs(Arc::new(Cx { app: app.clone(), caller, input, request, segments }));
     parts.extensions.insert(cx.clone());
     let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
-    let routed = ENDPOINTS.router.clone().oneshot(Request::from_parts(parts, axum::body::Body::empty())).await;
-    let response = routed.unwrap_or_else(|never| match never {});
+    let route =
+        |req: Request| async { ENDPOINTS.router.clone().oneshot(req).await.unwrap_or_else(|never| match never {}) };
+    // The endpoints read the parsed input; the body goes along for an `Idempotency-Key`'s
+    // fingerprint.
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let response =
+        if keyed { idempotency::keyed::<Keys, _>(&app, caller.0, req, route).await } else { route(req).await };
     if cfg!(debug_assertions) {
         audit_names(&method, &path, &cx.input, response.status());
     }

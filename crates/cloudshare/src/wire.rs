@@ -159,6 +159,12 @@ impl CsError {
                 headers: classhub_web::throttle::refusal_headers(&t).to_vec(),
                 ..CsError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try again later")
             },
+            key @ DomainError::IdempotencyKeyMalformed => CsError::bad_request(key.to_string()),
+            key @ DomainError::IdempotencyKeyReused => CsError::new(StatusCode::UNPROCESSABLE_ENTITY, key.to_string()),
+            key @ DomainError::IdempotencyKeyInFlight => CsError {
+                headers: vec![(header::RETRY_AFTER, HeaderValue::from(1))],
+                ..CsError::new(StatusCode::CONFLICT, key.to_string())
+            },
             other => CsError::new(StatusCode::CONFLICT, other.to_string()),
         }
     }

@@ -157,6 +157,15 @@ pub enum DomainError {
     /// Too many failed attempts (see [`crate::throttle`]).
     #[error("too many failed attempts; retry after {} seconds", .0.retry_after_secs)]
     Throttled(Throttled),
+    /// An `Idempotency-Key` header that is not a short string of visible characters.
+    #[error("Idempotency-Key must be a string of 1 to 255 visible ASCII characters")]
+    IdempotencyKeyMalformed,
+    /// A repeat of a request whose first sending is still being processed.
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyKeyInFlight,
+    /// The key was used with another request.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
 }
 
 /// A throttle's refusal: its policy, and when to try again.

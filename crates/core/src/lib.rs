@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod class;
 pub mod countries;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod invite;
 pub mod lab;

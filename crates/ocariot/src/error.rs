@@ -169,6 +169,14 @@ impl From<DomainError> for OcError {
             DomainError::Invalid(v) => {
                 OcError::invalid(v.iter().map(|v| format!("{} {}!", v.field, v.problem)).collect::<Vec<_>>().join(" "))
             }
+            key @ DomainError::IdempotencyKeyMalformed => {
+                OcError::bad(key.to_string(), "Send a key of 1 to 255 visible characters.")
+            }
+            key @ DomainError::IdempotencyKeyReused => OcError::new(StatusCode::UNPROCESSABLE_ENTITY, key.to_string()),
+            key @ DomainError::IdempotencyKeyInFlight => OcError {
+                headers: vec![(RETRY_AFTER, HeaderValue::from(1))],
+                ..OcError::new(StatusCode::CONFLICT, key.to_string())
+            },
             other => OcError::new(StatusCode::CONFLICT, other.to_string()),
         }
     }

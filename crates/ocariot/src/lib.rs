@@ -17,6 +17,7 @@ use axum::extract::{FromRequest, Request};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use classhub_core::user::UserKind;
+use classhub_web::idempotency::{KeyRefusal, Keyed, KeyedRoutes, idempotent};
 use classhub_web::{AppState, BodyError, Deadline, deadline, read_body};
 use http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,7 +31,36 @@ pub fn router(state: AppState) -> Router {
         respond: || OcError::new(StatusCode::REQUEST_TIMEOUT, "Request timeout.").into_response(),
     };
     let (router, _) = api().split_for_parts();
-    router.layer(from_fn_with_state(limit, deadline)).with_state(state)
+    router
+        .layer(from_fn_with_state(limit, deadline))
+        .layer(from_fn_with_state(state.clone(), idempotent::<Keys>))
+        .with_state(state)
+}
+
+/// OCARIoT's `Idempotency-Key`s: held per token's user, on every create (not on sign-in,
+/// whose answer is a credential).
+struct Keys;
+
+impl Keyed for Keys {
+    const NAME: &'static str = "ocariot";
+
+    fn refuse(refusal: KeyRefusal) -> axum::response::Response {
+        match refusal {
+            KeyRefusal::Store(e) => OcError::from(e),
+            KeyRefusal::Body(e) => body_error(e),
+        }
+        .into_response()
+    }
+}
+
+impl KeyedRoutes for Keys {
+    fn takes_key(path: &str) -> bool {
+        path.starts_with("/v1/") && path != "/v1/auth"
+    }
+
+    async fn client(app: &AppState, headers: &http::HeaderMap) -> Option<i64> {
+        auth::authenticate(app, headers).await.ok().map(|caller| caller.id().0)
+    }
 }
 
 /// Whether a path is this dialect's (for the server's fallbacks).
@@ -137,9 +167,13 @@ pub(crate) struct Body(pub Bytes);
 impl FromRequest<AppState> for Body {
     type Rejection = OcError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, OcError> {
-        read_body(req, state).await.map(Body).map_err(|e| match e {
-            BodyError::TooLarge => OcError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large."),
-            BodyError::Unreadable => OcError::body(),
-        })
+        read_body(req, state).await.map(Body).map_err(body_error)
+    }
+}
+
+fn body_error(e: BodyError) -> OcError {
+    match e {
+        BodyError::TooLarge => OcError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large."),
+        BodyError::Unreadable => OcError::body(),
     }
 }

@@ -18,6 +18,7 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use classhub_web::fastapi::ApiError;
+use classhub_web::idempotency::{KeyRefusal, Keyed, KeyedRoutes, idempotent};
 use classhub_web::{AppState, Deadline, deadline};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -79,7 +80,46 @@ fn api() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let limit = Deadline { limit: state.config.request_timeout, respond: || ApiError::timeout().into_response() };
     let (router, _) = api().split_for_parts();
-    router.layer(from_fn_with_state(limit, deadline)).with_state(state)
+    router
+        .layer(from_fn_with_state(limit, deadline))
+        .layer(from_fn_with_state(state.clone(), idempotent::<Keys>))
+        .with_state(state)
+}
+
+/// The partner API's `Idempotency-Key`s: held per signed-in user, on the routes that create
+/// or join.
+struct Keys;
+
+impl Keyed for Keys {
+    const NAME: &'static str = "partner";
+
+    fn refuse(refusal: KeyRefusal) -> axum::response::Response {
+        match refusal {
+            KeyRefusal::Store(e) => ApiError::from_store(e, None),
+            KeyRefusal::Body(e) => ApiError::body(e),
+        }
+        .into_response()
+    }
+}
+
+impl KeyedRoutes for Keys {
+    fn takes_key(path: &str) -> bool {
+        matches!(
+            path,
+            "/partner/{partner_id}/classes"
+                | "/partner/{partner_id}/classes/{class_id}/invite-codes"
+                | "/partner/{partner_id}/course"
+                | "/partner/{partner_id}/student/{student_id}/enrollments"
+                | "/user/class/invites/redeem"
+        )
+    }
+
+    async fn client(app: &AppState, headers: &http::HeaderMap) -> Option<i64> {
+        let token = classhub_web::bearer(headers)?;
+        let now = classhub_core::time::now();
+        let principal = app.store.read(classhub_store::ops::users::Authenticate { token, now }).await.ok()??;
+        Some(principal.user_id.0)
+    }
 }
 
 /// The partner API's OpenAPI description.

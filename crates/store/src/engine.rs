@@ -11,6 +11,7 @@ use classhub_core::account::{Account, EmailCode, EmailCodeId, NewEmailCode, Refr
 use classhub_core::audit::{AuditEvent, Context, NewAuditEvent};
 use classhub_core::catalog::{Course, CourseFields, CourseFilter, Model, ModelFilter, NewModel};
 use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
+use classhub_core::idempotency::{Answer, Record};
 use classhub_core::invite::{EnrollmentStatus, InviteCode, MemberRole, Membership};
 use classhub_core::lab::{
     Blueprint, CustomField, Email, LabSettings, Link, MemberRights, Policy, PolicyLeases, Project, ProjectMember,
@@ -417,6 +418,27 @@ pub trait Tx: Read {
     /// Forgets nonces expired at `now` and throttle counters untouched since `idle_before`
     /// and not blocked; returns how many of each.
     async fn prune_security(&self, now: Timestamp, idle_before: Timestamp) -> Result<(u64, u64)>;
+
+    // Idempotency keys
+
+    /// A key's record and its holder, locked until the transaction ends.
+    async fn idempotency_key_for_update(&self, key: &[u8; 32]) -> Result<Option<(Record, [u8; 16])>>;
+    /// Stores a claimed key's record: a new one, or in place of the one `replacing` held
+    /// (whose time or lease is up). False when another claim got there first.
+    async fn put_idempotency_key(
+        &self,
+        key: &[u8; 32],
+        record: &Record,
+        holder: &[u8; 16],
+        replacing: Option<&[u8; 16]>,
+    ) -> Result<bool>;
+    /// Moves a held key to `applied` (or `done`, with the answer); false when `holder` no
+    /// longer holds it.
+    async fn settle_idempotency_key(&self, key: &[u8; 32], holder: &[u8; 16], answer: Option<&Answer>) -> Result<bool>;
+    /// Gives back a key still running under `holder` (one whose change committed is kept).
+    async fn release_idempotency_key(&self, key: &[u8; 32], holder: &[u8; 16]) -> Result<()>;
+    /// Forgets keys made before `before`.
+    async fn prune_idempotency_keys(&self, before: Timestamp) -> Result<u64>;
 
     // Accounts (GrowFit)
 

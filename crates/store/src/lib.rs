@@ -53,6 +53,12 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub trait WriteOp: Send + 'static {
     type Out: Send + 'static;
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Self::Out>;
+
+    /// Whether a committed outcome is the change a request's `Idempotency-Key` must not
+    /// make twice (a refusal that only counts a guess is not).
+    fn made_change(_out: &Self::Out) -> bool {
+        true
+    }
 }
 
 /// A read, run against one consistent snapshot.
@@ -154,8 +160,16 @@ impl Store {
         &self.migrated
     }
 
-    /// Runs a transaction; a success means it is committed.
+    /// Runs a transaction; a success means it is committed. Made for a request holding an
+    /// `Idempotency-Key` (see [`ops::idempotency::holding`]), it also marks the key applied.
     pub async fn write<O: WriteOp>(&self, op: O) -> Result<O::Out> {
+        match ops::idempotency::held() {
+            Some(key) => self.run_write(ops::idempotency::Held { op, key }).await,
+            None => self.run_write(op).await,
+        }
+    }
+
+    async fn run_write<O: WriteOp>(&self, op: O) -> Result<O::Out> {
         match &self.engine {
             Engine::Sqlite(e) => e.write(op).await,
             Engine::Postgres(e) => e.write(op).await,

@@ -9,6 +9,7 @@ use classhub_core::catalog::{
     Course, CourseFields, CourseFilter, CourseStatus, Decimal, Modality, Model, ModelFilter, NewModel, fold,
 };
 use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
+use classhub_core::idempotency::{Answer, Record, State};
 use classhub_core::invite::{EnrollmentStatus, InviteCode, MemberRole, Membership};
 use classhub_core::lab::{
     Address, Blueprint, CustomField, Email, FieldValue, LabSettings, Link, MemberRights, Policy, PolicyLeases, Project,
@@ -95,7 +96,11 @@ fn page_args(p: PageRequest) -> (i64, i64) {
 }
 
 fn stored<T>(v: Option<T>, what: &str) -> Result<T> {
-    v.ok_or_else(|| StoreError::Internal(format!("unexpected {what} in the database")))
+    v.ok_or_else(|| bad_column(what))
+}
+
+fn bad_column(what: &str) -> StoreError {
+    StoreError::Internal(format!("unexpected {what} in the database"))
 }
 
 fn count_of(r: &dyn Row, col: &str) -> Result<u32> {
@@ -2243,6 +2248,91 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
             "counting an attempt",
         )
         .await
+    }
+
+    async fn idempotency_key_for_update(&self, key: &[u8; 32]) -> Result<Option<(Record, [u8; 16])>> {
+        let q = query!(
+            "SELECT fingerprint, holder, state, lease_until, status, headers, body, created_at \
+             FROM idempotency_keys WHERE key = $1 {for update}"
+        );
+        self.one(q, &args![key], |r| {
+            let hash = |col| -> Result<Vec<u8>> { r.bytes(col) };
+            let fingerprint = hash("fingerprint")?.try_into().map_err(|_| bad_column("fingerprint"))?;
+            let holder = hash("holder")?.try_into().map_err(|_| bad_column("holder"))?;
+            let state = match r.text("state")?.as_str() {
+                "running" => State::Running { lease_until: stored(r.opt_time("lease_until")?, "lease")? },
+                "applied" => State::Applied,
+                _ => {
+                    let headers = r.json("headers")?.unwrap_or_default();
+                    let headers = serde_json::from_value(headers).map_err(|_| bad_column("headers"))?;
+                    let status = u16::try_from(r.int("status")?).map_err(|_| bad_column("status"))?;
+                    State::Done(Answer { status, headers, body: r.bytes("body")? })
+                }
+            };
+            Ok((Record { fingerprint, state, created_at: r.time("created_at")? }, holder))
+        })
+        .await
+    }
+
+    async fn put_idempotency_key(
+        &self,
+        key: &[u8; 32],
+        record: &Record,
+        holder: &[u8; 16],
+        replacing: Option<&[u8; 16]>,
+    ) -> Result<bool> {
+        let lease = match record.state {
+            State::Running { lease_until } => Some(lease_until),
+            State::Applied | State::Done(_) => None,
+        };
+        let (fingerprint, holder) = (&record.fingerprint[..], &holder[..]);
+        let changed = match replacing {
+            None => {
+                let q = query!(
+                    "INSERT INTO idempotency_keys (key, fingerprint, holder, state, lease_until, created_at) \
+                     VALUES ($1, $2, $3, 'running', $4, $5) ON CONFLICT (key) DO NOTHING"
+                );
+                self.exec(q, &args![key, fingerprint, holder, lease, record.created_at]).await?
+            }
+            Some(old) => {
+                let q = query!(
+                    "UPDATE idempotency_keys SET fingerprint = $2, holder = $3, state = 'running', lease_until = $4, \
+                     status = NULL, headers = NULL, body = NULL, created_at = $5 WHERE key = $1 AND holder = $6"
+                );
+                self.exec(q, &args![key, fingerprint, holder, lease, record.created_at, &old[..]]).await?
+            }
+        };
+        Ok(changed == 1)
+    }
+
+    async fn settle_idempotency_key(&self, key: &[u8; 32], holder: &[u8; 16], answer: Option<&Answer>) -> Result<bool> {
+        let changed = match answer {
+            None => {
+                let q = query!(
+                    "UPDATE idempotency_keys SET state = 'applied', lease_until = NULL \
+                     WHERE key = $1 AND holder = $2 AND state IN ('running', 'applied')"
+                );
+                self.exec(q, &args![key, &holder[..]]).await?
+            }
+            Some(a) => {
+                let q = query!(
+                    "UPDATE idempotency_keys SET state = 'done', lease_until = NULL, status = $3, headers = $4, \
+                     body = $5 WHERE key = $1 AND holder = $2 AND state IN ('running', 'applied')"
+                );
+                let status = i64::from(a.status);
+                self.exec(q, &args![key, &holder[..], status, json_text(&a.headers), &a.body[..]]).await?
+            }
+        };
+        Ok(changed == 1)
+    }
+
+    async fn release_idempotency_key(&self, key: &[u8; 32], holder: &[u8; 16]) -> Result<()> {
+        let q = query!("DELETE FROM idempotency_keys WHERE key = $1 AND holder = $2 AND state = 'running'");
+        self.exec(q, &args![key, &holder[..]]).await.map(drop)
+    }
+
+    async fn prune_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
+        self.exec(query!("DELETE FROM idempotency_keys WHERE created_at < $1"), &args![before]).await
     }
 
     async fn insert_nonce(&self, key: &[u8; 32], expires_at: Timestamp) -> Result<bool> {

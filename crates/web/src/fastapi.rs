@@ -160,7 +160,13 @@ impl ApiError {
                     .into_iter()
                     .fold(ApiError::new(StatusCode::TOO_MANY_REQUESTS, detail), |e, (k, v)| e.with_header(k, v))
             }
-            DomainError::UnknownMembers(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg),
+            DomainError::UnknownMembers(_) | DomainError::IdempotencyKeyReused => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
+            }
+            DomainError::IdempotencyKeyMalformed => ApiError::new(StatusCode::BAD_REQUEST, msg),
+            DomainError::IdempotencyKeyInFlight => {
+                ApiError::new(StatusCode::CONFLICT, msg).with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
 
             DomainError::StatusTransition { .. }
             | DomainError::CapacityBelowEnrolled { .. }

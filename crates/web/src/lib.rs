@@ -4,6 +4,7 @@
 
 pub mod cursor;
 pub mod fastapi;
+pub mod idempotency;
 pub mod jwt;
 pub mod throttle;
 

@@ -11,6 +11,7 @@ mod cloudshare;
 mod growfit_accounts;
 mod growfit_catalogue;
 mod growfit_enrollments;
+mod idempotency;
 mod ocariot;
 mod operations;
 

@@ -260,6 +260,7 @@ async fn cors_lets_configured_origins_in() {
     assert!(["GET", "POST", "PUT", "PATCH", "DELETE"].iter().all(|m| methods.contains(m)), "{methods}");
     let headers = r.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
     assert!(headers.contains("authorization") && headers.contains("content-type") && headers.contains("if-match"));
+    assert!(headers.contains("idempotency-key"), "{headers}");
     assert_eq!(r.header("access-control-allow-credentials"), None);
     let r = preflight("http://evil.example").await;
     assert_eq!(r.header("access-control-allow-origin"), None);
@@ -273,7 +274,7 @@ async fn cors_lets_configured_origins_in() {
         .await;
     assert_eq!((r.status, r.header("access-control-allow-origin")), (201, Some("http://localhost:3000")));
     let exposed = r.header("access-control-expose-headers").unwrap().to_ascii_lowercase();
-    for h in ["etag", "x-request-id", "retry-after", "x-total-count"] {
+    for h in ["etag", "x-request-id", "retry-after", "x-total-count", "idempotent-replayed"] {
         assert!(exposed.contains(h), "{h} in {exposed}");
     }
     // Without configured origins there is no CORS at all.

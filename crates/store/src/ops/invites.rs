@@ -104,6 +104,11 @@ pub struct Enrollment {
 
 impl WriteOp for Redeem {
     type Out = RedeemOutcome;
+
+    fn made_change(out: &RedeemOutcome) -> bool {
+        out.is_ok()
+    }
+
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<RedeemOutcome> {
         let now = self.ctx.now;
         let locked = match security::lock(tx, &self.throttle, now).await {

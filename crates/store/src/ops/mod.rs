@@ -29,6 +29,7 @@ pub mod accounts;
 pub mod catalog;
 pub mod check;
 pub mod classes;
+pub mod idempotency;
 pub mod invites;
 pub mod lab;
 pub mod ocariot;

@@ -210,7 +210,7 @@ impl WriteOp for AdmitSignature {
 }
 
 /// Forgets what no check needs any more: expired nonces, throttle counters idle for a day
-/// and not blocking, and email codes, used or expired refresh tokens and ended sign-in
+/// and not blocking, idempotency keys a day old, and email codes, used or expired refresh tokens and ended sign-in
 /// sessions a day old.
 pub struct PruneSecurityState {
     pub now: Timestamp,
@@ -223,6 +223,8 @@ impl WriteOp for PruneSecurityState {
         // Email codes, refresh tokens and sessions no check needs any more (accounts).
         let forget_before = self.now.checked_sub(classhub_core::account::FORGET_AFTER).unwrap_or(self.now);
         tx.prune_accounts(forget_before).await?;
+        let keys_before = self.now.checked_sub(classhub_core::idempotency::KEY_TTL).unwrap_or(self.now);
+        tx.prune_idempotency_keys(keys_before).await?;
         tx.prune_security(self.now, idle_before).await
     }
 }
