@@ -51,11 +51,10 @@ pub trait KeyedRoutes: Keyed {
 /// Middleware (with `from_fn_with_state`) over the routes of a dialect whose clients
 /// authenticate with a header the middleware can check.
 pub async fn idempotent<D: KeyedRoutes>(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
-    if !req.headers().contains_key(IDEMPOTENCY_KEY)
-        || req.method() != Method::POST
-        || !route.is_some_and(|r| D::takes_key(&r))
-    {
+    if !req.headers().contains_key(IDEMPOTENCY_KEY) || req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    if !req.extensions().get::<MatchedPath>().is_some_and(|route| D::takes_key(route.as_str())) {
         return next.run(req).await;
     }
     let Some(client) = D::client(&app, req.headers()).await else { return next.run(req).await };
