@@ -14,11 +14,10 @@ mod view;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use classhub_core::user::UserKind;
-use classhub_web::idempotency::{KeyRefusal, Keyed, KeyedRoutes, idempotent};
-use classhub_web::{AppState, BodyError, Deadline, deadline, read_body};
+use classhub_web::idempotency::{KeyRefusal, Keyed, KeyedRoutes, guarded};
+use classhub_web::{AppState, BodyError, Deadline, read_body};
 use http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,10 +30,7 @@ pub fn router(state: AppState) -> Router {
         respond: || OcError::new(StatusCode::REQUEST_TIMEOUT, "Request timeout.").into_response(),
     };
     let (router, _) = api().split_for_parts();
-    router
-        .layer(from_fn_with_state(limit, deadline))
-        .layer(from_fn_with_state(state.clone(), idempotent::<Keys>))
-        .with_state(state)
+    guarded::<Keys>(router, limit, state)
 }
 
 /// OCARIoT's `Idempotency-Key`s: held per token's user, on every create (not on sign-in,

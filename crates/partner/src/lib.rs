@@ -15,11 +15,10 @@ mod students;
 mod view;
 
 use axum::Router;
-use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use classhub_web::fastapi::ApiError;
-use classhub_web::idempotency::{KeyRefusal, Keyed, KeyedRoutes, idempotent};
-use classhub_web::{AppState, Deadline, deadline};
+use classhub_web::idempotency::{KeyRefusal, Keyed, KeyedRoutes, guarded};
+use classhub_web::{AppState, Deadline};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -80,10 +79,7 @@ fn api() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let limit = Deadline { limit: state.config.request_timeout, respond: || ApiError::timeout().into_response() };
     let (router, _) = api().split_for_parts();
-    router
-        .layer(from_fn_with_state(limit, deadline))
-        .layer(from_fn_with_state(state.clone(), idempotent::<Keys>))
-        .with_state(state)
+    guarded::<Keys>(router, limit, state)
 }
 
 /// The partner API's `Idempotency-Key`s: held per signed-in user, on the routes that create

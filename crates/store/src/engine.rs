@@ -11,7 +11,7 @@ use classhub_core::account::{Account, EmailCode, EmailCodeId, NewEmailCode, Refr
 use classhub_core::audit::{AuditEvent, Context, NewAuditEvent};
 use classhub_core::catalog::{Course, CourseFields, CourseFilter, Model, ModelFilter, NewModel};
 use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
-use classhub_core::idempotency::{Answer, Record};
+use classhub_core::idempotency::Record;
 use classhub_core::invite::{EnrollmentStatus, InviteCode, MemberRole, Membership};
 use classhub_core::lab::{
     Blueprint, CustomField, Email, LabSettings, Link, MemberRights, Policy, PolicyLeases, Project, ProjectMember,
@@ -101,6 +101,15 @@ pub struct OutboxStats {
     pub retrying: i64,
     /// When the oldest of them was queued.
     pub oldest: Option<Timestamp>,
+}
+
+/// An answer kept for an `Idempotency-Key`, as it was sent: status, the headers that
+/// describe it, and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 /// The throttles' shared state, for monitoring.
@@ -422,14 +431,17 @@ pub trait Tx: Read {
     // Idempotency keys
 
     /// A key's record and its holder, locked until the transaction ends.
-    async fn idempotency_key_for_update(&self, key: &[u8; 32]) -> Result<Option<(Record, [u8; 16])>>;
-    /// Stores a claimed key's record: a new one, or in place of the one `replacing` held
-    /// (whose time or lease is up). False when another claim got there first.
-    async fn put_idempotency_key(
+    async fn idempotency_key_for_update(&self, key: &[u8; 32]) -> Result<Option<(Record<Answer>, [u8; 16])>>;
+    /// Stores a claim made at `created_at`, running until `lease_until`: a new key, or in
+    /// place of the claim `replacing` held (whose time or lease is up). False when another
+    /// claim got there first.
+    async fn claim_idempotency_key(
         &self,
         key: &[u8; 32],
-        record: &Record,
+        fingerprint: &[u8; 32],
         holder: &[u8; 16],
+        lease_until: Timestamp,
+        created_at: Timestamp,
         replacing: Option<&[u8; 16]>,
     ) -> Result<bool>;
     /// Moves a held key to `applied` (or `done`, with the answer); false when `holder` no

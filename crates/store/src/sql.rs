@@ -9,7 +9,7 @@ use classhub_core::catalog::{
     Course, CourseFields, CourseFilter, CourseStatus, Decimal, Modality, Model, ModelFilter, NewModel, fold,
 };
 use classhub_core::class::{Class, ClassFields, ClassKind, ClassStatus};
-use classhub_core::idempotency::{Answer, Record, State};
+use classhub_core::idempotency::{Record, State};
 use classhub_core::invite::{EnrollmentStatus, InviteCode, MemberRole, Membership};
 use classhub_core::lab::{
     Address, Blueprint, CustomField, Email, FieldValue, LabSettings, Link, MemberRights, Policy, PolicyLeases, Project,
@@ -30,8 +30,8 @@ use jiff::Timestamp;
 use crate::StoreError;
 use crate::db::{Arg, Db, JsonText, Query, Row, args, column, query};
 use crate::engine::{
-    ApiCredential, CatalogEntry, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage, OutboxStats, Read,
-    Result, StudentClass, StudentFilter, ThrottleStats, Tx,
+    Answer, ApiCredential, CatalogEntry, ClassFilter, LabSummary, Member, NewCode, NewMember, OutboxMessage,
+    OutboxStats, Read, Result, StudentClass, StudentFilter, ThrottleStats, Tx,
 };
 
 /// An engine's connection seen through the primitives. `Tx` is implemented only for
@@ -96,11 +96,7 @@ fn page_args(p: PageRequest) -> (i64, i64) {
 }
 
 fn stored<T>(v: Option<T>, what: &str) -> Result<T> {
-    v.ok_or_else(|| bad_column(what))
-}
-
-fn bad_column(what: &str) -> StoreError {
-    StoreError::Internal(format!("unexpected {what} in the database"))
+    v.ok_or_else(|| StoreError::Internal(format!("unexpected {what} in the database")))
 }
 
 fn count_of(r: &dyn Row, col: &str) -> Result<u32> {
@@ -519,16 +515,17 @@ macro_rules! email_code_cols {
     };
 }
 
-fn hash32(r: &dyn Row, col: &str) -> Result<[u8; 32]> {
+/// A column of exactly `N` bytes (a hash, a random id).
+fn fixed<const N: usize>(r: &dyn Row, col: &str) -> Result<[u8; N]> {
     let bytes = r.bytes(col)?;
-    bytes.as_slice().try_into().map_err(|_| column(col, format!("{} bytes where 32 were expected", bytes.len())))
+    bytes.as_slice().try_into().map_err(|_| column(col, format!("{} bytes where {N} were expected", bytes.len())))
 }
 
 fn email_code_row(r: &dyn Row) -> Result<EmailCode> {
     Ok(EmailCode {
         id: EmailCodeId(r.int("ec_id")?),
         email: r.text("ec_email")?,
-        code_hash: hash32(r, "ec_code_hash")?,
+        code_hash: fixed(r, "ec_code_hash")?,
         attempts: count_of(r, "ec_attempts")?,
         created_at: r.time("ec_created_at")?,
         expires_at: r.time("ec_expires_at")?,
@@ -2250,56 +2247,53 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         .await
     }
 
-    async fn idempotency_key_for_update(&self, key: &[u8; 32]) -> Result<Option<(Record, [u8; 16])>> {
+    async fn idempotency_key_for_update(&self, key: &[u8; 32]) -> Result<Option<(Record<Answer>, [u8; 16])>> {
         let q = query!(
             "SELECT fingerprint, holder, state, lease_until, status, headers, body, created_at \
              FROM idempotency_keys WHERE key = $1 {for update}"
         );
         self.one(q, &args![key], |r| {
-            let hash = |col| -> Result<Vec<u8>> { r.bytes(col) };
-            let fingerprint = hash("fingerprint")?.try_into().map_err(|_| bad_column("fingerprint"))?;
-            let holder = hash("holder")?.try_into().map_err(|_| bad_column("holder"))?;
             let state = match r.text("state")?.as_str() {
                 "running" => State::Running { lease_until: stored(r.opt_time("lease_until")?, "lease")? },
                 "applied" => State::Applied,
-                _ => {
+                "done" => {
                     let headers = r.json("headers")?.unwrap_or_default();
-                    let headers = serde_json::from_value(headers).map_err(|_| bad_column("headers"))?;
-                    let status = u16::try_from(r.int("status")?).map_err(|_| bad_column("status"))?;
+                    let headers = serde_json::from_value(headers).map_err(|e| column("headers", e))?;
+                    let status = u16::try_from(r.int("status")?).map_err(|e| column("status", e))?;
                     State::Done(Answer { status, headers, body: r.bytes("body")? })
                 }
+                other => return Err(column("state", other)),
             };
-            Ok((Record { fingerprint, state, created_at: r.time("created_at")? }, holder))
+            let record = Record { fingerprint: fixed(r, "fingerprint")?, state, created_at: r.time("created_at")? };
+            Ok((record, fixed(r, "holder")?))
         })
         .await
     }
 
-    async fn put_idempotency_key(
+    async fn claim_idempotency_key(
         &self,
         key: &[u8; 32],
-        record: &Record,
+        fingerprint: &[u8; 32],
         holder: &[u8; 16],
+        lease_until: Timestamp,
+        created_at: Timestamp,
         replacing: Option<&[u8; 16]>,
     ) -> Result<bool> {
-        let lease = match record.state {
-            State::Running { lease_until } => Some(lease_until),
-            State::Applied | State::Done(_) => None,
-        };
-        let (fingerprint, holder) = (&record.fingerprint[..], &holder[..]);
+        let (fingerprint, holder) = (&fingerprint[..], &holder[..]);
         let changed = match replacing {
             None => {
                 let q = query!(
                     "INSERT INTO idempotency_keys (key, fingerprint, holder, state, lease_until, created_at) \
                      VALUES ($1, $2, $3, 'running', $4, $5) ON CONFLICT (key) DO NOTHING"
                 );
-                self.exec(q, &args![key, fingerprint, holder, lease, record.created_at]).await?
+                self.exec(q, &args![key, fingerprint, holder, lease_until, created_at]).await?
             }
             Some(old) => {
                 let q = query!(
                     "UPDATE idempotency_keys SET fingerprint = $2, holder = $3, state = 'running', lease_until = $4, \
                      status = NULL, headers = NULL, body = NULL, created_at = $5 WHERE key = $1 AND holder = $6"
                 );
-                self.exec(q, &args![key, fingerprint, holder, lease, record.created_at, &old[..]]).await?
+                self.exec(q, &args![key, fingerprint, holder, lease_until, created_at, &old[..]]).await?
             }
         };
         Ok(changed == 1)
@@ -2526,7 +2520,7 @@ impl<D: Db> Tx for Sql<'_, D, Write> {
         self.one(q, &args![hash], |r| {
             Ok(RefreshGrant {
                 user_id: UserId(r.int("user_id")?),
-                access_hash: hash32(r, "access_hash")?,
+                access_hash: fixed(r, "access_hash")?,
                 used_at: r.opt_time("used_at")?,
                 expires_at: r.time("expires_at")?,
             })

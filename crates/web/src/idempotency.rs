@@ -5,18 +5,19 @@
 
 use std::future::Future;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use classhub_core::DomainError;
-use classhub_core::idempotency::{self, Answer, Claim, Key};
+use classhub_core::idempotency::{Claim, Key};
 use classhub_store::StoreError;
-use classhub_store::ops::idempotency::{ClaimKey, FinishKey, HeldKey, ReleaseKey, holding};
+use classhub_store::ops::idempotency::{Answer, ClaimKey, FinishKey, HeldKey, ReleaseKey, holding};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use sha2::{Digest, Sha256};
 
-use crate::{AppState, BodyError, read_body};
+use crate::{AppState, BodyError, Deadline, read_body};
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Marks a replayed answer (as Stripe's API does), so a client can tell.
@@ -46,6 +47,14 @@ pub trait KeyedRoutes: Keyed {
     /// The client a request authenticates as, checked as the dialect checks it; `None` when
     /// it does not (the request then runs without its key, and the handler refuses it).
     fn client(app: &AppState, headers: &HeaderMap) -> impl Future<Output = Option<i64>> + Send;
+}
+
+/// A dialect's routes behind its request deadline and its keys.
+pub fn guarded<D: KeyedRoutes>(routes: Router<AppState>, deadline: Deadline, state: AppState) -> Router {
+    routes
+        .layer(from_fn_with_state(deadline, crate::deadline))
+        .layer(from_fn_with_state(state.clone(), idempotent::<D>))
+        .with_state(state)
 }
 
 /// Middleware (with `from_fn_with_state`) over the routes of a dialect whose clients
@@ -99,7 +108,9 @@ pub async fn keyed<D: Keyed, F: Future<Output = Response>>(
     }
 
     let res = holding(held, run(Request::from_parts(parts, Body::from(bytes)))).await;
-    if !idempotency::keeps(res.status().as_u16()) {
+    // Only an answer that made the change is kept: any other (a refusal, an outage) changed
+    // nothing, so the key is given back and a corrected request may use it.
+    if !res.status().is_success() {
         if let Err(e) = app.store.write(ReleaseKey { key: held }).await {
             tracing::warn!(error = %e, "an idempotency key was not given back; it is taken over after its lease");
         }
@@ -112,8 +123,10 @@ pub async fn keyed<D: Keyed, F: Future<Output = Response>>(
         return Response::from_parts(parts, Body::empty());
     };
     let answer = Answer { status: parts.status.as_u16(), headers: kept_headers(&parts.headers), body: bytes.to_vec() };
-    if let Err(e) = app.store.write(FinishKey { key: held, answer }).await {
-        tracing::warn!(error = %e, "an idempotent answer was not kept; repeats of its key are refused");
+    match app.store.write(FinishKey { key: held, answer }).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("an idempotency key was taken over before its answer was kept"),
+        Err(e) => tracing::warn!(error = %e, "an idempotent answer was not kept; repeats of its key are refused"),
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -6,9 +6,10 @@
 use std::future::Future;
 
 use classhub_core::DomainError;
-use classhub_core::idempotency::{self, Answer, Claim};
+use classhub_core::idempotency::{self, Claim};
 use jiff::Timestamp;
 
+pub use crate::engine::Answer;
 use crate::engine::Tx;
 use crate::{Result, StoreError, WriteOp};
 
@@ -65,14 +66,15 @@ pub struct ClaimKey {
 }
 
 impl WriteOp for ClaimKey {
-    type Out = Claim;
-    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Claim> {
+    type Out = Claim<Answer>;
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Claim<Answer>> {
         let existing = tx.idempotency_key_for_update(&self.key.key).await?;
         let claim = idempotency::decide(existing.as_ref().map(|(r, _)| r), &self.fingerprint, self.now)?;
         if claim == Claim::Run {
-            let record = idempotency::claimed(self.fingerprint, self.now);
+            let (key, holder, now) = (&self.key.key, &self.key.holder, self.now);
             let replacing = existing.as_ref().map(|(_, holder)| holder);
-            if !tx.put_idempotency_key(&self.key.key, &record, &self.key.holder, replacing).await? {
+            let lease = idempotency::lease_end(now);
+            if !tx.claim_idempotency_key(key, &self.fingerprint, holder, lease, now, replacing).await? {
                 return Err(StoreError::Retry("an idempotency key was claimed meanwhile".into()));
             }
         }
